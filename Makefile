@@ -1,0 +1,77 @@
+# LWKT SMP kernel for i386.  `make` builds build/kernel.elf and build/lwkt.iso;
+# `make run` boots it once; `make test` runs the boot matrix.  See README.md.
+
+CROSS	?= i686-linux-gnu-
+CC	:= $(CROSS)gcc
+NM	:= $(CROSS)nm
+OBJCOPY	:= $(CROSS)objcopy
+NASM	?= nasm
+PYTHON	?= python3
+
+SMP		?= 4
+CMDLINE		?=
+QEMU_ARGS	?=
+TIMEOUT		?= 120
+
+B	:= build
+
+CFLAGS	:= -std=gnu11 -m32 -march=i586 -O2 -g \
+	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+	   -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+	   -fno-strict-aliasing -mgeneral-regs-only \
+	   -Wall -Wextra -Werror -Wno-unused-parameter \
+	   -Iinclude -Iarch/i386
+LDFLAGS	:= -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
+	   -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T linker.ld
+LIBGCC	 = $(shell $(CC) -m32 -print-libgcc-file-name)
+NFLAGS	:= -f elf32 -g -F dwarf
+
+C_SRCS	:= $(wildcard arch/i386/*.c kern/*.c tests/*.c)
+ASM_SRCS := $(wildcard boot/*.asm arch/i386/*.asm)
+OBJS	:= $(patsubst %.c,$(B)/%.o,$(C_SRCS)) $(patsubst %.asm,$(B)/%.o,$(ASM_SRCS))
+
+TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null \
+	      && command -v grub-mkrescue >/dev/null && command -v xorriso >/dev/null \
+	      && command -v qemu-system-i386 >/dev/null && echo yes)
+
+.PHONY: all deps run test clean
+all: $(B)/kernel.elf $(B)/lwkt.iso
+
+deps:
+ifneq ($(TOOLS_OK),yes)
+	scripts/install-deps
+endif
+
+$(B)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/%.o: %.asm | deps
+	@mkdir -p $(dir $@)
+	$(NASM) $(NFLAGS) -Iboot/ -MD $(B)/$*.d -o $@ $<
+
+# Two-pass link: the second pass embeds the symbol table of the first so
+# panics print function names.  ksyms sit after everything else, so no
+# other symbol moves between the passes (checked by scripts/ksyms.py).
+$(B)/kernel.elf: $(OBJS) linker.ld scripts/ksyms.py
+	$(CC) $(LDFLAGS) -o $(B)/kernel.pass1.elf $(OBJS) $(LIBGCC)
+	$(NM) -n $(B)/kernel.pass1.elf | $(PYTHON) scripts/ksyms.py > $(B)/ksyms.S
+	$(CC) -m32 -c $(B)/ksyms.S -o $(B)/ksyms.o
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(B)/ksyms.o $(LIBGCC)
+	$(NM) -n $@ | $(PYTHON) scripts/ksyms.py --check $(B)/kernel.pass1.elf
+	grub-file --is-x86-multiboot2 $@
+
+$(B)/lwkt.iso: $(B)/kernel.elf scripts/mkiso
+	scripts/mkiso $(B)/kernel.elf "$(CMDLINE)" $@
+
+run: $(B)/kernel.elf
+	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(CMDLINE)" \
+	    --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
+
+test: $(B)/kernel.elf
+	$(PYTHON) scripts/runner.py test
+
+clean:
+	rm -rf $(B)
+
+-include $(OBJS:.o=.d)

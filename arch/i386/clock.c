@@ -1,0 +1,97 @@
+/*
+ * Time: the TSC, calibrated once on the BSP against PIT channel 2 (8254
+ * data sheet: mode 0 "interrupt on terminal count", OUT2 readable at port
+ * 0x61 bit 5), before any AP starts.  Afterwards any CPU may read
+ * cpu_ticks() and busy-wait with cpu_delay_us().  The TSC is required
+ * (i586 and later); without it the kernel stops with a clear line.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+#include "i386_var.h"
+
+#define PIT_HZ		1193182u
+#define PIT_CH2		0x42
+#define PIT_MODE	0x43
+#define PIT_GATE	0x61		/* bit 0 gate, bit 1 speaker, bit 5 OUT2 */
+#define CAL_MS		10
+#define CAL_ROUNDS	3
+#define CPUID_TSC	(1u << 4)
+
+uint64_t cpu_tsc_hz;
+uint64_t cpu_boot_tsc;
+
+uint64_t
+cpu_ticks(void)
+{
+	return rdtsc();
+}
+
+uint64_t
+cpu_ticks_to_us(uint64_t ticks)
+{
+	return cpu_tsc_hz ? ticks * 1000000 / cpu_tsc_hz : 0;
+}
+
+/* TSC ticks during one CAL_MS countdown of PIT channel 2, 0 if it never ends. */
+static uint64_t
+pit_measure(void)
+{
+	uint32_t count = PIT_HZ * CAL_MS / 1000;
+	uint64_t t0, t1;
+	uint32_t spins;
+
+	outb(PIT_GATE, (inb(PIT_GATE) & ~0x02) | 0x01);
+	outb(PIT_MODE, 0xB0);		/* channel 2, lo/hi byte, mode 0 */
+	outb(PIT_CH2, count & 0xFF);
+	outb(PIT_CH2, count >> 8);
+	t0 = rdtsc();
+	/* OUT2 rises at terminal count; a missing PIT never raises it. */
+	for (spins = 0; (inb(PIT_GATE) & 0x20) == 0; spins++) {
+		if (spins > 50000000)
+			return 0;
+	}
+	t1 = rdtsc();
+	return t1 - t0;
+}
+
+void
+clock_calibrate(void)
+{
+	uint64_t m[CAL_ROUNDS], tmp;
+	uint32_t r[4];
+	int i, j;
+
+	cpuid(1, r);
+	if ((r[3] & CPUID_TSC) == 0) {
+		kprintf("clock: this CPU has no TSC (CPUID.1:EDX bit 4); "
+		    "an i586 or later is required\n");
+		cpu_shutdown(KEXIT_PANIC);
+	}
+	for (i = 0; i < CAL_ROUNDS; i++)
+		m[i] = pit_measure();
+	for (i = 0; i < CAL_ROUNDS; i++)
+		for (j = i + 1; j < CAL_ROUNDS; j++)
+			if (m[j] < m[i]) {
+				tmp = m[i]; m[i] = m[j]; m[j] = tmp;
+			}
+	if (m[CAL_ROUNDS / 2] == 0) {
+		cpu_tsc_hz = 1000000000ull;
+		kprintf("clock: PIT channel 2 does not count; assuming a "
+		    "1 GHz TSC\n");
+		return;
+	}
+	cpu_tsc_hz = m[CAL_ROUNDS / 2] * 1000 / CAL_MS;
+	kprintf("clock: TSC %llu.%03llu MHz (median of %d PIT windows of %d ms)\n",
+	    cpu_tsc_hz / 1000000, (cpu_tsc_hz / 1000) % 1000, CAL_ROUNDS, CAL_MS);
+}
+
+void
+cpu_delay_us(uint32_t us)
+{
+	uint64_t end = rdtsc() + cpu_tsc_hz * us / 1000000;
+
+	while (rdtsc() < end)
+		cpu_pause();
+}

@@ -1,0 +1,107 @@
+/*
+ * CPU enumeration from firmware tables (arch-internal).  Filled once by the
+ * BSP before paging is on and before any AP starts; physical addresses are
+ * dereferenced directly (identity view).
+ *
+ *   acpi.c / madt.c  ACPI 6.x §5.2.5 (RSDP), §5.2.7/§5.2.8 (RSDT/XSDT),
+ *                    §5.2.12 (MADT, Processor Local APIC structure)
+ *   mptable.c        Intel MP Specification 1.4 §4 (floating pointer,
+ *                    configuration table, processor entries)
+ */
+#ifndef _ARCH_I386_CPU_ENUM_H_
+#define _ARCH_I386_CPU_ENUM_H_
+
+#include <sys/param.h>
+
+#define CPU_ENUM_MAX	256		/* xAPIC ids are 8 bits */
+
+struct cpu_enum {
+	const char	*ce_source;	/* "ACPI MADT" or "MP table" */
+	vm_paddr_t	ce_lapic_pa;	/* local APIC base from the table */
+	int		ce_ncpu;	/* usable (enabled) processors */
+	uint8_t		ce_apicid[CPU_ENUM_MAX];	/* in table order */
+	int		ce_ndisabled;	/* entries not enabled (hot-plug slots) */
+	uint8_t		ce_disabled_apicid[CPU_ENUM_MAX];
+	int		ce_bsp_apicid;	/* MP table BSP flag, -1 if unknown */
+};
+
+/*
+ * Find the RSDP (the multiboot2 copy if `rsdp` is non-NULL, else scan the
+ * EBDA and 0xE0000-0xFFFFF), walk XSDT (preferred when revision >= 2) or
+ * RSDT with checksums verified, and fill *ce from the MADT.  Returns 0 on
+ * success, -1 (after one console line saying why) when there is no usable
+ * MADT.
+ */
+int	acpi_madt_enum(const void *rsdp, struct cpu_enum *ce);
+
+/*
+ * Find the "_MP_" floating pointer (EBDA first KiB, last KiB of base
+ * memory, 0xF0000-0xFFFFF), verify checksums and fill *ce from processor
+ * entries.  Returns 0 on success, -1 (after one console line) otherwise.
+ */
+int	mptable_enum(struct cpu_enum *ce);
+
+/*
+ * Helpers shared by madt.c and mptable.c (BSP, boot time, paging off).
+ */
+
+/*
+ * Pointer to physical address `pa` in the identity view.  The empty asm
+ * hides the constant from gcc, which otherwise treats addresses below 4 KiB
+ * (such as the BIOS data area) as offsets from NULL and warns.
+ */
+static inline const void *
+cpu_enum_phys(vm_paddr_t pa)
+{
+	const void *p = (const void *)(uintptr_t)pa;
+
+	__asm__("" : "+r"(p));
+	return p;
+}
+
+/* Byte sum of a firmware table; a valid table sums to 0 (mod 256). */
+static inline uint8_t
+cpu_enum_checksum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint8_t sum = 0;
+
+	while (len-- > 0)
+		sum += *b++;
+	return sum;
+}
+
+/* Physical base of the EBDA from the BIOS data area (0x40E), 0 if none. */
+static inline vm_paddr_t
+cpu_enum_ebda(void)
+{
+	const uint16_t *seg = cpu_enum_phys(0x40E);
+	vm_paddr_t pa = (vm_paddr_t)*seg << 4;
+
+	return (pa >= 0x500 && pa < 0xA0000) ? pa : 0;
+}
+
+/*
+ * Record one processor entry in the enabled or disabled list.  Returns
+ * false, recording nothing, if the APIC id is already listed; since ids are
+ * 8 bits this also keeps both lists within CPU_ENUM_MAX.
+ */
+static inline bool
+cpu_enum_add(struct cpu_enum *ce, uint8_t apicid, bool enabled)
+{
+	int i;
+
+	for (i = 0; i < ce->ce_ncpu; i++)
+		if (ce->ce_apicid[i] == apicid)
+			return false;
+	for (i = 0; i < ce->ce_ndisabled; i++)
+		if (ce->ce_disabled_apicid[i] == apicid)
+			return false;
+	if (enabled)
+		ce->ce_apicid[ce->ce_ncpu++] = apicid;
+	else
+		ce->ce_disabled_apicid[ce->ce_ndisabled++] = apicid;
+	return true;
+}
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * Declarations shared between the files of arch/i386 (not for kern/).
+ */
+#ifndef _ARCH_I386_VAR_H_
+#define _ARCH_I386_VAR_H_
+
+#include <sys/types.h>
+#include <machine/globaldata.h>
+
+/* Interrupt vectors (LWKT-SPEC §2.5). */
+#define IDT_NVEC		256
+#define VEC_PIC_BASE		0x20	/* legacy 8259s, remapped and masked */
+#define VEC_XCALL		0xE1	/* "look at gd_xcall_func" */
+#define VEC_SPURIOUS		0xFF	/* LAPIC spurious: no EOI */
+
+/* Register state pushed by the common interrupt stub (vectors.asm). */
+struct trapframe {
+	uint32_t	tf_edi, tf_esi, tf_ebp, tf_isp;	/* pushal order */
+	uint32_t	tf_ebx, tf_edx, tf_ecx, tf_eax;
+	uint32_t	tf_trapno;
+	uint32_t	tf_err;
+	uint32_t	tf_eip, tf_cs, tf_eflags;	/* pushed by the CPU */
+};
+_Static_assert(sizeof(struct trapframe) == 13 * 4, "vectors.asm builds this frame");
+_Static_assert(offsetof(struct trapframe, tf_trapno) == 32, "vectors.asm");
+
+/* serial.c */
+void	serial_init(void);
+void	serial_putc(int c);
+
+/* gdt.c */
+void	gdt_init_cpu(struct mdglobaldata *md, int cpuid);
+void	gdt_load(struct mdglobaldata *md);
+
+/* idt.c, trap.c */
+void	idt_init(void);
+void	idt_load(void);
+void	trap(struct trapframe *tf);
+void	cpu_print_addr(uint32_t addr);
+
+/* multiboot2.c */
+struct bootinfo {
+	const char	*bi_cmdline;	/* arguments after the kernel path */
+	const void	*bi_rsdp;	/* copy of the ACPI RSDP, or NULL */
+	vm_paddr_t	bi_mbi_start, bi_mbi_end;
+};
+void	multiboot2_parse(uint32_t magic, vm_paddr_t mbi, struct bootinfo *bi);
+
+/* pmap.c */
+void	pmap_bootstrap(void);
+void	pmap_map_uncached(vm_paddr_t pa);
+bool	pmap_va_valid(vm_offset_t va);
+
+/* lapic.c */
+extern volatile uint8_t *lapic_base;
+bool	lapic_present(void);
+void	lapic_init_cpu(void);
+uint32_t lapic_id(void);
+void	lapic_eoi(void);
+int	lapic_send_ipi(uint32_t apicid, uint32_t icr_lo);
+#define ICR_INIT	0x00000500
+#define ICR_STARTUP	0x00000600
+#define ICR_NMI		0x00000400
+#define ICR_FIXED	0x00000000
+#define ICR_LEVEL_ASSERT 0x00004000
+#define ICR_TRIG_LEVEL	0x00008000
+
+/* clock.c */
+void	clock_calibrate(void);
+
+/* mp_boot.c */
+void	mp_discover(const struct bootinfo *bi);
+void	mp_start_aps(void);
+void	ap_main(int cpuid) __noreturn;
+extern uint8_t ap_apicid_to_cpu[256];
+
+/* The private area of each CPU, indexed by dense cpuid. */
+extern struct mdglobaldata cpu_private[];
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * Local APIC in xAPIC mode (Intel SDM Vol. 3 §10.4 "Local APIC",
+ * §10.6 "Issuing interprocessor interrupts", §10.9 spurious interrupt).
+ * lapic_base is set once by the BSP from the firmware tables before paging
+ * goes on (pmap maps it uncached at the same address).  Each CPU runs
+ * lapic_init_cpu() for itself; any CPU may send IPIs and must EOI its own
+ * interrupts.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+#include "i386_var.h"
+
+#define LAPIC_ID	0x020
+#define LAPIC_VER	0x030
+#define LAPIC_TPR	0x080
+#define LAPIC_EOI	0x0B0
+#define LAPIC_SVR	0x0F0
+#define LAPIC_ESR	0x280
+#define LAPIC_ICR_LO	0x300
+#define LAPIC_ICR_HI	0x310
+#define LAPIC_LVT_TIMER	0x320
+#define LAPIC_LVT_ERROR	0x370
+
+#define SVR_ENABLE	0x100
+#define ICR_PENDING	0x1000		/* delivery status: send pending */
+#define LVT_MASKED	0x10000
+#define MSR_APICBASE	0x1B
+#define APICBASE_ENABLE	0x800
+#define CPUID_APIC	(1u << 9)
+#define CPUID_MSR	(1u << 5)
+
+volatile uint8_t *lapic_base;
+
+static inline uint32_t
+lapic_read(uint32_t reg)
+{
+	return *(volatile uint32_t *)(lapic_base + reg);
+}
+
+static inline void
+lapic_write(uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)(lapic_base + reg) = v;
+}
+
+/* CPUID.1:EDX bit 9 (SDM Vol. 3 §10.4.2). */
+bool
+lapic_present(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, r);
+	if (r[0] < 1)
+		return false;
+	cpuid(1, r);
+	return (r[3] & CPUID_APIC) != 0;
+}
+
+uint32_t
+lapic_id(void)
+{
+	return lapic_read(LAPIC_ID) >> 24;
+}
+
+/* Run by each CPU for its own local APIC, interrupts off. */
+void
+lapic_init_cpu(void)
+{
+	uint32_t r[4];
+
+	cpuid(1, r);
+	if (r[3] & CPUID_MSR) {
+		uint64_t base = rdmsr(MSR_APICBASE);
+
+		if ((base & APICBASE_ENABLE) == 0)
+			wrmsr(MSR_APICBASE, base | APICBASE_ENABLE);
+	}
+	lapic_write(LAPIC_TPR, 0);
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);
+	lapic_write(LAPIC_LVT_ERROR, LVT_MASKED);
+	lapic_write(LAPIC_SVR, SVR_ENABLE | VEC_SPURIOUS);
+	lapic_write(LAPIC_ESR, 0);
+	lapic_write(LAPIC_EOI, 0);
+}
+
+void
+lapic_eoi(void)
+{
+	lapic_write(LAPIC_EOI, 0);
+}
+
+/*
+ * Send one IPI and wait for the local APIC to accept it (delivery status
+ * idle), bounded at 100 ms.  Returns 0, or -1 after a console line.  Runs
+ * with interrupts off so ICR_HI and ICR_LO are written as a pair.
+ */
+int
+lapic_send_ipi(uint32_t apicid, uint32_t icr_lo)
+{
+	uint32_t ef = intr_disable();
+	uint64_t deadline;
+	int error = 0;
+
+	lapic_write(LAPIC_ICR_HI, apicid << 24);
+	lapic_write(LAPIC_ICR_LO, icr_lo);
+	deadline = cpu_ticks() + cpu_tsc_hz / 10;
+	while (lapic_read(LAPIC_ICR_LO) & ICR_PENDING) {
+		if (cpu_ticks() > deadline) {
+			kprintf("lapic: IPI 0x%x to apic id %u not accepted "
+			    "within 100 ms\n", icr_lo, apicid);
+			error = -1;
+			break;
+		}
+		cpu_pause();
+	}
+	mycpu->gd_cnt_ipi_sent++;
+	intr_restore(ef);
+	return error;
+}
+
+void
+cpu_send_xcall_ipi(struct globaldata *gd)
+{
+	if (smp_active)
+		lapic_send_ipi(gd->gd_apicid, ICR_FIXED | ICR_LEVEL_ASSERT |
+		    VEC_XCALL);
+}

@@ -1,0 +1,173 @@
+/*
+ * i386_init(): the BSP's boot sequence, a list of init steps in the order
+ * the hardware needs them; it ends in mi_startup() and never returns.
+ * Also the small machine hooks of machine/cpu.h that belong to no device:
+ * shutdown through QEMU's isa-debug-exit port, freezing CPUs for a panic,
+ * halting, console output.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/kopts.h>
+#include <sys/cons.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+#include "i386_var.h"
+
+#define DEBUG_EXIT_PORT		0xF4	/* -device isa-debug-exit,iobase=0xf4 */
+#define PIC1_CMD		0x20
+#define PIC1_DATA		0x21
+#define PIC2_CMD		0xA0
+#define PIC2_DATA		0xA1
+#define STOP_WAIT_US		100000
+
+extern char bsp_boot_stack[], bsp_boot_stack_top[];
+extern void mi_startup(void) __noreturn;
+
+static void
+boot_complain(void *cookie __unused, const char *line)
+{
+	kprintf("%s\n", line);
+}
+
+/*
+ * Remap the 8259 pair away from the exception vectors and mask every line:
+ * all interrupts we use come through the local APIC.  (8259A data sheet:
+ * ICW1-ICW4.)
+ */
+static void
+pic_disable(void)
+{
+	outb(PIC1_CMD, 0x11);
+	outb(PIC2_CMD, 0x11);
+	outb(PIC1_DATA, VEC_PIC_BASE);
+	outb(PIC2_DATA, VEC_PIC_BASE + 8);
+	outb(PIC1_DATA, 4);
+	outb(PIC2_DATA, 2);
+	outb(PIC1_DATA, 1);
+	outb(PIC2_DATA, 1);
+	outb(PIC1_DATA, 0xFF);
+	outb(PIC2_DATA, 0xFF);
+}
+
+void
+i386_init(uint32_t magic, vm_paddr_t mbi)
+{
+	struct mdglobaldata *md = &cpu_private[0];
+	struct bootinfo bi;
+	uint32_t r[4];
+
+	gdt_init_cpu(md, 0);
+	gdt_load(md);
+	idt_init();
+	idt_load();
+	cpuid(1, r);
+	if (r[3] & (1u << 4))
+		cpu_boot_tsc = rdtsc();
+	md->mi.gd_stack_base = (vm_offset_t)bsp_boot_stack;
+	md->mi.gd_stack_size = bsp_boot_stack_top - bsp_boot_stack;
+	serial_init();
+	kprintf("\nLWKT i386 SMP kernel\n");
+
+	multiboot2_parse(magic, mbi, &bi);
+	kopts_defaults(&kopts);
+	kopts_parse(bi.bi_cmdline, &kopts, boot_complain, NULL);
+	clock_calibrate();
+	mp_discover(&bi);
+	pmap_bootstrap();
+	pic_disable();
+	if (lapic_base != NULL)
+		lapic_init_cpu();
+	md->mi.gd_state = GDS_ONLINE;
+	mp_start_aps();
+	mi_startup();
+}
+
+void
+cpu_shutdown(int kexit)
+{
+	cons_flush();
+	cpu_disable_intr();
+	outl(DEBUG_EXIT_PORT, (uint32_t)kexit);
+	for (;;)
+		cpu_hlt();
+}
+
+void
+cpu_cons_write(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\n')
+			serial_putc('\r');
+		serial_putc(s[i]);
+	}
+}
+
+void
+cpu_idle_halt(void)
+{
+	cpu_sti_hlt();
+}
+
+int
+cpu_apicid_live(void)
+{
+	return lapic_base != NULL ? (int)lapic_id() : -1;
+}
+
+/*
+ * Panic path, interrupts off: NMI every other online CPU (an NMI gets
+ * through even where interrupts are disabled) and wait up to 100 ms for
+ * each to report GDS_STOPPED.
+ */
+void
+cpu_stop_others(void)
+{
+	struct globaldata *gd = mycpu;
+	uint64_t deadline;
+	int cpu;
+
+	if (!smp_active)
+		return;
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		struct globaldata *ogd = globaldata_find(cpu);
+
+		if (ogd != gd && ogd->gd_state == GDS_ONLINE)
+			lapic_send_ipi(ogd->gd_apicid, ICR_NMI);
+	}
+	deadline = cpu_ticks() + cpu_tsc_hz / 1000000 * STOP_WAIT_US;
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		struct globaldata *ogd = globaldata_find(cpu);
+
+		if (ogd == gd || !CPUMASK_TEST(smp_active_mask, cpu))
+			continue;
+		while (ogd->gd_state != GDS_STOPPED && cpu_ticks() < deadline)
+			cpu_pause();
+		if (ogd->gd_state != GDS_STOPPED)
+			kprintf("panic: cpu %d did not stop within %d ms\n",
+			    cpu, STOP_WAIT_US / 1000);
+	}
+}
+
+void
+cpu_stop_self(void)
+{
+	cpu_disable_intr();
+	atomic_store_rel_int(&mycpu->gd_state, GDS_STOPPED);
+	for (;;)
+		cpu_hlt();
+}
+
+void
+cpu_dump_md(struct globaldata *gd)
+{
+	if (gd->gd_state == GDS_STOPPED && gd->gd_stop_eip != 0) {
+		kprintf("    stopped at ");
+		cpu_print_addr(gd->gd_stop_eip);
+		kprintf("\n");
+		cpu_backtrace(gd->gd_stop_ebp);
+	}
+}

@@ -1,0 +1,192 @@
+/*
+ * Finding the CPUs and starting the application processors.
+ *
+ * mp_discover() (BSP, paging off): ACPI MADT first, Intel MP table as the
+ * fallback (cpu_enum.h); the BSP becomes cpuid 0, the other enabled
+ * processors get dense cpuids in table order, disabled entries (hot-plug
+ * slots) are reported and never started.  No local APIC (CPUID) or no table
+ * means uniprocessor mode.
+ *
+ * mp_start_aps() (BSP, paging on): prepares every AP's private area and
+ * stack, copies the trampoline below 1 MiB and runs the INIT / STARTUP /
+ * STARTUP sequence of Intel SDM Vol. 3 §8.4.4.1 for all APs in one window
+ * (INIT to every AP, 10 ms, SIPI to every AP, 200 us, SIPI again), then
+ * waits a bounded time for each to come online.  An AP that does not is
+ * reported and left out of smp_active_mask.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/kopts.h>
+#include <sys/vm_page.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+#include "cpu_enum.h"
+#include "i386_var.h"
+
+#define MP_TRAMPOLINE_PA	0x8000	/* must match boot/mpentry.asm */
+#define AP_STACK_PAGES		4
+#define AP_START_WAIT_MS	2000
+#define LAPIC_DEFAULT_PA	0xFEE00000u
+
+extern char ap_trampoline[], ap_trampoline_end[];
+extern void kern_ap_started(void) __noreturn;
+
+struct mdglobaldata cpu_private[MAXCPU] __aligned(64);
+uint8_t ap_apicid_to_cpu[256];		/* read by boot/mpentry.asm */
+uint32_t ap_boot_stack[MAXCPU];		/* read by boot/mpentry.asm */
+uint32_t ap_lapic_id_reg;		/* read by boot/mpentry.asm */
+
+int ncpus = 1;
+volatile cpumask_t smp_active_mask = 1;
+int smp_active;
+
+static struct cpu_enum cpu_table;
+
+struct globaldata *
+globaldata_find(int cpuid)
+{
+	KKASSERT(cpuid >= 0 && cpuid < ncpus);
+	return &cpu_private[cpuid].mi;
+}
+
+void
+mp_discover(const struct bootinfo *bi)
+{
+	struct cpu_enum *ce = &cpu_table;
+	uint32_t bsp_apicid;
+	int i, limit;
+
+	memset(ap_apicid_to_cpu, 0xFF, sizeof(ap_apicid_to_cpu));
+	if (!lapic_present()) {
+		kprintf("smp: no local APIC (CPUID.1:EDX bit 9 clear); "
+		    "running uniprocessor\n");
+		return;
+	}
+	if (acpi_madt_enum(bi->bi_rsdp, ce) != 0 && mptable_enum(ce) != 0) {
+		kprintf("smp: neither an ACPI MADT nor an MP table was found; "
+		    "running uniprocessor\n");
+		lapic_base = (volatile uint8_t *)LAPIC_DEFAULT_PA;
+		cpu_private[0].mi.gd_apicid = (int)lapic_id();
+		return;
+	}
+	lapic_base = (volatile uint8_t *)ce->ce_lapic_pa;
+	bsp_apicid = lapic_id();
+	cpu_private[0].mi.gd_apicid = (int)bsp_apicid;
+	ap_apicid_to_cpu[bsp_apicid] = 0;
+
+	kprintf("smp: %s lists %d enabled CPU(s), local APIC at 0x%08x, "
+	    "BSP apic id %u\n", ce->ce_source, ce->ce_ncpu, ce->ce_lapic_pa,
+	    bsp_apicid);
+	for (i = 0; i < ce->ce_ndisabled; i++)
+		kprintf("smp: apic id %u is disabled in the %s (hot-plug "
+		    "slot); not started\n", ce->ce_disabled_apicid[i],
+		    ce->ce_source);
+
+	limit = MIN((int)kopts.ko_maxcpus, MAXCPU);
+	for (i = 0; i < ce->ce_ncpu; i++) {
+		uint8_t id = ce->ce_apicid[i];
+
+		if (id == bsp_apicid || ap_apicid_to_cpu[id] != 0xFF)
+			continue;
+		if (ncpus >= limit) {
+			kprintf("smp: apic id %u not started: limit of %d CPUs "
+			    "(%s)\n", id, limit, limit == MAXCPU ? "MAXCPU" :
+			    "smp.maxcpus");
+			continue;
+		}
+		ap_apicid_to_cpu[id] = (uint8_t)ncpus;
+		cpu_private[ncpus].mi.gd_apicid = id;
+		ncpus++;
+	}
+	smp_active = ncpus > 1;
+}
+
+void
+ap_main(int cpuid)
+{
+	struct mdglobaldata *md = &cpu_private[cpuid];
+	struct globaldata *gd = &md->mi;
+
+	gdt_load(md);
+	idt_load();
+	lapic_init_cpu();
+	gd->gd_stack_size = AP_STACK_PAGES * PAGE_SIZE;
+	gd->gd_stack_base = ap_boot_stack[cpuid] - gd->gd_stack_size;
+	if ((int)lapic_id() != gd->gd_apicid)
+		panic("smp: cpu %d expected apic id %d, found %u", cpuid,
+		    gd->gd_apicid, lapic_id());
+	atomic_store_rel_int(&gd->gd_state, GDS_ONLINE);
+	kern_ap_started();
+}
+
+static void
+send_to_aps(uint32_t icr_lo)
+{
+	int cpu;
+
+	for (cpu = 1; cpu < ncpus; cpu++)
+		if (cpu_private[cpu].mi.gd_state == GDS_OFFLINE)
+			lapic_send_ipi(cpu_private[cpu].mi.gd_apicid, icr_lo);
+}
+
+void
+mp_start_aps(void)
+{
+	uint32_t tramp_len = ap_trampoline_end - ap_trampoline;
+	uint64_t t0, t_last, deadline;
+	cpumask_t online = CPUMASK(0), all = 0;
+	int cpu;
+
+	if (!smp_active)
+		return;
+	memcpy((void *)MP_TRAMPOLINE_PA, ap_trampoline, tramp_len);
+	ap_lapic_id_reg = (uint32_t)lapic_base + 0x20;
+	for (cpu = 1; cpu < ncpus; cpu++) {
+		void *stack = vm_page_alloc(AP_STACK_PAGES);
+
+		if (stack == NULL)
+			panic("smp: no memory for the stack of cpu %d", cpu);
+		gdt_init_cpu(&cpu_private[cpu], cpu);
+		ap_boot_stack[cpu] = (uint32_t)stack + AP_STACK_PAGES * PAGE_SIZE;
+		all |= CPUMASK(cpu);
+	}
+
+	t0 = cpu_ticks();
+	send_to_aps(ICR_INIT | ICR_LEVEL_ASSERT | ICR_TRIG_LEVEL);
+	cpu_delay_us(10000);
+	send_to_aps(ICR_STARTUP | (MP_TRAMPOLINE_PA >> PAGE_SHIFT));
+	cpu_delay_us(200);
+	send_to_aps(ICR_STARTUP | (MP_TRAMPOLINE_PA >> PAGE_SHIFT));
+
+	deadline = t0 + cpu_tsc_hz * AP_START_WAIT_MS / 1000;
+	t_last = t0;
+	while ((online & all) != all && cpu_ticks() < deadline) {
+		for (cpu = 1; cpu < ncpus; cpu++) {
+			if (!CPUMASK_TEST(online, cpu) &&
+			    cpu_private[cpu].mi.gd_state == GDS_ONLINE) {
+				online |= CPUMASK(cpu);
+				t_last = cpu_ticks();
+			}
+		}
+		cpu_pause();
+	}
+	for (cpu = 1; cpu < ncpus; cpu++) {
+		struct globaldata *gd = &cpu_private[cpu].mi;
+
+		if (!CPUMASK_TEST(online, cpu)) {
+			/* A late AP finds no cpuid for its APIC id and parks. */
+			ap_apicid_to_cpu[gd->gd_apicid] = 0xFF;
+			kprintf("smp: cpu %d (apic id %d) did not come up within "
+			    "%d ms; continuing without it\n", cpu,
+			    gd->gd_apicid, AP_START_WAIT_MS);
+		}
+	}
+	for (cpu = 0; cpu < ncpus; cpu++)
+		cpu_private[cpu].mi.gd_other_cpus = online & ~CPUMASK(cpu);
+	atomic_store_rel_int(&smp_active_mask, online);
+	kprintf("smp: %d of %d CPUs online; first INIT to last AP online "
+	    "%llu us\n", cpumask_count(online), ncpus,
+	    cpu_ticks_to_us(t_last - t0));
+}

@@ -1,0 +1,97 @@
+/*
+ * Kernel page tables (Intel SDM Vol. 3 §4.3 "32-bit paging", §11.3 memory
+ * types).  One address space shared by every CPU: RAM below vm_page_top()
+ * and the kernel image are identity-mapped with 4 KiB pages, page 0 is left
+ * unmapped so NULL dereferences fault, and the local APIC page is mapped
+ * uncached (PCD|PWT).  The BSP builds the tables before any AP starts;
+ * APs load the same CR3 in boot/mpentry.asm.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/vm_page.h>
+#include <machine/cpufunc.h>
+#include "i386_var.h"
+
+#define PG_V		0x001
+#define PG_RW		0x002
+#define PG_PWT		0x008
+#define PG_PCD		0x010
+#define PG_FRAME	0xFFFFF000u
+#define CR0_PG		0x80000000u
+#define CR0_WP		0x00010000u
+#define NPTEPG		1024
+#define PDRSHIFT	22
+
+extern char _kernel_end[];
+
+static uint32_t *kernel_pd;		/* page directory (physical = virtual) */
+uint32_t ap_boot_cr3;			/* read by boot/mpentry.asm */
+
+/* Page table entry for va, allocating its page table if asked. */
+static uint32_t *
+pmap_pte(vm_offset_t va, bool alloc)
+{
+	uint32_t *pde = &kernel_pd[va >> PDRSHIFT];
+	uint32_t *pt;
+
+	if ((*pde & PG_V) == 0) {
+		if (!alloc)
+			return NULL;
+		pt = vm_page_alloc(1);
+		if (pt == NULL)
+			panic("pmap: out of memory for a page table (va 0x%x)", va);
+		memset(pt, 0, PAGE_SIZE);
+		*pde = (uint32_t)pt | PG_V | PG_RW;
+	}
+	pt = (uint32_t *)(*pde & PG_FRAME);
+	return &pt[(va >> PAGE_SHIFT) & (NPTEPG - 1)];
+}
+
+static void
+pmap_enter(vm_offset_t va, vm_paddr_t pa, uint32_t flags)
+{
+	*pmap_pte(va, true) = (pa & PG_FRAME) | flags | PG_V;
+}
+
+void
+pmap_map_uncached(vm_paddr_t pa)
+{
+	pmap_enter(rounddown2(pa, PAGE_SIZE), rounddown2(pa, PAGE_SIZE),
+	    PG_RW | PG_PCD | PG_PWT);
+	if (rcr0() & CR0_PG)
+		invlpg(rounddown2(pa, PAGE_SIZE));
+}
+
+/* Runs on the BSP, paging off, after vm_page knows the memory map. */
+void
+pmap_bootstrap(void)
+{
+	vm_paddr_t top = MAX(vm_page_top(), (vm_paddr_t)_kernel_end);
+	vm_paddr_t pa;
+
+	kernel_pd = vm_page_alloc(1);
+	if (kernel_pd == NULL)
+		panic("pmap: no page for the page directory");
+	memset(kernel_pd, 0, PAGE_SIZE);
+	for (pa = PAGE_SIZE; pa < top; pa += PAGE_SIZE)
+		pmap_enter(pa, pa, PG_RW);
+	if (lapic_base != NULL)
+		pmap_map_uncached((vm_paddr_t)lapic_base);
+
+	ap_boot_cr3 = (uint32_t)kernel_pd;
+	load_cr3(ap_boot_cr3);
+	load_cr0(rcr0() | CR0_PG | CR0_WP);
+	kprintf("pmap: paging on, %u MiB identity-mapped, page 0 unmapped\n",
+	    top >> 20);
+}
+
+bool
+pmap_va_valid(vm_offset_t va)
+{
+	uint32_t *pte;
+
+	if (kernel_pd == NULL)
+		return va >= PAGE_SIZE;
+	pte = pmap_pte(va, false);
+	return pte != NULL && (*pte & PG_V) != 0;
+}

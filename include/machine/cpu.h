@@ -1,0 +1,56 @@
+/*
+ * The arch hooks machine-independent code may call (the whole contract
+ * between kern/ and arch/i386/).  Each says its calling context.
+ */
+#ifndef _MACHINE_CPU_H_
+#define _MACHINE_CPU_H_
+
+#include <sys/types.h>
+
+struct globaldata;
+
+/*
+ * Values written to QEMU's isa-debug-exit port (iobase 0xf4); QEMU exits
+ * with (value << 1) | 1, so the host sees 33, 35 and 37.
+ */
+#define KEXIT_PASS	0x10
+#define KEXIT_FAIL	0x11
+#define KEXIT_PANIC	0x12
+
+/* Any CPU: end the run with a status (halts forever if no exit device). */
+void	cpu_shutdown(int kexit) __noreturn;
+
+/* Panic path, interrupts off: freeze every other online CPU, bounded wait. */
+void	cpu_stop_others(void);
+/* Frozen-CPU loop entered by a CPU that finds another CPU panicking. */
+void	cpu_stop_self(void) __noreturn;
+
+/* Any CPU: print a backtrace starting at frame pointer `fp` (0 = here). */
+void	cpu_backtrace(uint32_t fp);
+
+/* Any CPU: print the arch part of a CPU's state for the panic dump. */
+void	cpu_dump_md(struct globaldata *gd);
+
+/* TSC ticks and their calibrated rate (Hz); any CPU, any context. */
+uint64_t cpu_ticks(void);
+extern uint64_t cpu_tsc_hz;
+uint64_t cpu_ticks_to_us(uint64_t ticks);
+/* TSC value at kernel entry (the BSP's first instructions). */
+extern uint64_t cpu_boot_tsc;
+
+/* Busy-wait at least `us` microseconds (real time, calibrated). */
+void	cpu_delay_us(uint32_t us);
+
+/* Send the "wake up and look at gd_xcall_func" IPI to `gd`'s CPU. */
+void	cpu_send_xcall_ipi(struct globaldata *gd);
+
+/* Console device output; called only with the console lock held. */
+void	cpu_cons_write(const char *s, size_t n);
+
+/* This CPU's local APIC id read from the hardware now, -1 without one. */
+int	cpu_apicid_live(void);
+
+/* Wait for an interrupt: enable interrupts and halt atomically. */
+void	cpu_idle_halt(void);
+
+#endif

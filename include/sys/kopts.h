@@ -1,0 +1,45 @@
+/*
+ * Kernel command-line options ("key=value" words from GRUB's multiboot2
+ * command-line tag).  kopts_parse() is a pure function: it fills a struct
+ * kopts that the caller owns, so tests can parse into a scratch copy.  The
+ * boot path parses once on the BSP into the global `kopts` before any AP
+ * starts; afterwards the global is read-only.
+ */
+#ifndef _SYS_KOPTS_H_
+#define _SYS_KOPTS_H_
+
+#include <sys/types.h>
+
+#define KOPTS_TEST_MAX	256		/* room for test=GLOB[,GLOB...] */
+
+struct kopts {
+	char		ko_test[KOPTS_TEST_MAX]; /* "" = default test set */
+	bool		ko_test_list;	/* test.list: print tests and exit */
+	uint32_t	ko_seed;	/* seed=N (default 1) */
+	uint32_t	ko_repeat;	/* repeat=N, 1..1000 (default 1) */
+	uint32_t	ko_maxcpus;	/* smp.maxcpus=N, 1..MAXCPU (default MAXCPU) */
+	uint32_t	ko_expect_ncpus; /* expect.ncpus=N, 0 = not checked */
+};
+
+/*
+ * Called once per complaint with one complete line of text (no newline),
+ * e.g. "cmdline: unknown key 'foo' ignored (known keys: ...)".
+ */
+typedef void kopts_complain_t(void *cookie, const char *line);
+
+/* Reset *ko to defaults. */
+void	kopts_defaults(struct kopts *ko);
+
+/*
+ * Parse `line` (NUL-terminated, any length) into *ko, which the caller has
+ * set to defaults.  Each bad word is reported once through `complain` and
+ * leaves that option at its previous value.  Returns the number of
+ * complaints.
+ */
+int	kopts_parse(const char *line, struct kopts *ko,
+	    kopts_complain_t *complain, void *cookie);
+
+/* The boot options; written only by the BSP before SMP start. */
+extern struct kopts kopts;
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * panic() (LWKT-SPEC §11): print the message, the CPU and its context, a
+ * backtrace; freeze every other CPU; dump each CPU's state; end the run
+ * with the panic status.  The first CPU to panic owns the panic (panic_cpu);
+ * another CPU that panics meanwhile freezes itself, and a panic on the
+ * panicking CPU itself (during the dump, say) prints one line and exits at
+ * once, so a panic inside a panic never loops.  Any CPU, any context.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/cons.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+volatile int panic_cpu = -1;
+
+static const char *const gd_state_names[] = {
+	[GDS_OFFLINE] = "offline", [GDS_ONLINE] = "online",
+	[GDS_STOPPED] = "stopped",
+};
+
+static void
+panic_dump_cpus(void)
+{
+	int cpu;
+
+	kprintf("panic: per-CPU state:\n");
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		struct globaldata *gd = globaldata_find(cpu);
+
+		kprintf("  cpu %d: apic id %d, %s%s, curthread %p, reqflags 0x%x, "
+		    "intr nesting %d, IPIs sent %llu recv %llu\n",
+		    gd->gd_cpuid, gd->gd_apicid,
+		    gd->gd_state < nitems(gd_state_names) ?
+		    gd_state_names[gd->gd_state] : "?",
+		    cpu == panic_cpu ? " (panicking)" : "",
+		    gd->gd_curthread, gd->gd_reqflags,
+		    gd->gd_intr_nesting_level, gd->gd_cnt_ipi_sent,
+		    gd->gd_cnt_ipi_recv);
+		cpu_dump_md(gd);
+	}
+}
+
+void
+panic(const char *fmt, ...)
+{
+	struct globaldata *gd = mycpu;
+	int me = gd->gd_cpuid;
+	va_list ap;
+
+	cpu_disable_intr();
+	if (!atomic_cmpset_int((volatile uint32_t *)&panic_cpu,
+	    (uint32_t)-1, (uint32_t)me)) {
+		if (panic_cpu != me)
+			cpu_stop_self();	/* another CPU owns the panic */
+		cons_break_lock();
+		kprintf("\npanic: recursive panic on cpu %d: ", me);
+		va_start(ap, fmt);
+		kvprintf(fmt, ap);
+		va_end(ap);
+		kprintf("\n");
+		cpu_shutdown(KEXIT_PANIC);
+	}
+
+	cons_flush();
+	kprintf("panic: ");
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	kprintf("panic: on cpu %d (apic id %d), %s, intr nesting %d\n", me,
+	    gd->gd_apicid, gd->gd_curthread ? "in a thread" : "boot context",
+	    gd->gd_intr_nesting_level);
+	kprintf("panic: backtrace:\n");
+	cpu_backtrace(0);
+	cpu_stop_others();
+	cons_break_lock();
+	panic_dump_cpus();
+	kprintf("panic: halting with the panic status\n");
+	cpu_shutdown(KEXIT_PANIC);
+}
