@@ -16,6 +16,7 @@
 #include <machine/cpu.h>
 
 #define KT_ONCPU_TIMEOUT_MS	10000
+#define KT_MAX			512
 
 extern const struct ktest __start_ktests[], __stop_ktests[];
 
@@ -28,6 +29,35 @@ struct ktest_ctx {
 };
 
 int	ktest_main(void);
+
+/* Every registered test, sorted by suite, then by line of declaration. */
+static const struct ktest *kt_sorted[KT_MAX];
+static int kt_count;
+
+static bool
+ktest_before(const struct ktest *a, const struct ktest *b)
+{
+	int c = strcmp(a->kt_suite, b->kt_suite);
+
+	return c < 0 || (c == 0 && a->kt_line < b->kt_line);
+}
+
+static void
+ktest_sort(void)
+{
+	const struct ktest *t;
+	int i;
+
+	kt_count = 0;
+	for (t = __start_ktests; t < __stop_ktests; t++) {
+		if (kt_count == KT_MAX)
+			panic("ktest: more than %d tests; raise KT_MAX", KT_MAX);
+		for (i = kt_count; i > 0 && ktest_before(t, kt_sorted[i - 1]); i--)
+			kt_sorted[i] = kt_sorted[i - 1];
+		kt_sorted[i] = t;
+		kt_count++;
+	}
+}
 
 static void
 ktest_fullname(const struct ktest *t, char *buf, size_t len)
@@ -215,8 +245,10 @@ ktest_list(void)
 {
 	const struct ktest *t;
 	char name[96];
+	int i;
 
-	for (t = __start_ktests; t < __stop_ktests; t++) {
+	for (i = 0; i < kt_count; i++) {
+		t = kt_sorted[i];
 		ktest_fullname(t, name, sizeof(name));
 		kprintf("test.list: %s%s\n", name, (t->kt_flags & KT_MANUAL) ?
 		    "  (manual: fault demo, ends the run)" : "");
@@ -230,16 +262,17 @@ ktest_main(void)
 	const struct ktest *t;
 	struct ktest_ctx ctx;
 	char name[96];
-	int nsel = 0, num = 0, pass = 0, fail = 0, skip = 0;
+	int i, nsel = 0, num = 0, pass = 0, fail = 0, skip = 0;
 	uint32_t r;
 	uint64_t boot_us;
 
+	ktest_sort();
 	if (kopts.ko_test_list) {
 		ktest_list();
 		return KEXIT_PASS;
 	}
-	for (t = __start_ktests; t < __stop_ktests; t++)
-		if (ktest_selected(t, kopts.ko_test))
+	for (i = 0; i < kt_count; i++)
+		if (ktest_selected(kt_sorted[i], kopts.ko_test))
 			nsel++;
 	if (nsel == 0) {
 		kprintf("cmdline: test=%s selects no test (test.list shows "
@@ -256,7 +289,8 @@ ktest_main(void)
 	    boot_us / 1000, boot_us % 1000);
 
 	for (r = 0; r < kopts.ko_repeat; r++) {
-		for (t = __start_ktests; t < __stop_ktests; t++) {
+		for (i = 0; i < kt_count; i++) {
+			t = kt_sorted[i];
 			if (!ktest_selected(t, kopts.ko_test))
 				continue;
 			ktest_fullname(t, name, sizeof(name));

@@ -22,6 +22,7 @@ struct ktest {
 	const char	*kt_name;
 	void		(*kt_func)(struct ktest_ctx *kt);
 	uint32_t	kt_flags;
+	uint32_t	kt_line;	/* orders tests as declared in their file */
 };
 
 /*
@@ -35,7 +36,7 @@ struct ktest {
 	static void ktest_fn_##suite##_##name(struct ktest_ctx *kt);	\
 	static const struct ktest ktest_##suite##_##name		\
 	    __used __section(".ktests") __aligned(4) = {		\
-		#suite, #name, ktest_fn_##suite##_##name, (flags) };	\
+		#suite, #name, ktest_fn_##suite##_##name, (flags), __LINE__ };	\
 	static void ktest_fn_##suite##_##name(struct ktest_ctx *kt __unused)
 
 #define KTEST(suite, name)	KTEST_FLAGS(suite, name, 0)
