@@ -1,0 +1,339 @@
+/*
+ * CPU enumeration from ACPI: RSDP -> XSDT or RSDT -> MADT ("APIC").
+ *
+ * Called once by the BSP at boot, paging off, before any AP starts; the
+ * firmware tables are read through their physical addresses.
+ *
+ * References (ACPI 6.x):
+ *   §5.2.5   Root System Description Pointer: "RSD PTR " on a 16-byte
+ *            boundary in the first KiB of the EBDA or 0xE0000-0xFFFFF;
+ *            checksum over the first 20 bytes, extended checksum over
+ *            Length for revision >= 2.
+ *   §5.2.6   System Description Table header (36 bytes, checksum over
+ *            Length).
+ *   §5.2.7   RSDT (32-bit entries), §5.2.8 XSDT (64-bit entries).
+ *   §5.2.12  MADT: local APIC address at offset 36, flags at 40, entries
+ *            from 44; type 0 Processor Local APIC, type 5 Local APIC
+ *            Address Override, type 9 Processor Local x2APIC.
+ */
+
+#include <sys/types.h>
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <cpu_enum.h>
+
+struct acpi_rsdp {
+	char		rsdp_signature[8];	/* "RSD PTR " */
+	uint8_t		rsdp_checksum;		/* over the first 20 bytes */
+	char		rsdp_oem_id[6];
+	uint8_t		rsdp_revision;
+	uint32_t	rsdp_rsdt_pa;
+	uint32_t	rsdp_length;		/* revision >= 2 from here on */
+	uint64_t	rsdp_xsdt_pa;
+	uint8_t		rsdp_ext_checksum;	/* over rsdp_length bytes */
+	uint8_t		rsdp_reserved[3];
+} __packed;
+
+#define ACPI_RSDP_V1_LEN	20
+_Static_assert(sizeof(struct acpi_rsdp) == 36, "ACPI RSDP layout");
+
+struct acpi_sdt {
+	char		sdt_signature[4];
+	uint32_t	sdt_length;		/* whole table, header included */
+	uint8_t		sdt_revision;
+	uint8_t		sdt_checksum;
+	char		sdt_oem_id[6];
+	char		sdt_oem_table_id[8];
+	uint32_t	sdt_oem_revision;
+	uint32_t	sdt_creator_id;
+	uint32_t	sdt_creator_revision;
+} __packed;
+
+_Static_assert(sizeof(struct acpi_sdt) == 36, "ACPI SDT header layout");
+
+struct acpi_madt {
+	struct acpi_sdt	madt_hdr;
+	uint32_t	madt_lapic_pa;
+	uint32_t	madt_flags;
+} __packed;
+
+_Static_assert(sizeof(struct acpi_madt) == 44, "ACPI MADT layout");
+
+/* Root table entries (4 bytes RSDT, 8 bytes XSDT) need not be aligned. */
+struct acpi_u32 {
+	uint32_t	v;
+} __packed;
+
+struct acpi_u64 {
+	uint64_t	v;
+} __packed;
+
+/* MADT entries: type, length, then per-type fields; any alignment. */
+#define MADT_LAPIC		0	/* Processor Local APIC */
+#define MADT_LAPIC_OVERRIDE	5	/* Local APIC Address Override */
+#define MADT_X2APIC		9	/* Processor Local x2APIC */
+
+#define MADT_LAPIC_ENABLED	0x1	/* flags bit 0 (types 0 and 9) */
+
+struct madt_lapic {
+	uint8_t		ml_type;
+	uint8_t		ml_length;	/* 8 */
+	uint8_t		ml_acpi_uid;
+	uint8_t		ml_apicid;
+	uint32_t	ml_flags;	/* bit 0 enabled, bit 1 online-capable */
+} __packed;
+
+struct madt_lapic_override {
+	uint8_t		mo_type;
+	uint8_t		mo_length;	/* 12 */
+	uint16_t	mo_reserved;
+	uint64_t	mo_lapic_pa;
+} __packed;
+
+struct madt_x2apic {
+	uint8_t		mx_type;
+	uint8_t		mx_length;	/* 16 */
+	uint16_t	mx_reserved;
+	uint32_t	mx_x2apicid;
+	uint32_t	mx_flags;
+	uint32_t	mx_acpi_uid;
+} __packed;
+
+/* Sanity bound on a table's Length; a real MADT/RSDT is a few KiB at most. */
+#define ACPI_SDT_MAXLEN		(1u << 20)
+
+/* Why an RSDP candidate is unusable, or NULL if it is good. */
+static const char *
+acpi_rsdp_check(const struct acpi_rsdp *r)
+{
+	if (memcmp(r->rsdp_signature, "RSD PTR ", 8) != 0)
+		return "bad signature";
+	if (cpu_enum_checksum(r, ACPI_RSDP_V1_LEN) != 0)
+		return "bad checksum";
+	if (r->rsdp_revision >= 2) {
+		if (r->rsdp_length < sizeof(*r) || r->rsdp_length > 4096)
+			return "bad length";
+		if (cpu_enum_checksum(r, r->rsdp_length) != 0)
+			return "bad extended checksum";
+	}
+	return NULL;
+}
+
+/* First valid RSDP on a 16-byte boundary in [pa, pa + len), or NULL. */
+static const struct acpi_rsdp *
+acpi_rsdp_scan(vm_paddr_t pa, size_t len)
+{
+	const struct acpi_rsdp *r;
+	size_t off;
+
+	for (off = 0; off + ACPI_RSDP_V1_LEN <= len; off += 16) {
+		r = cpu_enum_phys(pa + off);
+		if (acpi_rsdp_check(r) == NULL)
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * Map the table at physical `pa` and check signature, length and checksum.
+ * Returns why it is unusable (and leaves *out alone), or NULL.
+ */
+static const char *
+acpi_sdt_get(uint64_t pa, const char *sig, uint32_t minlen,
+    const struct acpi_sdt **out)
+{
+	const struct acpi_sdt *t;
+
+	if (pa == 0)
+		return "null address";
+	if (pa > UINT32_MAX - sizeof(*t))
+		return "above 4 GiB";
+	t = cpu_enum_phys((vm_paddr_t)pa);
+	if (memcmp(t->sdt_signature, sig, 4) != 0)
+		return "bad signature";
+	if (t->sdt_length < minlen || t->sdt_length > ACPI_SDT_MAXLEN ||
+	    pa + t->sdt_length - 1 > UINT32_MAX)
+		return "bad length";
+	if (cpu_enum_checksum(t, t->sdt_length) != 0)
+		return "bad checksum";
+	*out = t;
+	return NULL;
+}
+
+/*
+ * Find the MADT among the root table's entries.  Prints the one failure
+ * line itself and returns NULL if there is no usable MADT.
+ */
+static const struct acpi_madt *
+acpi_find_madt(const struct acpi_sdt *root, bool xsdt)
+{
+	const uint8_t *ent = (const uint8_t *)(root + 1);
+	size_t esize = xsdt ? 8 : 4;
+	size_t i, n = (root->sdt_length - sizeof(*root)) / esize;
+	const struct acpi_sdt *t = NULL;
+	const char *why = NULL;
+	uint64_t pa, badpa = 0;
+	const struct acpi_sdt *hdr;
+
+	for (i = 0; i < n; i++, ent += esize) {
+		if (xsdt)
+			pa = ((const struct acpi_u64 *)ent)->v;
+		else
+			pa = ((const struct acpi_u32 *)ent)->v;
+		if (pa == 0 || pa > UINT32_MAX - sizeof(*hdr))
+			continue;
+		hdr = cpu_enum_phys((vm_paddr_t)pa);
+		if (memcmp(hdr->sdt_signature, "APIC", 4) != 0)
+			continue;
+		why = acpi_sdt_get(pa, "APIC", sizeof(struct acpi_madt), &t);
+		if (why == NULL)
+			return (const struct acpi_madt *)t;
+		badpa = pa;
+	}
+	if (why != NULL)
+		kprintf("acpi: MADT at 0x%08x unusable (%s)\n",
+		    (uint32_t)badpa, why);
+	else
+		kprintf("acpi: no MADT among the %u %s entries\n",
+		    (unsigned)n, xsdt ? "XSDT" : "RSDT");
+	return NULL;
+}
+
+/*
+ * Walk the MADT entries into *ce.  A malformed entry ends the walk with one
+ * line; what was found before it is kept.
+ */
+static void
+acpi_madt_walk(const struct acpi_madt *madt, struct cpu_enum *ce)
+{
+	const uint8_t *base = (const uint8_t *)madt;
+	uint32_t off = sizeof(*madt), end = madt->madt_hdr.sdt_length;
+	uint32_t len, need, x2skipped = 0, x2first = 0;
+	const struct madt_lapic *ml;
+	const struct madt_lapic_override *mo;
+	const struct madt_x2apic *mx;
+	uint8_t type;
+
+	while (off < end) {
+		type = base[off];
+		len = end - off >= 2 ? base[off + 1] : 0;
+		if (type == MADT_LAPIC)
+			need = sizeof(*ml);
+		else if (type == MADT_LAPIC_OVERRIDE)
+			need = sizeof(*mo);
+		else if (type == MADT_X2APIC)
+			need = sizeof(*mx);
+		else
+			need = 2;
+		if (len < need || len > end - off) {
+			kprintf("acpi: MADT entry at offset %u (type %u, length "
+			    "%u) is malformed; ignoring it and the rest\n",
+			    off, type, len);
+			break;
+		}
+		switch (type) {
+		case MADT_LAPIC:
+			ml = (const void *)(base + off);
+			if (!cpu_enum_add(ce, ml->ml_apicid,
+			    (ml->ml_flags & MADT_LAPIC_ENABLED) != 0))
+				kprintf("acpi: duplicate APIC id %u in MADT "
+				    "ignored\n", ml->ml_apicid);
+			break;
+		case MADT_LAPIC_OVERRIDE:
+			mo = (const void *)(base + off);
+			if (mo->mo_lapic_pa <= UINT32_MAX)
+				ce->ce_lapic_pa = (vm_paddr_t)mo->mo_lapic_pa;
+			break;
+		case MADT_X2APIC:
+			mx = (const void *)(base + off);
+			if (mx->mx_x2apicid >= 255) {
+				if (x2skipped++ == 0)
+					x2first = mx->mx_x2apicid;
+			} else if (!cpu_enum_add(ce, (uint8_t)mx->mx_x2apicid,
+			    (mx->mx_flags & MADT_LAPIC_ENABLED) != 0)) {
+				kprintf("acpi: duplicate APIC id %u in MADT "
+				    "ignored\n", mx->mx_x2apicid);
+			}
+			break;
+		}
+		off += len;
+	}
+	if (x2skipped > 0)
+		kprintf("acpi: skipped %u x2APIC processor entr%s (first id "
+		    "%u): ids above 254 need x2APIC mode, which is not used\n",
+		    x2skipped, x2skipped == 1 ? "y" : "ies", x2first);
+}
+
+int
+acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
+{
+	const struct acpi_rsdp *rsdp;
+	const struct acpi_sdt *root = NULL;
+	const struct acpi_madt *madt;
+	const char *why, *xwhy = NULL;
+	vm_paddr_t ebda;
+	bool xsdt = false;
+
+	memset(ce, 0, sizeof(*ce));
+	ce->ce_source = "ACPI MADT";
+	ce->ce_bsp_apicid = -1;
+
+	if (rsdp_copy != NULL) {
+		rsdp = rsdp_copy;
+		why = acpi_rsdp_check(rsdp);
+		if (why != NULL) {
+			kprintf("acpi: RSDP from the boot loader unusable "
+			    "(%s)\n", why);
+			return -1;
+		}
+	} else {
+		rsdp = NULL;
+		ebda = cpu_enum_ebda();
+		if (ebda != 0)
+			rsdp = acpi_rsdp_scan(ebda, 1024);
+		if (rsdp == NULL)
+			rsdp = acpi_rsdp_scan(0xE0000, 0x20000);
+		if (rsdp == NULL) {
+			kprintf("acpi: no RSDP in the EBDA or "
+			    "0xE0000-0xFFFFF\n");
+			return -1;
+		}
+	}
+
+	if (rsdp->rsdp_revision >= 2 && rsdp->rsdp_xsdt_pa != 0 &&
+	    rsdp->rsdp_xsdt_pa <= UINT32_MAX) {
+		xwhy = acpi_sdt_get(rsdp->rsdp_xsdt_pa, "XSDT",
+		    sizeof(struct acpi_sdt), &root);
+		xsdt = xwhy == NULL;
+	}
+	if (root == NULL) {
+		why = acpi_sdt_get(rsdp->rsdp_rsdt_pa, "RSDT",
+		    sizeof(struct acpi_sdt), &root);
+		if (why != NULL) {
+			if (xwhy != NULL)
+				kprintf("acpi: XSDT at 0x%08x unusable (%s), "
+				    "RSDT at 0x%08x unusable (%s)\n",
+				    (uint32_t)rsdp->rsdp_xsdt_pa, xwhy,
+				    rsdp->rsdp_rsdt_pa, why);
+			else
+				kprintf("acpi: RSDT at 0x%08x unusable (%s)\n",
+				    rsdp->rsdp_rsdt_pa, why);
+			return -1;
+		}
+		if (xwhy != NULL)
+			kprintf("acpi: XSDT at 0x%08x unusable (%s); using "
+			    "the RSDT\n", (uint32_t)rsdp->rsdp_xsdt_pa, xwhy);
+	}
+
+	madt = acpi_find_madt(root, xsdt);
+	if (madt == NULL)
+		return -1;
+
+	ce->ce_lapic_pa = madt->madt_lapic_pa;
+	acpi_madt_walk(madt, ce);
+	if (ce->ce_ncpu == 0) {
+		kprintf("acpi: MADT lists no enabled processor\n");
+		return -1;
+	}
+	return 0;
+}
