@@ -69,6 +69,7 @@ run: $(B)/kernel.elf
 	    --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
 
 test: $(B)/kernel.elf
+	$(PYTHON) -m unittest -q scripts/test_runner.py
 	$(PYTHON) scripts/runner.py test
 
 clean:

@@ -101,6 +101,10 @@ mp_discover(const struct bootinfo *bi)
 		ncpus++;
 	}
 	smp_active = ncpus > 1;
+	kprintf("smp: cpuid:apic id");
+	for (i = 0; i < ncpus; i++)
+		kprintf(" %d:%d", i, cpu_private[i].mi.gd_apicid);
+	kprintf("\n");
 }
 
 void

@@ -1,0 +1,1081 @@
+#!/usr/bin/env python3
+"""Host test runner: boots the kernel under QEMU and judges its KTAP output.
+
+Usage (from the top of the tree; `make run` / `make test` call these):
+
+  runner.py run [--smp SPEC] [--cmdline "..."] [--timeout S]
+                [--qemu-args "..."] [--thread single|multi] [--boot NAME]
+      One boot, guest serial streamed live.  Exit status:
+        0 all selected tests passed      1 some test failed
+        2 kernel panic / CPU reset       3 hang (host timeout)
+        4 harness error (QEMU did not start, or no KTAP plan)
+      --boot NAME takes smp, thread, args, cmdline and the expected outcome
+      from the boot matrix below (other options then override it).
+
+  runner.py test [--only REGEX] [--list] [--jobs N] [--budget S]
+      The boot matrix (MATRIX below).  Prints one line per test, writes
+      build/test-results.xml (JUnit), build/test-results.json and
+      build/logs/<boot>.log; the last line is "N passed, N failed".
+      Exit 0 only if every boot met its expectation.
+
+  Both take --kernel ELF (default build/kernel.elf).  ISOs are built by
+  scripts/mkiso into build/iso/<hash>.iso and reused while the kernel and
+  command line are unchanged.  $QEMU overrides the emulator binary.
+
+Guest contract: QEMU's isa-debug-exit status is (value << 1) | 1; the kernel
+writes 0x10 pass (33), 0x11 some test failed (35), 0x12 panic (37).  With
+-no-reboot a triple fault makes QEMU exit 0: treated as a crash.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+# ---------------------------------------------------------------------------
+# The boot matrix.  One row per boot:
+#   name     boot name (logs, JUnit suite, --only)
+#   smp      QEMU -smp spec
+#   thread   TCG thread mode: "single" or "multi"
+#   cmdline  kernel command line (scripts/mkiso quotes each word for GRUB)
+#   expect   PASS: guest exits pass with a complete KTAP run
+#            LIST: guest exits pass; KTAP not required (test.list)
+#            PANIC: guest exits with the panic status (one testcase
+#                   <boot>.panic_report passes when all checks hold)
+# keywords:
+#   args     extra QEMU arguments (shell words)
+#   machine  -machine value (default "pc")
+#   timeout  host timeout in seconds (default 120)
+#   require  regexes (re.MULTILINE) the serial log must match
+#   forbid   regexes it must not match (default: any "cmdline:" complaint)
+#   solo     run with no other boot alongside (heavy multi-thread TCG)
+# ---------------------------------------------------------------------------
+PASS, LIST, PANIC = "pass", "list", "panic"
+DEFAULT_TIMEOUT = 120
+DEFAULT_FORBID = (r"^cmdline:",)
+
+
+def Boot(name, smp, thread, cmdline, expect, args="", machine="pc",
+         timeout=DEFAULT_TIMEOUT, require=(), forbid=DEFAULT_FORBID,
+         solo=False):
+    return dict(name=name, smp=smp, thread=thread, cmdline=cmdline,
+                expect=expect, args=shlex.split(args), machine=machine,
+                timeout=timeout, require=list(require), forbid=list(forbid),
+                solo=solo)
+
+
+MATRIX = [
+    #    name             smp  thread    cmdline             expect
+    Boot("smp1-single",   "1", "single", "expect.ncpus=1",   PASS),
+    Boot("smp1-multi",    "1", "multi",  "expect.ncpus=1",   PASS),
+    Boot("smp2-single",   "2", "single", "expect.ncpus=2",   PASS),
+    Boot("smp2-multi",    "2", "multi",  "expect.ncpus=2",   PASS),
+    Boot("smp4-single",   "4", "single", "expect.ncpus=4",   PASS),
+    Boot("smp4-multi",    "4", "multi",  "expect.ncpus=4",   PASS),
+    Boot("smp8-single",   "8", "single", "expect.ncpus=8",   PASS,
+         timeout=240),
+    Boot("smp8-multi",    "8", "multi",  "expect.ncpus=8",   PASS,
+         timeout=180, solo=True),
+    # MADT with APIC ids 0,1,2,4,5,6 (3 cores per socket, ids per socket
+    # rounded up to 4).
+    Boot("apic-holes",    "6,sockets=2,cores=3,threads=1", "multi",
+         "expect.ncpus=6", PASS,
+         require=[r"^smp: cpuid:apic id 0:0 1:1 2:2 3:4 4:5 5:6$"]),
+    # Hot-pluggable slots appear in the MADT as disabled entries.
+    Boot("hotplug-slots", "2,maxcpus=4", "multi", "expect.ncpus=2", PASS,
+         require=[r"apic id 2 is disabled.*not started",
+                  r"apic id 3 is disabled.*not started"]),
+    # No ACPI: CPUs found through the Intel MP table.  SeaBIOS lists one
+    # CPU per socket there, so give every CPU its own socket.
+    Boot("mptable",       "4,sockets=4,cores=1,threads=1", "multi",
+         "expect.ncpus=4", PASS,
+         machine="pc,acpi=off", require=[r"MP table lists 4"]),
+    # No local APIC at all (CPUID.1:EDX.APIC clear).
+    Boot("no-apic",       "1", "single", "expect.ncpus=1",   PASS,
+         args="-cpu pentium,-apic",
+         require=[r"no local APIC.*running uniprocessor"]),
+    Boot("maxcpus",       "4", "multi",  "expect.ncpus=2 smp.maxcpus=2", PASS),
+    Boot("bad-cmdline",   "2", "multi",
+         "expect.ncpus=2 bogus=1 seed=12abc repeat=", PASS, forbid=(),
+         require=[r"cmdline: unknown key 'bogus'",
+                  r"cmdline: bad value '12abc' for seed",
+                  r"cmdline: .*repeat"]),
+    Boot("test-list",     "1", "single", "test.list",        LIST,
+         require=[r"^test\.list: "]),
+    Boot("panic-ap",      "4", "multi",
+         "test=selftest.panic_ap_fault expect.ncpus=4", PANIC,
+         require=[r"^Fatal trap 14 \(Page fault\) on cpu 1\b",
+                  r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
+                  r"<fault_here\+0x[0-9a-f]+>", r"^panic: backtrace:",
+                  r"^  cpu [023]: .*stopped"]),
+]
+
+GLOBAL_BUDGET = 720        # seconds for the whole matrix (`test --budget`)
+JOBS = 2                   # boots at once (`test --jobs`); solo rows run alone
+
+# Guest exit statuses (QEMU's exit status = (value << 1) | 1).
+QEMU_PASS, QEMU_FAIL, QEMU_PANIC, QEMU_RESET = 33, 35, 37, 0
+
+# Runner verdicts and exit codes.
+ST_PASS, ST_FAIL, ST_PANIC, ST_HANG, ST_ERROR = \
+    "pass", "fail", "panic", "hang", "error"
+EXIT_CODE = {ST_PASS: 0, ST_FAIL: 1, ST_PANIC: 2, ST_HANG: 3, ST_ERROR: 4}
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+MKISO = os.path.join(ROOT, "scripts", "mkiso")
+
+
+# ---------------------------------------------------------------------------
+# KTAP parsing
+# ---------------------------------------------------------------------------
+ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
+CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+HEADER_RE = re.compile(r"^K?TAP version \d+")
+PLAN_RE = re.compile(r"^1\.\.(\d+)\b")
+RESULT_RE = re.compile(
+    r"^(not ok|ok)\s+(\d+)(?:\s+(?:-\s+)?([^#]*?))?\s*(?:#\s*(.*))?$")
+DIAG_RE = re.compile(r"^\s*#\s?(.*)$")
+START_RE = re.compile(r"^start\s+(\d+)\s+(\S+)")
+TOTALS_RE = re.compile(r"^totals:\s*pass:(\d+)\s+fail:(\d+)\s+skip:(\d+)")
+FIRST_TEST_RE = re.compile(r"^boot: first test at (\d+(?:\.\d+)?) ms")
+SKIP_RE = re.compile(r"^SKIP\b\s*(.*)$", re.I)
+PANIC_RE = re.compile(r"^panic:")
+CMDLINE_RE = re.compile(r"^cmdline:")
+
+
+def clean_line(raw):
+    """A serial line without escape sequences, CR or other control bytes."""
+    return CTRL_RE.sub("", ANSI_RE.sub("", raw)).rstrip()
+
+
+class TestResult(object):
+    def __init__(self, n, name, result, diag, reason="", time=None):
+        self.n = n
+        self.name = name
+        self.result = result          # "pass", "fail" or "skip"
+        self.diag = diag              # the test's "# " lines
+        self.reason = reason          # skip reason / directive text
+        self.time = time              # host seconds start->result, if known
+
+    def to_json(self):
+        d = dict(n=self.n, name=self.name, result=self.result, diag=self.diag)
+        if self.reason:
+            d["reason"] = self.reason
+        if self.time is not None:
+            d["time"] = round(self.time, 3)
+        return d
+
+
+class KtapParser(object):
+    """Incremental parser of the guest's serial output.
+
+    feed(raw_line, t) takes one line (t = host seconds since QEMU started).
+    Lines before "KTAP version" are boot log; only panic and cmdline
+    complaints are noted there.  Diagnostics belong to the test named by the
+    latest "# start" whose result has not arrived; without "# start" lines,
+    diagnostics gathered since the previous result go to the next result.
+    """
+
+    def __init__(self):
+        self.lines = []               # cleaned lines, all of them
+        self.in_ktap = False
+        self.plan = None
+        self.results = []             # TestResult, in arrival order
+        self.started = {}             # n -> (name, t)
+        self.current = None           # (n, name) started, no result yet
+        self.uses_start = False       # the kernel prints "# start" lines
+        self.last_result = None       # name of the latest result
+        self.pending = []             # diags not yet attributed
+        self.general = []             # diags attributed to no test
+        self.totals = None            # (pass, fail, skip)
+        self.first_test_ms = None     # kernel-reported
+        self.first_test_time = None   # host seconds to first test line
+        self.panic_lines = []
+        self.cmdline_lines = []
+
+    def feed(self, raw, t=None):
+        line = clean_line(raw)
+        self.lines.append(line)
+        if PANIC_RE.match(line):
+            self.panic_lines.append(line)
+        if CMDLINE_RE.match(line):
+            self.cmdline_lines.append(line)
+        if HEADER_RE.match(line):
+            self.in_ktap = True
+            return
+        if not self.in_ktap:
+            return
+        m = PLAN_RE.match(line)
+        if m and self.plan is None:
+            self.plan = int(m.group(1))
+            return
+        m = RESULT_RE.match(line)
+        if m:
+            self._result(m, t)
+            return
+        m = DIAG_RE.match(line)
+        if m:
+            self._diag(m.group(1), t)
+
+    def _mark_first(self, t):
+        if self.first_test_time is None and t is not None:
+            self.first_test_time = t
+
+    def _diag(self, text, t):
+        m = START_RE.match(text)
+        if m:
+            n, name = int(m.group(1)), m.group(2)
+            self.started[n] = (name, t)
+            # "# " lines before a start belong to no test
+            self.general += self.pending
+            self.pending = []
+            self.current = (n, name)
+            self.uses_start = True
+            self._mark_first(t)
+            return
+        m = TOTALS_RE.match(text)
+        if m:
+            self.totals = tuple(int(x) for x in m.groups())
+            return
+        m = FIRST_TEST_RE.match(text)
+        if m:
+            self.first_test_ms = float(m.group(1))
+            return
+        if self.current is not None:
+            self.pending.append(text)
+        elif self.uses_start or (self.plan is not None
+                                 and len(self.results) >= self.plan):
+            self.general.append(text)
+        else:
+            self.pending.append(text)
+
+    def _result(self, m, t):
+        ok = m.group(1) == "ok"
+        n = int(m.group(2))
+        name = (m.group(3) or "").strip()
+        directive = (m.group(4) or "").strip()
+        if not name:
+            name = self.started.get(n, ("test#%d" % n,))[0]
+        result, reason = ("pass" if ok else "fail"), ""
+        sm = SKIP_RE.match(directive)
+        if sm:
+            result, reason = "skip", sm.group(1).strip()
+        elif directive:
+            reason = directive
+        dur = None
+        if n in self.started and t is not None and self.started[n][1] is not None:
+            dur = t - self.started[n][1]
+        self.results.append(TestResult(n, name, result, self.pending,
+                                       reason, dur))
+        self.pending = []
+        self.current = None
+        self.last_result = name
+        self._mark_first(t)
+
+    # -- queries ---------------------------------------------------------
+    def last_started(self):
+        """Name of the test started but not finished, else None."""
+        return self.current[1] if self.current else None
+
+    def missing(self):
+        """[(n, name or None)] planned tests with no result line."""
+        if self.plan is None:
+            return []
+        seen = {r.n for r in self.results}
+        return [(n, self.started.get(n, (None,))[0])
+                for n in range(1, self.plan + 1) if n not in seen]
+
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def parse_log(text):
+    """Parse a whole serial log (for tests and re-judging saved logs)."""
+    p = KtapParser()
+    for line in text.split("\n"):
+        p.feed(line)
+    return p
+
+
+# ---------------------------------------------------------------------------
+# Verdicts
+# ---------------------------------------------------------------------------
+class Case(object):
+    """One JUnit testcase / one printed line."""
+
+    def __init__(self, name, result, message="", diag=(), time=None):
+        self.name = name
+        self.result = result          # "pass", "fail" or "skip"
+        self.message = message
+        self.diag = list(diag)
+        self.time = time
+
+
+class Outcome(object):
+    def __init__(self, status, reasons, cases, guest):
+        self.status = status
+        self.code = EXIT_CODE[status]
+        self.reasons = reasons        # human-readable, why not pass
+        self.cases = cases
+        self.guest = guest            # "pass", "fail", "panic", "reset",
+                                      # "timeout", "exit N", "not started"
+
+
+def guest_status(qemu_status, timed_out, start_error=None):
+    if timed_out:
+        return "timeout"
+    if start_error is not None and qemu_status is None:
+        return "not started"
+    if start_error is not None:
+        return "exit %s" % qemu_status
+    if timed_out:
+        return "timeout"
+    return {QEMU_PASS: "pass", QEMU_FAIL: "fail", QEMU_PANIC: "panic",
+            QEMU_RESET: "reset"}.get(qemu_status, "exit %s" % qemu_status)
+
+
+def regex_problems(boot, text):
+    out = []
+    for rx in boot.get("require", ()):
+        if not re.search(rx, text, re.M):
+            out.append("required output /%s/ not found" % rx)
+    for rx in boot.get("forbid", ()):
+        m = re.search(rx, text, re.M)
+        if m:
+            line = text[text.rfind("\n", 0, m.start()) + 1:]
+            line = line.split("\n", 1)[0]
+            out.append("forbidden output /%s/ found: %s" % (rx, line))
+    return out
+
+
+def judge(boot, p, qemu_status, timed_out=False, timeout=None,
+          start_error=None):
+    """Turn a parsed boot into an Outcome.
+
+    boot: a matrix row (name, expect, require, forbid).  p: KtapParser.
+    qemu_status: QEMU's exit status (None if it did not exit).  timed_out:
+    the host killed it after `timeout` seconds.  start_error: QEMU (or the
+    ISO build) failed; a string.
+    """
+    name, expect = boot["name"], boot.get("expect", PASS)
+    guest = guest_status(qemu_status, timed_out, start_error)
+    text = p.text()
+    cases, reasons = [], []
+    status = ST_PASS
+
+    def fail(st, why):
+        nonlocal status
+        reasons.append(why)
+        order = [ST_PASS, ST_FAIL, ST_PANIC, ST_HANG, ST_ERROR]
+        if order.index(st) > order.index(status):
+            status = st
+
+    # The tests that reported.
+    for r in p.results:
+        msg = r.reason if r.result == "skip" else \
+            ("not ok" if r.result == "fail" else "")
+        cases.append(Case(r.name, r.result, msg, r.diag, r.time))
+    nfail = sum(1 for r in p.results if r.result == "fail")
+    if nfail:
+        fail(ST_FAIL, "%d test(s) not ok" % nfail)
+
+    if start_error is not None:
+        fail(ST_ERROR, start_error)
+        cases.append(Case("%s.harness" % name, "fail", start_error))
+        return Outcome(status, reasons, cases, guest)
+
+    last = p.last_started()
+    where = ("in %s" % last) if last else \
+        ("after %s" % p.last_result if p.last_result else "before first test")
+    crash = None                      # (kind, message) ending the boot early
+    if timed_out:
+        if p.panic_lines and expect != PANIC:
+            crash = ("panic", "%s (and QEMU did not exit within %s s)"
+                     % (p.panic_lines[0], timeout))
+        elif not p.panic_lines:
+            crash = ("hang", "HANG: no result after %s s; last test started: %s"
+                     % (timeout, last or "(none)"))
+        else:
+            crash = ("hang", "panic report printed but QEMU did not exit "
+                     "within %s s" % timeout)
+    elif guest == "panic" and expect != PANIC:
+        crash = ("panic", p.panic_lines[0] if p.panic_lines
+                 else "guest exited with the panic status, no panic: line")
+    elif guest == "reset":
+        crash = ("reset", "CPU reset (triple fault?): QEMU exited 0 %s" % where)
+
+    if expect == PANIC:
+        checks = []
+        if guest != "panic":
+            checks.append("expected the panic exit status (%d), got %s"
+                          % (QEMU_PANIC, guest if guest != "timeout"
+                             else "timeout after %s s" % timeout))
+        checks += regex_problems(boot, text)
+        if checks:
+            cases.append(Case("%s.panic_report" % name, "fail",
+                              checks[0], checks[1:] + p.panic_lines[:3]))
+            if timed_out:
+                fail(ST_HANG, crash[1] if crash else checks[0])
+            else:
+                fail(ST_FAIL, "; ".join(checks))
+        else:
+            cases.append(Case("%s.panic_report" % name, "pass"))
+        return Outcome(status, reasons, cases, guest)
+
+    if crash is not None:
+        kind, msg = crash
+        nrun = len(p.missing()) - (1 if last else 0)
+        diag = [msg]
+        if p.panic_lines[1:]:
+            diag += p.panic_lines[1:4]
+        if nrun > 0:
+            diag.append("%d planned test(s) never reported" % nrun)
+        cases.append(Case("%s.%s:%s" % (name, kind, last or where.replace(" ", "-")),
+                          "fail", msg, diag[1:]))
+        fail({"hang": ST_HANG}.get(kind, ST_PANIC), msg)
+        return Outcome(status, reasons, cases, guest)
+
+    # QEMU exited by itself, not by a crash.
+    if guest not in ("pass", "fail"):
+        why = "QEMU exited with unexpected status %s" % qemu_status
+        cases.append(Case("%s.harness" % name, "fail", why))
+        fail(ST_ERROR, why)
+        return Outcome(status, reasons, cases, guest)
+
+    if guest == "fail" and not nfail:
+        why = "guest exited 'some tests failed' but no result was not ok"
+        cases.append(Case("%s.guest_status" % name, "fail", why))
+        fail(ST_FAIL, why)
+
+    if p.plan is None:
+        if expect == PASS:
+            why = "no KTAP plan in the output"
+            cases.append(Case("%s.ktap_plan" % name, "fail", why))
+            fail(ST_ERROR if guest == "pass" else ST_FAIL, why)
+    else:
+        for n, tname in p.missing():
+            why = "no result line for test %d (plan 1..%d)" % (n, p.plan)
+            cases.append(Case(tname or "%s.test#%d" % (name, n), "fail", why))
+            fail(ST_FAIL, "%s: %s" % (tname or "test %d" % n, why))
+        if len(p.results) > p.plan:
+            why = "%d result lines for plan 1..%d" % (len(p.results), p.plan)
+            cases.append(Case("%s.ktap_plan" % name, "fail", why))
+            fail(ST_FAIL, why)
+        if p.totals is not None:
+            got = tuple(sum(1 for r in p.results if r.result == k)
+                        for k in ("pass", "fail", "skip"))
+            if got != p.totals:
+                why = ("kernel totals pass:%d fail:%d skip:%d disagree with "
+                       "the result lines (pass:%d fail:%d skip:%d)"
+                       % (p.totals + got))
+                cases.append(Case("%s.ktap_totals" % name, "fail", why))
+                fail(ST_FAIL, why)
+
+    if p.panic_lines:
+        why = "panic line in a run that exited normally: %s" % p.panic_lines[0]
+        cases.append(Case("%s.no_panic" % name, "fail", why))
+        fail(ST_FAIL, why)
+
+    checks = regex_problems(boot, text)
+    if expect == LIST or boot.get("require") or \
+            (boot.get("forbid") and checks):
+        cname = "%s.%s" % (name, "list_output" if expect == LIST
+                           else "output_checks")
+        if checks:
+            cases.append(Case(cname, "fail", checks[0], checks[1:]))
+            fail(ST_FAIL, "; ".join(checks))
+        else:
+            cases.append(Case(cname, "pass"))
+
+    return Outcome(status, reasons, cases, guest)
+
+
+def verdict_line(out, p, wall):
+    """The one-line verdict `run` prints last."""
+    npass = sum(1 for c in out.cases if c.result == "pass")
+    nfail = sum(1 for c in out.cases if c.result == "fail")
+    nskip = sum(1 for c in out.cases if c.result == "skip")
+    counts = "%d passed, %d failed, %d skipped" % (npass, nfail, nskip)
+    code = "runner: exit status %d" % EXIT_CODE[out.status]
+    if out.status == ST_HANG:
+        return "runner: " + (out.reasons[-1] if out.reasons[-1].startswith(
+            "HANG") else "HANG: " + out.reasons[-1]) + "\n" + code
+    label = {ST_PASS: "PASS", ST_FAIL: "FAIL", ST_PANIC: "PANIC",
+             ST_ERROR: "ERROR"}[out.status]
+    why = ""
+    if out.status != ST_PASS:
+        why = ": " + "; ".join(out.reasons[:3])
+    return "runner: %s%s (%s; %.1f s)\n%s" % (label, why, counts, wall, code)
+
+
+# ---------------------------------------------------------------------------
+# ISO and QEMU
+# ---------------------------------------------------------------------------
+def iso_path(kernel, cmdline):
+    h = hashlib.sha256()
+    with open(kernel, "rb") as f:
+        h.update(f.read())
+    h.update(b"\0" + cmdline.encode() + b"\0")
+    try:
+        with open(MKISO, "rb") as f:
+            h.update(f.read())
+    except OSError:
+        pass
+    return os.path.join(BUILD, "iso", h.hexdigest()[:16] + ".iso")
+
+
+def build_iso(kernel, cmdline):
+    """Returns (iso path, None) or (None, error text)."""
+    iso = iso_path(kernel, cmdline)
+    if os.path.exists(iso):
+        os.utime(iso)
+        return iso, None
+    os.makedirs(os.path.dirname(iso), exist_ok=True)
+    r = subprocess.run([MKISO, kernel, cmdline, iso], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
+    if r.returncode != 0:
+        return None, "mkiso failed (exit %d): %s" % (r.returncode,
+                                                     r.stdout.strip())
+    return iso, None
+
+
+def prune_isos(keep, max_age=3600):
+    """Remove cached ISOs unused for an hour (not those in `keep`)."""
+    d = os.path.join(BUILD, "iso")
+    now = time.time()
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        path = os.path.join(d, n)
+        if n.endswith(".iso") and path not in keep:
+            try:
+                if now - os.path.getmtime(path) > max_age:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def qemu_command(boot, iso):
+    extra = list(boot.get("args", ()))
+    cmd = [os.environ.get("QEMU", "qemu-system-i386")]
+    if not any(a in ("-machine", "-M") for a in extra):
+        cmd += ["-machine", boot.get("machine", "pc")]
+    if "-m" not in extra:
+        cmd += ["-m", "128M"]
+    if "-smp" not in extra:
+        cmd += ["-smp", str(boot.get("smp", "1"))]
+    if "-accel" not in extra:
+        cmd += ["-accel", "tcg,thread=%s" % boot.get("thread", "single")]
+    cmd += ["-cdrom", iso, "-boot", "d", "-display", "none",
+            "-serial", "stdio", "-monitor", "none", "-no-reboot",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    return cmd + extra
+
+
+class AnsiFilter(object):
+    """Drops terminal escape sequences from a byte stream (for live echo:
+    GRUB clears the screen through the serial terminal)."""
+
+    def __init__(self):
+        self.state = 0                # 0 text, 1 after ESC, 2 in CSI
+
+    def __call__(self, data):
+        out = bytearray()
+        for b in data:
+            if self.state == 0:
+                if b == 0x1b:
+                    self.state = 1
+                else:
+                    out.append(b)
+            elif self.state == 1:
+                self.state = 2 if b == 0x5b else 0
+            else:
+                if 0x40 <= b <= 0x7e:
+                    self.state = 0
+        return bytes(out)
+
+
+class BootRun(object):
+    """Result of one QEMU run."""
+
+    def __init__(self):
+        self.parser = KtapParser()
+        self.qemu_status = None
+        self.timed_out = False
+        self.start_error = None
+        self.stderr = ""
+        self.wall = 0.0
+        self.timeout = None
+        self.cmd = []
+
+
+RUNNING = set()                       # live Popen objects (for ^C)
+RUNNING_LOCK = threading.Lock()
+
+
+def kill_group(proc):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except OSError:
+            return
+        try:
+            proc.wait(timeout=3)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None):
+    """Run QEMU; feed its serial output to a KtapParser line by line.
+
+    echo(bytes) gets the raw output as it arrives.  The run is killed after
+    `timeout` seconds (or at `deadline`, a time.monotonic() value, if that
+    is sooner).  Returns a BootRun.
+    """
+    br = BootRun()
+    br.cmd = cmd
+    br.timeout = timeout
+    t0 = time.monotonic()
+    limit = t0 + timeout
+    if deadline is not None and deadline < limit:
+        limit = deadline
+        br.timeout = max(0, int(deadline - t0))
+    log = open(log_path, "wb") if log_path else None
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    except OSError as e:
+        br.start_error = "cannot start QEMU (%s): %s" % (cmd[0], e)
+        if log:
+            log.write(("runner: %s\n" % br.start_error).encode())
+            log.close()
+        return br
+    with RUNNING_LOCK:
+        RUNNING.add(proc)
+    err_chunks = []
+
+    def read_err():
+        err_chunks.append(proc.stderr.read())
+
+    def read_out():
+        buf = b""
+        fd = proc.stdout.fileno()
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if log:
+                log.write(data)
+                log.flush()
+            if echo:
+                echo(data)
+            buf += data
+            t = time.monotonic() - t0
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                br.parser.feed(line.decode("utf-8", "replace"), t)
+        if buf:
+            br.parser.feed(buf.decode("utf-8", "replace"),
+                           time.monotonic() - t0)
+
+    tout = threading.Thread(target=read_out, daemon=True)
+    terr = threading.Thread(target=read_err, daemon=True)
+    tout.start()
+    terr.start()
+    try:
+        proc.wait(timeout=max(0.0, limit - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        br.timed_out = True
+        kill_group(proc)
+    finally:
+        if proc.returncode is None:   # ^C or another exception
+            kill_group(proc)
+        with RUNNING_LOCK:
+            RUNNING.discard(proc)
+    tout.join(5)
+    terr.join(5)
+    for th, f in ((tout, proc.stdout), (terr, proc.stderr)):
+        if not th.is_alive():         # else a child still holds the pipe
+            try:
+                f.close()
+            except OSError:
+                pass
+    br.wall = time.monotonic() - t0
+    br.qemu_status = None if br.timed_out else proc.returncode
+    br.stderr = b"".join(c for c in err_chunks if c).decode("utf-8", "replace")
+    if log:
+        if br.stderr.strip():
+            log.write(b"\n--- qemu stderr ---\n" + br.stderr.encode())
+        log.write(("\n--- runner: qemu %s after %.1f s ---\n" % (
+            "killed (timeout)" if br.timed_out else
+            "exit status %s" % proc.returncode, br.wall)).encode())
+        log.close()
+    if (not br.timed_out and proc.returncode not in
+            (QEMU_PASS, QEMU_FAIL, QEMU_PANIC, QEMU_RESET)):
+        msg = br.stderr.strip().splitlines()
+        br.start_error = "QEMU exited with status %s%s" % (
+            proc.returncode, (": " + msg[-1]) if msg else "")
+    return br
+
+
+def judge_run(boot, br):
+    return judge(boot, br.parser, br.qemu_status, br.timed_out, br.timeout,
+                 br.start_error)
+
+
+# ---------------------------------------------------------------------------
+# `run`
+# ---------------------------------------------------------------------------
+def find_boot(name):
+    for b in MATRIX:
+        if b["name"] == name:
+            return dict(b)
+    return None
+
+
+def cmd_run(a):
+    if a.boot:
+        boot = find_boot(a.boot)
+        if boot is None:
+            print("runner: no boot named %r (see `runner.py test --list`)"
+                  % a.boot, file=sys.stderr)
+            return EXIT_CODE[ST_ERROR]
+    else:
+        boot = Boot("run", "4", "multi", "", PASS, forbid=())
+    if a.smp is not None:
+        boot["smp"] = a.smp
+    if a.thread is not None:
+        boot["thread"] = a.thread
+    if a.cmdline is not None:
+        boot["cmdline"] = a.cmdline
+    if a.qemu_args:
+        boot["args"] = boot["args"] + shlex.split(a.qemu_args)
+    if a.timeout is not None:
+        boot["timeout"] = a.timeout
+    if not os.path.exists(a.kernel):
+        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
+        return EXIT_CODE[ST_ERROR]
+    iso, err = build_iso(a.kernel, boot["cmdline"])
+    if err:
+        print("runner: ERROR: %s" % err)
+        return EXIT_CODE[ST_ERROR]
+    os.makedirs(os.path.join(BUILD, "logs"), exist_ok=True)
+    log_path = os.path.join(BUILD, "logs", "%s.log" % boot["name"])
+    cmd = qemu_command(boot, iso)
+    out = getattr(sys.stdout, "buffer", sys.stdout)
+    filt = AnsiFilter()
+
+    def echo(data):
+        out.write(filt(data))
+        out.flush()
+
+    br = run_qemu(cmd, boot["timeout"], log_path, echo)
+    out.write(b"\n")
+    out.flush()
+    res = judge_run(boot, br)
+    for c in res.cases:
+        if c.result == "fail":
+            print("runner: FAIL %s%s" % (c.name,
+                                         (": " + c.message) if c.message else ""))
+    err = [l for l in br.stderr.splitlines()
+           if l.strip() and "terminating on signal" not in l]
+    if err:
+        print("runner: qemu stderr:\n" + "\n".join(err))
+    print("runner: log in %s" % os.path.relpath(log_path))
+    print(verdict_line(res, br.parser, br.wall))
+    return res.code
+
+
+# ---------------------------------------------------------------------------
+# `test`
+# ---------------------------------------------------------------------------
+def junit_xml(results):
+    root = ET.Element("testsuites")
+    tot = dict(tests=0, failures=0, skipped=0, time=0.0)
+    for r in results:
+        cases = r["outcome"].cases
+        nf = sum(1 for c in cases if c.result == "fail")
+        ns = sum(1 for c in cases if c.result == "skip")
+        s = ET.SubElement(root, "testsuite", name=r["boot"]["name"],
+                          tests=str(len(cases)), failures=str(nf),
+                          errors="0", skipped=str(ns),
+                          time="%.3f" % r["wall"])
+        props = ET.SubElement(s, "properties")
+        for k, v in (("qemu", " ".join(shlex.quote(x) for x in r["cmd"])),
+                     ("cmdline", r["boot"]["cmdline"]),
+                     ("expect", r["boot"]["expect"]),
+                     ("status", r["outcome"].status),
+                     ("log", r["log"])):
+            ET.SubElement(props, "property", name=k, value=v)
+        for c in cases:
+            tc = ET.SubElement(s, "testcase", classname=r["boot"]["name"],
+                               name=c.name)
+            if c.time is not None:
+                tc.set("time", "%.3f" % c.time)
+            if c.result == "fail":
+                f = ET.SubElement(tc, "failure",
+                                  message=c.message or "not ok")
+                f.text = "\n".join(c.diag)
+            elif c.result == "skip":
+                ET.SubElement(tc, "skipped", message=c.message or "")
+        tot["tests"] += len(cases)
+        tot["failures"] += nf
+        tot["skipped"] += ns
+        tot["time"] += r["wall"]
+    root.set("name", "lwkt")
+    for k in ("tests", "failures", "skipped"):
+        root.set(k, str(tot[k]))
+    root.set("time", "%.3f" % tot["time"])
+    if hasattr(ET, "indent"):
+        ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+def result_json(r):
+    p, o = r["parser"], r["outcome"]
+    return dict(
+        name=r["boot"]["name"], qemu_args=r["cmd"],
+        cmdline=r["boot"]["cmdline"], expect=r["boot"]["expect"],
+        status=o.status, guest=o.guest, reasons=o.reasons,
+        qemu_status=r["qemu_status"],
+        wall_time=round(r["wall"], 3),
+        time_to_first_test=(None if p.first_test_time is None
+                            else round(p.first_test_time, 3)),
+        kernel_first_test_ms=p.first_test_ms,
+        last_test_started=p.last_started(),
+        plan=p.plan, totals=p.totals, log=r["log"],
+        timeout=r["boot"]["timeout"],
+        tests=[t.to_json() for t in p.results],
+        cases=[dict(name=c.name, result=c.result, message=c.message,
+                    diag=c.diag) for c in o.cases])
+
+
+def print_boot(r, width, show_tail=30):
+    """Print one boot's block (called under the print lock)."""
+    o, p, name = r["outcome"], r["parser"], r["boot"]["name"]
+    first = ""
+    if p.first_test_time is not None:
+        first = ", first test at %.1f s" % p.first_test_time
+        if p.first_test_ms is not None:
+            first += " (kernel: %g ms)" % p.first_test_ms
+    print("== %s: %s in %.1f s%s" % (name, o.status.upper(), r["wall"], first))
+    for c in o.cases:
+        label = {"pass": "ok", "fail": "FAIL", "skip": "skip"}[c.result]
+        extra = ""
+        if c.result == "skip" and c.message:
+            extra = "  # SKIP " + c.message
+        elif c.result == "fail" and c.message and c.message != "not ok":
+            extra = "  # " + c.message
+        print("%-6s %-*s  %s%s" % (label, width, name, c.name, extra))
+        if c.result == "fail":
+            for d in c.diag:
+                print("         # " + d)
+    if o.status != ST_PASS:
+        print("   %s: %s" % (name, "; ".join(o.reasons[:5])))
+        print("   log: %s" % r["log"])
+        tail = p.lines[-show_tail:] if p.lines else []
+        for line in tail:
+            print("   | " + line)
+    sys.stdout.flush()
+
+
+def cmd_test(a):
+    boots = MATRIX
+    if a.only:
+        rx = re.compile(a.only)
+        boots = [b for b in MATRIX if rx.search(b["name"])]
+    if a.list:
+        for b in boots:
+            extra = b["args"] + (["-machine", b["machine"]]
+                                 if b["machine"] != "pc" else [])
+            print("%-14s -smp %-32s thread=%-6s %-6s %4ss  %s%s" % (
+                b["name"], b["smp"], b["thread"], b["expect"], b["timeout"],
+                b["cmdline"], ("  [" + " ".join(extra) + "]") if extra else ""))
+        return 0
+    if not boots:
+        print("runner: no boot matches --only %r" % a.only)
+        return EXIT_CODE[ST_ERROR]
+    if not os.path.exists(a.kernel):
+        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
+        return EXIT_CODE[ST_ERROR]
+
+    t_start = time.monotonic()
+    deadline = t_start + a.budget
+    logdir = os.path.join(BUILD, "logs")
+    os.makedirs(logdir, exist_ok=True)
+
+    # 1. ISOs, in parallel (one per distinct command line).
+    cmdlines = sorted({b["cmdline"] for b in boots})
+    isos = {}
+    lock = threading.Lock()
+
+    def mk(cl):
+        r = build_iso(a.kernel, cl)
+        with lock:
+            isos[cl] = r
+    ths = [threading.Thread(target=mk, args=(cl,)) for cl in cmdlines]
+    for i in range(0, len(ths), os.cpu_count() or 2):
+        batch = ths[i:i + (os.cpu_count() or 2)]
+        for t in batch:
+            t.start()
+        for t in batch:
+            t.join()
+    prune_isos({v[0] for v in isos.values() if v[0]})
+
+    # 2. Boots: up to `jobs` at once; solo rows take every slot.
+    width = max(len(b["name"]) for b in boots)
+    results = {}
+    cond = threading.Condition()
+    state = dict(free=a.jobs)
+    print_lock = threading.Lock()
+
+    def one(boot, iso, err, slots):
+        log_path = os.path.join(logdir, "%s.log" % boot["name"])
+        rel = os.path.relpath(log_path)
+        try:
+            if err:
+                br = BootRun()
+                br.start_error = err
+                br.cmd = qemu_command(boot, "<no iso>")
+                with open(log_path, "w") as f:
+                    f.write("runner: %s\n" % err)
+            elif time.monotonic() >= deadline:
+                br = BootRun()
+                br.start_error = ("not run: global budget of %d s exhausted"
+                                  % a.budget)
+                br.cmd = qemu_command(boot, iso)
+                with open(log_path, "w") as f:
+                    f.write("runner: %s\n" % br.start_error)
+            else:
+                br = run_qemu(qemu_command(boot, iso), boot["timeout"],
+                              log_path, None, deadline)
+            outcome = judge_run(boot, br)
+        except Exception as e:        # a runner bug must not lose the boot
+            br = BootRun()
+            br.cmd = qemu_command(boot, iso or "<no iso>")
+            br.start_error = "runner error: %r" % (e,)
+            outcome = judge_run(boot, br)
+        try:
+            r = dict(boot=boot, parser=br.parser, outcome=outcome,
+                     wall=br.wall, cmd=br.cmd, log=rel,
+                     qemu_status=br.qemu_status)
+            results[boot["name"]] = r
+            with print_lock:
+                print_boot(r, width)
+        finally:
+            with cond:
+                state["free"] += slots
+                cond.notify_all()
+
+    workers = []
+    try:
+        for boot in boots:
+            iso, err = isos[boot["cmdline"]]
+            slots = a.jobs if boot.get("solo") else 1
+            with cond:
+                while state["free"] < slots:
+                    cond.wait()
+                state["free"] -= slots
+            t = threading.Thread(target=one, args=(boot, iso, err, slots),
+                                 daemon=True)
+            t.start()
+            workers.append(t)
+        for t in workers:
+            while t.is_alive():
+                t.join(0.5)
+    except KeyboardInterrupt:
+        with RUNNING_LOCK:
+            procs = list(RUNNING)
+        for proc in procs:
+            kill_group(proc)
+        print("\nrunner: interrupted")
+        return 130
+
+    ordered = [results[b["name"]] for b in boots if b["name"] in results]
+    with open(os.path.join(BUILD, "test-results.xml"), "w") as f:
+        f.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+        f.write(junit_xml(ordered) + "\n")
+    npass = sum(1 for r in ordered for c in r["outcome"].cases
+                if c.result == "pass")
+    nfail = sum(1 for r in ordered for c in r["outcome"].cases
+                if c.result == "fail")
+    nskip = sum(1 for r in ordered for c in r["outcome"].cases
+                if c.result == "skip")
+    wall = time.monotonic() - t_start
+    with open(os.path.join(BUILD, "test-results.json"), "w") as f:
+        json.dump(dict(kernel=os.path.relpath(a.kernel), wall_time=round(wall, 3),
+                       passed=npass, failed=nfail, skipped=nskip,
+                       boots=[result_json(r) for r in ordered]), f, indent=1)
+        f.write("\n")
+    bad = [r for r in ordered if r["outcome"].status != ST_PASS]
+    print("== %d boot(s) in %.0f s; %d skipped; results in build/"
+          "test-results.{xml,json}" % (len(ordered), wall, nskip))
+    for r in bad:
+        print("   %-*s %s (%s)" % (width, r["boot"]["name"],
+                                   r["outcome"].status.upper(), r["log"]))
+    print("%d passed, %d failed" % (npass, nfail))
+    return 1 if (bad or nfail) else 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Boot the kernel under QEMU and judge its KTAP output.")
+    ap.add_argument("--kernel", default=os.path.join(BUILD, "kernel.elf"))
+    sub = ap.add_subparsers(dest="cmd")
+    r = sub.add_parser("run", help="one boot, output streamed live")
+    r.add_argument("--smp", help="QEMU -smp spec (default 4)")
+    r.add_argument("--thread", choices=("single", "multi"),
+                   help="TCG thread mode (default multi)")
+    r.add_argument("--cmdline", help="kernel command line")
+    r.add_argument("--timeout", type=int, help="seconds (default %d)"
+                   % DEFAULT_TIMEOUT)
+    r.add_argument("--qemu-args", default="", help="extra QEMU arguments")
+    r.add_argument("--boot", help="take settings from this matrix row")
+    r.add_argument("--kernel", dest="kernel_sub", default=None)
+    t = sub.add_parser("test", help="the boot matrix")
+    t.add_argument("--only", help="run boots whose name matches REGEX")
+    t.add_argument("--list", action="store_true", help="list boots and exit")
+    t.add_argument("--jobs", type=int, default=JOBS,
+                   help="boots at once (default %d)" % JOBS)
+    t.add_argument("--budget", type=int, default=GLOBAL_BUDGET,
+                   help="seconds for the whole matrix (default %d)"
+                   % GLOBAL_BUDGET)
+    t.add_argument("--kernel", dest="kernel_sub", default=None)
+    a = ap.parse_args(argv)
+    if getattr(a, "kernel_sub", None):
+        a.kernel = a.kernel_sub
+    if a.cmd == "run":
+        if a.smp is not None and a.smp.strip() == "":
+            a.smp = None
+        return cmd_run(a)
+    if a.cmd == "test":
+        a.jobs = max(1, a.jobs)
+        return cmd_test(a)
+    ap.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        with RUNNING_LOCK:
+            for proc in list(RUNNING):
+                kill_group(proc)
+        sys.exit(130)

@@ -1,0 +1,408 @@
+"""Unit tests for scripts/runner.py: KTAP parsing, verdicts, QEMU handling.
+
+Run from the top of the tree:  python3 -m unittest scripts/test_runner.py
+Nothing here starts QEMU; "QEMU" is a small Python child process.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
+
+GRUB = "\x1b[H\x1b[J\x1b[1;1H  Booting `lwkt'\n\r\n\r"
+
+PASS_LOG = GRUB + """lwkt: booting
+smp: 4 cpus online\r
+KTAP version 1\r
+1..3\r
+# boot: first test at 850 ms after kernel entry\r
+# start 1 boot.cpus_online\r
+ok 1 boot.cpus_online\r
+# start 2 sched.yield\r
+# yielded 100 times\r
+ok 2 sched.yield\r
+# start 3 ipiq.flood\r
+ok 3 ipiq.flood # SKIP needs 2 cpus\r
+# totals: pass:2 fail:0 skip:1\r
+"""
+
+FAIL_LOG = """KTAP version 1
+1..3
+# start 1 boot.cpus_online
+ok 1 boot.cpus_online
+# start 2 token.contention
+# kern/lwkt_token.c:88: EXPECT_EQ(count, 4): count == 3 (0x3), 4 == 4 (0x4)
+# cpu 2 never ran
+not ok 2 token.contention
+# start 3 sched.yield
+ok 3 sched.yield
+# totals: pass:2 fail:1 skip:0
+"""
+
+PANIC_LOG = """KTAP version 1
+1..3
+# start 1 boot.cpus_online
+ok 1 boot.cpus_online
+# start 2 ipiq.flood
+panic: assertion "ip->ip_windex - ip->ip_rindex <= MAXCPUFIFO" failed
+cpu 2 thread idle2
+backtrace:
+  0x00101234 lwkt_send_ipiq+0x34
+"""
+
+MISSING_LOG = """KTAP version 1
+1..4
+# start 1 a.one
+ok 1 a.one
+# start 2 a.two
+ok 2 a.two
+# start 3 a.three
+# totals: pass:2 fail:0 skip:0
+"""
+
+HANG_LOG = """KTAP version 1
+1..5
+# start 1 boot.cpus_online
+ok 1 boot.cpus_online
+# start 2 cpusync.all
+# waiting for cpu 3
+"""
+
+BOOT = dict(name="smp4-multi", expect=runner.PASS, require=[],
+            forbid=list(runner.DEFAULT_FORBID))
+
+
+def judge_log(text, qemu_status, boot=BOOT, **kw):
+    p = runner.parse_log(text)
+    return p, runner.judge(boot, p, qemu_status, **kw)
+
+
+def case(out, name):
+    for c in out.cases:
+        if c.name == name:
+            return c
+    raise AssertionError("no case %r in %r" % (name, [c.name for c in out.cases]))
+
+
+class TestParser(unittest.TestCase):
+    def test_clean_line(self):
+        self.assertEqual(runner.clean_line("\x1b[1;1H  Booting\r"), "  Booting")
+        self.assertEqual(runner.clean_line("\rok 1 x\r"), "ok 1 x")
+
+    def test_pass(self):
+        p = runner.parse_log(PASS_LOG)
+        self.assertEqual(p.plan, 3)
+        self.assertEqual([(r.n, r.name, r.result) for r in p.results],
+                         [(1, "boot.cpus_online", "pass"),
+                          (2, "sched.yield", "pass"),
+                          (3, "ipiq.flood", "skip")])
+        self.assertEqual(p.results[1].diag, ["yielded 100 times"])
+        self.assertEqual(p.results[2].reason, "needs 2 cpus")
+        self.assertEqual(p.totals, (2, 0, 1))
+        self.assertEqual(p.first_test_ms, 850.0)
+        self.assertIsNone(p.last_started())
+        self.assertEqual(p.missing(), [])
+
+    def test_lines_before_header_ignored(self):
+        p = runner.parse_log("ok 1 bogus\n1..7\n" + PASS_LOG)
+        self.assertEqual(p.plan, 3)
+        self.assertEqual(len(p.results), 3)
+
+    def test_diagnostics_belong_to_started_test(self):
+        p = runner.parse_log(FAIL_LOG)
+        r = p.results[1]
+        self.assertEqual((r.name, r.result), ("token.contention", "fail"))
+        self.assertEqual(r.diag, [
+            "kern/lwkt_token.c:88: EXPECT_EQ(count, 4): count == 3 (0x3), "
+            "4 == 4 (0x4)", "cpu 2 never ran"])
+        self.assertEqual(p.results[2].diag, [])
+
+    def test_diagnostics_without_start_lines(self):
+        p = runner.parse_log("KTAP version 1\n1..2\n# d1\nnot ok 1 a.b\n"
+                             "# d2\nok 2 a.c\n")
+        self.assertEqual(p.results[0].diag, ["d1"])
+        self.assertEqual(p.results[1].diag, ["d2"])
+
+    def test_general_diag_between_tests(self):
+        p = runner.parse_log("KTAP version 1\n1..2\n# start 1 a.b\nok 1 a.b\n"
+                             "# between\n# start 2 a.c\nok 2 a.c\n")
+        self.assertEqual(p.results[1].diag, [])
+        self.assertEqual(p.general, ["between"])
+
+    def test_result_name_from_start_line(self):
+        p = runner.parse_log("KTAP version 1\n1..1\n# start 1 x.y\nok 1\n")
+        self.assertEqual(p.results[0].name, "x.y")
+
+    def test_not_ok_skip(self):
+        p = runner.parse_log("KTAP version 1\n1..1\nnot ok 1 x.y # SKIP no apic\n")
+        self.assertEqual((p.results[0].result, p.results[0].reason),
+                         ("skip", "no apic"))
+
+    def test_panic_and_cmdline_lines(self):
+        p = runner.parse_log("cmdline: unknown key 'x'\n" + PANIC_LOG)
+        self.assertEqual(p.cmdline_lines, ["cmdline: unknown key 'x'"])
+        self.assertTrue(p.panic_lines[0].startswith("panic: assertion"))
+        self.assertEqual(p.last_started(), "ipiq.flood")
+
+    def test_first_test_time(self):
+        p = runner.KtapParser()
+        p.feed("boot", 0.1)
+        p.feed("KTAP version 1", 0.2)
+        p.feed("1..1", 0.3)
+        p.feed("# start 1 a.b", 1.5)
+        p.feed("ok 1 a.b", 2.0)
+        self.assertEqual(p.first_test_time, 1.5)
+        self.assertAlmostEqual(p.results[0].time, 0.5)
+
+
+class TestVerdict(unittest.TestCase):
+    def test_pass(self):
+        p, out = judge_log(PASS_LOG, 33)
+        self.assertEqual((out.status, out.code), ("pass", 0))
+        self.assertEqual([c.result for c in out.cases], ["pass", "pass", "skip"])
+
+    def test_fail(self):
+        p, out = judge_log(FAIL_LOG, 35)
+        self.assertEqual((out.status, out.code), ("fail", 1))
+        c = case(out, "token.contention")
+        self.assertEqual(c.result, "fail")
+        self.assertEqual(len(c.diag), 2)
+
+    def test_not_ok_but_guest_says_pass(self):
+        p, out = judge_log(FAIL_LOG, 33)
+        self.assertEqual(out.code, 1)
+
+    def test_guest_fail_without_not_ok(self):
+        p, out = judge_log(PASS_LOG, 35)
+        self.assertEqual(out.code, 1)
+        self.assertEqual(case(out, "smp4-multi.guest_status").result, "fail")
+
+    def test_panic_mid_test(self):
+        p, out = judge_log(PANIC_LOG, 37)
+        self.assertEqual((out.status, out.code), ("panic", 2))
+        c = case(out, "smp4-multi.panic:ipiq.flood")
+        self.assertEqual(c.result, "fail")
+        self.assertIn("panic: assertion", c.message)
+        self.assertIn("1 planned test(s) never reported", c.diag)
+        self.assertEqual(case(out, "boot.cpus_online").result, "pass")
+
+    def test_reset_is_crash(self):
+        p, out = judge_log(HANG_LOG, 0)
+        self.assertEqual(out.code, 2)
+        self.assertEqual(out.guest, "reset")
+        case(out, "smp4-multi.reset:cpusync.all")
+
+    def test_reset_before_any_test(self):
+        p, out = judge_log("lwkt: booting\n", 0)
+        self.assertEqual(out.code, 2)
+        case(out, "smp4-multi.reset:before-first-test")
+
+    def test_missing_results(self):
+        p, out = judge_log(MISSING_LOG, 33)
+        self.assertEqual((out.status, out.code), ("fail", 1))
+        self.assertEqual(case(out, "a.three").result, "fail")
+        self.assertEqual(case(out, "smp4-multi.test#4").result, "fail")
+
+    def test_extra_results(self):
+        p, out = judge_log("KTAP version 1\n1..1\nok 1 a\nok 2 b\n", 33)
+        self.assertEqual(out.code, 1)
+        self.assertEqual(case(out, "smp4-multi.ktap_plan").result, "fail")
+
+    def test_totals_mismatch(self):
+        p, out = judge_log("KTAP version 1\n1..1\nok 1 a\n"
+                           "# totals: pass:0 fail:1 skip:0\n", 33)
+        self.assertEqual(out.code, 1)
+        case(out, "smp4-multi.ktap_totals")
+
+    def test_hang(self):
+        p, out = judge_log(HANG_LOG, None, timed_out=True, timeout=120)
+        self.assertEqual((out.status, out.code), ("hang", 3))
+        c = case(out, "smp4-multi.hang:cpusync.all")
+        self.assertEqual(c.message, "HANG: no result after 120 s; "
+                         "last test started: cpusync.all")
+        self.assertEqual(runner.verdict_line(out, p, 120.0),
+                         "runner: HANG: no result after 120 s; "
+                         "last test started: cpusync.all\n"
+                         "runner: exit status 3")
+
+    def test_hang_before_tests(self):
+        p, out = judge_log("lwkt: booting\n", None, timed_out=True, timeout=5)
+        self.assertEqual(out.code, 3)
+        self.assertIn("last test started: (none)", out.reasons[-1])
+
+    def test_hang_after_panic_is_panic(self):
+        p, out = judge_log(PANIC_LOG, None, timed_out=True, timeout=5)
+        self.assertEqual(out.code, 2)
+
+    def test_pass_without_plan_is_harness_error(self):
+        p, out = judge_log("lwkt: booting\nall done\n", 33)
+        self.assertEqual((out.status, out.code), ("error", 4))
+        case(out, "smp4-multi.ktap_plan")
+
+    def test_unexpected_qemu_status(self):
+        p, out = judge_log("", 1, start_error="QEMU exited with status 1")
+        self.assertEqual(out.code, 4)
+        self.assertEqual(out.guest, "exit 1")
+
+    def test_start_failure(self):
+        p, out = judge_log("", None, start_error="cannot start QEMU")
+        self.assertEqual(out.code, 4)
+        self.assertEqual(out.guest, "not started")
+
+    def test_panic_line_with_pass_exit(self):
+        p, out = judge_log(PASS_LOG + "panic: late\n", 33)
+        self.assertEqual(out.code, 1)
+
+    def test_required_and_forbidden(self):
+        boot = dict(BOOT, require=[r"MP table"])
+        p, out = judge_log(PASS_LOG, 33, boot=boot)
+        self.assertEqual(out.code, 1)
+        self.assertEqual(case(out, "smp4-multi.output_checks").result, "fail")
+        p, out = judge_log("smp: MP table at 0xf5a0\n" + PASS_LOG, 33, boot=boot)
+        self.assertEqual(out.code, 0)
+        self.assertEqual(case(out, "smp4-multi.output_checks").result, "pass")
+        # default forbid: the kernel complained about our command line
+        p, out = judge_log("cmdline: unknown key 'x'\n" + PASS_LOG, 33)
+        self.assertEqual(out.code, 1)
+        self.assertIn("cmdline: unknown key", case(
+            out, "smp4-multi.output_checks").message)
+
+    def test_list(self):
+        boot = dict(name="test-list", expect=runner.LIST,
+                    require=[r"^test\.list: "], forbid=[])
+        p, out = judge_log("test.list: boot.cpus_online\n"
+                           "test.list: sched.yield\n", 33, boot=boot)
+        self.assertEqual(out.code, 0)
+        self.assertEqual([c.name for c in out.cases], ["test-list.list_output"])
+        p, out = judge_log("no tests\n", 33, boot=boot)
+        self.assertEqual(out.code, 1)
+
+    def test_expected_panic(self):
+        boot = dict(runner.find_boot("panic-ap"))
+        log = ("KTAP version 1\n1..1\n# start 1 selftest.panic_ap_fault\n"
+               "Fatal trap 14 (Page fault) on cpu 1 (apic id 1)\n"
+               "  eip 0x00108e21 <fault_here+0x21>\n"
+               "panic: fatal trap 14 (Page fault) on cpu 1\n"
+               "panic: backtrace:\n  #0  0x00104198 <panic+0xd8>\n"
+               "panic: per-CPU state:\n"
+               "  cpu 0: apic id 0, stopped, curthread 0x0\n")
+        p, out = judge_log(log, 37, boot=boot)
+        self.assertEqual(out.code, 0)
+        self.assertEqual([(c.name, c.result) for c in out.cases],
+                         [("panic-ap.panic_report", "pass")])
+        p, out = judge_log(log.replace("cpu 1", "cpu 2"), 37, boot=boot)
+        self.assertEqual(out.code, 1)
+        p, out = judge_log(log, 33, boot=boot)
+        self.assertEqual(out.code, 1)
+        p, out = judge_log(log, 0, boot=boot)
+        self.assertEqual(out.code, 1)
+        p, out = judge_log(log, None, boot=boot, timed_out=True, timeout=9)
+        self.assertEqual(out.code, 3)
+
+
+class TestMatrix(unittest.TestCase):
+    def test_rows(self):
+        names = [b["name"] for b in runner.MATRIX]
+        self.assertEqual(len(names), len(set(names)))
+        for b in runner.MATRIX:
+            self.assertIn(b["thread"], ("single", "multi"))
+            self.assertIn(b["expect"], (runner.PASS, runner.LIST, runner.PANIC))
+            self.assertNotIn("'", b["cmdline"])
+            for rx in b["require"] + b["forbid"]:
+                re.compile(rx)
+        self.assertTrue(runner.find_boot("smp8-multi")["solo"])
+        self.assertEqual(runner.find_boot("bad-cmdline")["forbid"], [])
+
+    def test_qemu_command(self):
+        cmd = runner.qemu_command(runner.find_boot("mptable"), "x.iso")
+        self.assertEqual(cmd[cmd.index("-machine") + 1], "pc,acpi=off")
+        self.assertEqual(cmd.count("-machine"), 1)
+        self.assertIn("tcg,thread=multi", cmd)
+        cmd = runner.qemu_command(runner.find_boot("no-apic"), "x.iso")
+        self.assertEqual(cmd[-2:], ["-cpu", "pentium,-apic"])
+        cmd = runner.qemu_command(runner.find_boot("apic-holes"), "x.iso")
+        self.assertEqual(cmd[cmd.index("-smp") + 1],
+                         "6,sockets=2,cores=3,threads=1")
+        for a in ("-no-reboot", "isa-debug-exit,iobase=0xf4,iosize=0x04"):
+            self.assertIn(a, cmd)
+
+    def test_reports(self):
+        results = []
+        for name, log, st in (("smp1-single", PASS_LOG, 33),
+                              ("smp4-multi", FAIL_LOG, 35),
+                              ("smp2-multi", HANG_LOG, None)):
+            boot = runner.find_boot(name)
+            p = runner.parse_log(log)
+            out = runner.judge(boot, p, st, timed_out=st is None, timeout=7)
+            results.append(dict(boot=boot, parser=p, outcome=out, wall=1.0,
+                                cmd=["qemu"], log="build/logs/x.log",
+                                qemu_status=st))
+        root = ET.fromstring(runner.junit_xml(results))
+        self.assertEqual(len(root.findall("testsuite")), 3)
+        self.assertEqual(root.get("failures"), "2")
+        self.assertEqual(root.get("skipped"), "1")
+        f = root.find(".//testcase[@name='token.contention']/failure")
+        self.assertIn("EXPECT_EQ", f.text)
+        self.assertIsNotNone(root.find(
+            ".//testcase[@name='smp2-multi.hang:cpusync.all']/failure"))
+        j = json.loads(json.dumps([runner.result_json(r) for r in results]))
+        self.assertEqual(j[0]["kernel_first_test_ms"], 850.0)
+        self.assertEqual(j[2]["status"], "hang")
+        self.assertEqual(j[2]["last_test_started"], "cpusync.all")
+
+
+class TestQemuProcess(unittest.TestCase):
+    """run_qemu() against a stand-in child process."""
+
+    def fake(self, body):
+        return [sys.executable, "-c", "import sys, time\n" + body]
+
+    def test_exit_status_and_stream(self):
+        chunks = []
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "x.log")
+            body = ("sys.stdout.write(%r); sys.stdout.flush(); sys.exit(33)"
+                    % PASS_LOG)
+            br = runner.run_qemu(self.fake(body), 10, log, chunks.append)
+            with open(log, "rb") as f:
+                self.assertIn(b"ok 3 ipiq.flood", f.read())
+        self.assertEqual((br.qemu_status, br.timed_out, br.start_error),
+                         (33, False, None))
+        self.assertIn(b"KTAP version 1", b"".join(chunks))
+        self.assertEqual(runner.judge_run(BOOT, br).code, 0)
+        self.assertIsNotNone(br.parser.first_test_time)
+
+    def test_hang_is_killed(self):
+        body = ("print('KTAP version 1\\n1..2\\n# start 1 x.hang', flush=True)\n"
+                "time.sleep(60)")
+        br = runner.run_qemu(self.fake(body), 1)
+        self.assertTrue(br.timed_out)
+        self.assertLess(br.wall, 10)
+        out = runner.judge_run(BOOT, br)
+        self.assertEqual(out.code, 3)
+        self.assertIn("last test started: x.hang", out.reasons[-1])
+
+    def test_qemu_error_status(self):
+        body = "sys.stderr.write('qemu: bad option\\n'); sys.exit(1)"
+        br = runner.run_qemu(self.fake(body), 10)
+        self.assertIn("bad option", br.start_error)
+        self.assertEqual(runner.judge_run(BOOT, br).code, 4)
+
+    def test_qemu_missing(self):
+        br = runner.run_qemu(["/nonexistent/qemu-system-i386"], 10)
+        self.assertIsNotNone(br.start_error)
+        self.assertEqual(runner.judge_run(BOOT, br).code, 4)
+
+    def test_ansi_filter_across_chunks(self):
+        f = runner.AnsiFilter()
+        self.assertEqual(f(b"a\x1b[1;") + f(b"1Hb\x1b") + f(b"[Jc"), b"abc")
+
+
+if __name__ == "__main__":
+    unittest.main()
