@@ -12,6 +12,8 @@ SMP		?= 4
 CMDLINE		?=
 QEMU_ARGS	?=
 TIMEOUT		?= 120
+THREAD		?= multi
+ONLY		?=
 
 B	:= build
 
@@ -62,15 +64,15 @@ $(B)/kernel.elf: $(OBJS) linker.ld scripts/ksyms.py
 	grub-file --is-x86-multiboot2 $@
 
 $(B)/lwkt.iso: $(B)/kernel.elf scripts/mkiso
-	scripts/mkiso $(B)/kernel.elf "$(CMDLINE)" $@
+	scripts/mkiso $(B)/kernel.elf "" $@
 
 run: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(CMDLINE)" \
-	    --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
+	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
 
 test: $(B)/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py
-	$(PYTHON) scripts/runner.py test
+	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)')
 
 clean:
 	rm -rf $(B)

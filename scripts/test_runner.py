@@ -317,7 +317,17 @@ class TestMatrix(unittest.TestCase):
             for rx in b["require"] + b["forbid"]:
                 re.compile(rx)
         self.assertTrue(runner.find_boot("smp8-multi")["solo"])
-        self.assertEqual(runner.find_boot("bad-cmdline")["forbid"], [])
+        self.assertNotIn(r"^cmdline:", runner.find_boot("bad-cmdline")["forbid"])
+
+    def test_cons_check_lines(self):
+        good = "# cons-check cpu=1 seq=3 " + "b" * 40 + " end\n"
+        p, out = judge_log(good + PASS_LOG, 33)
+        self.assertEqual(out.code, 0)
+        for bad in ("# cons-check cpu=1 seq=3 " + "b" * 20 + "c" * 20 + " end\n",
+                    "# cons-check cpu=1 seq=3 " + "b" * 39 + " end\n",
+                    "# cons-check cpu=1 seq=3 bbbb# cons-check cpu=2 seq=0\n"):
+            p, out = judge_log(bad + PASS_LOG, 33)
+            self.assertEqual(out.code, 1, bad)
 
     def test_qemu_command(self):
         cmd = runner.qemu_command(runner.find_boot("mptable"), "x.iso")
