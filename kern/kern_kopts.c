@@ -56,6 +56,7 @@ static const struct kopt kopt_table[] = {
 	KOPT_UINT("repeat", ko_repeat, 1, 1000, 1),
 	KOPT_UINT("smp.maxcpus", ko_maxcpus, 1, MAXCPU, MAXCPU),
 	KOPT_UINT("expect.ncpus", ko_expect_ncpus, 1, MAXCPU, 0),
+	KOPT_UINT("smp.nostart", ko_smp_nostart, 1, MAXCPU - 1, 0),
 };
 
 /* Longest piece of an offending word quoted in a complaint. */

@@ -107,7 +107,7 @@ void
 ktest_fail(struct ktest_ctx *kt, const char *file, int line,
     const char *fmt, ...)
 {
-	char msg[200];
+	char msg[400];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -120,7 +120,7 @@ ktest_fail(struct ktest_ctx *kt, const char *file, int line,
 void
 ktest_log(struct ktest_ctx *kt, const char *fmt, ...)
 {
-	char msg[200];
+	char msg[400];
 	va_list ap;
 
 	va_start(ap, fmt);

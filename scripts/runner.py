@@ -109,6 +109,11 @@ MATRIX = [
          args="-cpu pentium,-apic",
          require=[r"no local APIC.*running uniprocessor"]),
     Boot("maxcpus",       "4", "multi",  "expect.ncpus=2 smp.maxcpus=2", PASS),
+    # Fault injection: cpu 2 never gets its STARTUP IPI; the bounded wait
+    # reports it and the system runs on the other three.
+    Boot("ap-nostart",    "4", "multi",  "expect.ncpus=3 smp.nostart=2", PASS,
+         require=[r"^smp: cpu 2 \(apic id 2\) did not come up within \d+ ms",
+                  r"^smp: 3 of 4 CPUs online"]),
     Boot("bad-cmdline",   "2", "multi",
          "expect.ncpus=2 bogus=1 seed=12abc repeat=", PASS,
          forbid=DEFAULT_FORBID[1:],
@@ -123,6 +128,11 @@ MATRIX = [
                   r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
                   r"<fault_here\+0x[0-9a-f]+>", r"^panic: backtrace:",
                   r"^  cpu [023]: .*stopped"]),
+    Boot("panic-recursive", "2", "multi",
+         "test=selftest.panic_recursive expect.ncpus=2", PANIC,
+         require=[r"^Fatal trap 14 \(Page fault\) on cpu 0",
+                  r"^panic: recursive panic on cpu 0: fatal trap 14"],
+         forbid=DEFAULT_FORBID + (r"(?s)recursive panic.*recursive panic",)),
 ]
 
 GLOBAL_BUDGET = 720        # seconds for the whole matrix (`test --budget`)

@@ -64,7 +64,7 @@ KTEST(boot, cpus_online)
 		EXPECT_EQ(online, kopts.ko_expect_ncpus);
 	else
 		ktest_log(kt, "expect.ncpus not given; %d CPU(s) online", online);
-	EXPECT_EQ(online, ncpus);
+	EXPECT_LE(online, ncpus);	/* a CPU that failed to start keeps its slot */
 	EXPECT_TRUE(CPUMASK_TEST(smp_active_mask, 0));
 	collect_all(kt);
 	for (cpu = 0; cpu < ncpus; cpu++) {

@@ -26,3 +26,13 @@ KTEST_FLAGS(selftest, panic_ap_fault, KT_MANUAL)
 
 	ktest_on_cpu(kt, cpu, fault_here, (void *)0x10);
 }
+
+/*
+ * A panic whose own message faults: formatting %s from an unmapped address
+ * page-faults inside panic(), which must end the run at once with one
+ * "recursive panic" line instead of looping.
+ */
+KTEST_FLAGS(selftest, panic_recursive, KT_MANUAL)
+{
+	panic("this message faults: %s", (const char *)0x20);
+}

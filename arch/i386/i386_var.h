@@ -58,6 +58,7 @@ void	lapic_init_cpu(void);
 uint32_t lapic_id(void);
 void	lapic_eoi(void);
 int	lapic_send_ipi(uint32_t apicid, uint32_t icr_lo);
+#define ICR_DELMODE_MASK 0x00000700
 #define ICR_INIT	0x00000500
 #define ICR_STARTUP	0x00000600
 #define ICR_NMI		0x00000400

@@ -130,9 +130,14 @@ send_to_aps(uint32_t icr_lo)
 {
 	int cpu;
 
-	for (cpu = 1; cpu < ncpus; cpu++)
-		if (cpu_private[cpu].mi.gd_state == GDS_OFFLINE)
-			lapic_send_ipi(cpu_private[cpu].mi.gd_apicid, icr_lo);
+	for (cpu = 1; cpu < ncpus; cpu++) {
+		if (cpu_private[cpu].mi.gd_state != GDS_OFFLINE)
+			continue;
+		if ((icr_lo & ICR_DELMODE_MASK) == ICR_STARTUP &&
+		    (uint32_t)cpu == kopts.ko_smp_nostart)
+			continue;
+		lapic_send_ipi(cpu_private[cpu].mi.gd_apicid, icr_lo);
+	}
 }
 
 void
@@ -157,6 +162,10 @@ mp_start_aps(void)
 		all |= CPUMASK(cpu);
 	}
 
+	if (kopts.ko_smp_nostart != 0)
+		kprintf("smp: smp.nostart=%u: cpu %u gets no STARTUP IPI "
+		    "(fault injection)\n", kopts.ko_smp_nostart,
+		    kopts.ko_smp_nostart);
 	t0 = cpu_ticks();
 	send_to_aps(ICR_INIT | ICR_LEVEL_ASSERT | ICR_TRIG_LEVEL);
 	cpu_delay_us(10000);

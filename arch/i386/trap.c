@@ -10,6 +10,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/cons.h>
 #include <sys/ksyms.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
@@ -49,6 +50,7 @@ trap_report(struct trapframe *tf)
 	struct globaldata *gd = mycpu;
 	uint32_t err = tf->tf_err;
 
+	cons_flush();			/* the report starts on a line of its own */
 	kprintf("Fatal trap %u (%s) on cpu %d (apic id %d)\n",
 	    tf->tf_trapno, trap_names[tf->tf_trapno], gd->gd_cpuid,
 	    gd->gd_apicid);

@@ -12,7 +12,7 @@
 
 struct thread;
 
-#define GD_CONBUF	256		/* one console line */
+#define GD_CONBUF	512		/* one console line */
 
 /* gd_reqflags bits: deferred work waiting for the end of a critical section */
 #define RQF_IPIQ	0x0001

@@ -19,6 +19,8 @@ struct kopts {
 	uint32_t	ko_repeat;	/* repeat=N, 1..1000 (default 1) */
 	uint32_t	ko_maxcpus;	/* smp.maxcpus=N, 1..MAXCPU (default MAXCPU) */
 	uint32_t	ko_expect_ncpus; /* expect.ncpus=N, 0 = not checked */
+	uint32_t	ko_smp_nostart;	/* smp.nostart=N: fault injection, cpu N
+					   gets no STARTUP IPI; 0 = none */
 };
 
 /*
