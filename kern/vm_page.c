@@ -78,28 +78,29 @@ clip(const struct vm_arena *a, vm_paddr_t pa, vm_paddr_t len, bool inner,
 	return (uint32_t)((hi - lo) / PAGE_SIZE);
 }
 
-void
-vm_arena_add(struct vm_arena *a, vm_paddr_t pa, vm_paddr_t len)
+/* Free pages wholly inside the range; reserve every page it touches. */
+static void
+arena_mark(struct vm_arena *a, vm_paddr_t pa, vm_paddr_t len, bool free)
 {
 	uint32_t first = 0, n, i;
 
 	spin_lock(&a->va_lock);
-	n = clip(a, pa, len, true, &first);
+	n = clip(a, pa, len, free, &first);
 	for (i = 0; i < n; i++)
-		page_set(a, first + i, true);
+		page_set(a, first + i, free);
 	spin_unlock(&a->va_lock);
+}
+
+void
+vm_arena_add(struct vm_arena *a, vm_paddr_t pa, vm_paddr_t len)
+{
+	arena_mark(a, pa, len, true);
 }
 
 void
 vm_arena_reserve(struct vm_arena *a, vm_paddr_t pa, vm_paddr_t len)
 {
-	uint32_t first = 0, n, i;
-
-	spin_lock(&a->va_lock);
-	n = clip(a, pa, len, false, &first);
-	for (i = 0; i < n; i++)
-		page_set(a, first + i, false);
-	spin_unlock(&a->va_lock);
+	arena_mark(a, pa, len, false);
 }
 
 vm_paddr_t
