@@ -32,9 +32,12 @@ C_SRCS	:= $(wildcard arch/i386/*.c kern/*.c tests/*.c)
 ASM_SRCS := $(wildcard boot/*.asm arch/i386/*.asm)
 OBJS	:= $(patsubst %.c,$(B)/%.o,$(C_SRCS)) $(patsubst %.asm,$(B)/%.o,$(ASM_SRCS))
 
+# Everything scripts/install-deps provides; if any is missing, `deps` runs it.
 TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null \
-	      && command -v grub-mkrescue >/dev/null && command -v xorriso >/dev/null \
-	      && command -v qemu-system-i386 >/dev/null && echo yes)
+	      && command -v grub-mkrescue >/dev/null && test -d /usr/lib/grub/i386-pc \
+	      && command -v xorriso >/dev/null && command -v mformat >/dev/null \
+	      && command -v qemu-system-i386 >/dev/null && command -v gdb >/dev/null \
+	      && echo yes)
 
 .PHONY: all deps run test clean
 all: $(B)/kernel.elf $(B)/lwkt.iso
