@@ -1,33 +1,45 @@
 /*
  * Machine-independent start-up.  The BSP arrives in mi_startup() from the
- * arch boot sequence with every CPU already started; each AP arrives in
- * kern_ap_started() once its own hardware is set up.
+ * arch boot sequence once every CPU has started; each AP arrives in
+ * kern_ap_started() once its own hardware is set up.  Both end up as their
+ * CPU's idle thread, running on the CPU's boot stack.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
-#include <sys/ktest.h>
-#include <sys/xcall.h>
+#include <sys/callout.h>
+#include <sys/kopts.h>
+#include <sys/thread2.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-int	ktest_main(void);
-
+void	ktest_main_thread(void *arg);
 void	mi_startup(void) __noreturn;
 void	kern_ap_started(void) __noreturn;
 
 void
 mi_startup(void)
 {
-	kprintf("kernel: %d CPU(s) online (mask 0x%x), %s\n",
+	thread_t td;
+
+	kprintf("kernel: %d CPU(s) online (mask 0x%x), %s, hz %u%s\n",
 	    cpumask_count(smp_active_mask), smp_active_mask,
-	    smp_active ? "SMP" : "uniprocessor");
+	    smp_active ? "SMP" : "uniprocessor", hz,
+	    lwkt_untimely_switch ? ", untimely_switch on" : "");
+	clock_start_cpu();
+	if (lwkt_create(ktest_main_thread, NULL, &td, NULL, TDF_STOPREQ, 0,
+	    "ktest") != 0)
+		panic("no memory for the test runner thread");
+	lwkt_setpri(td, TDPRI_SOFT_NORM);
+	lwkt_schedule(td);
 	cpu_enable_intr();
-	cpu_shutdown(ktest_main());
+	lwkt_idle_loop();
 }
 
 void
 kern_ap_started(void)
 {
-	xcall_loop();
+	clock_start_cpu();
+	cpu_enable_intr();
+	lwkt_idle_loop();
 }

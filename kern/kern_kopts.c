@@ -57,6 +57,10 @@ static const struct kopt kopt_table[] = {
 	KOPT_UINT("smp.maxcpus", ko_maxcpus, 1, MAXCPU, MAXCPU),
 	KOPT_UINT("expect.ncpus", ko_expect_ncpus, 1, MAXCPU, 0),
 	KOPT_UINT("smp.nostart", ko_smp_nostart, 1, MAXCPU - 1, 0),
+	KOPT_UINT("hz", ko_hz, 10, 5000, 100),
+	KOPT_UINT("untimely_switch", ko_untimely_switch, 0, 1, 0),
+	KOPT_UINT("ipiq_optimized", ko_ipiq_optimized, 0, 1, 1),
+	KOPT_UINT("test.timeout", ko_test_timeout, 1, 3600, 60),
 };
 
 /* Longest piece of an offending word quoted in a complaint. */

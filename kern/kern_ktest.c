@@ -3,32 +3,50 @@
  * started: picks the tests that kopts.ko_test selects from the ".ktests"
  * linker section, runs each `repeat` times and reports KTAP version 1 on
  * the console (LWKT-SPEC §12).  "# start N name" precedes every test so
- * the host can name the test that was running when a run hangs.  Tests
- * may use their context from any CPU: failures are counted atomically.
+ * the host can name the test that was running when a run hangs.
+ *
+ * The runner is a thread on CPU 0 (ktest_main_thread); each test runs in a
+ * thread of its own, and the runner waits for it with a timeout
+ * (test.timeout): a test that does not finish fails by name, the threads
+ * of every CPU are dumped and the run ends.  ktest_on_each_cpu() runs a
+ * function in a new thread on every CPU.  Tests may use their context from
+ * any CPU: failures are counted atomically.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/kopts.h>
 #include <sys/ktest.h>
-#include <sys/xcall.h>
+#include <sys/systimer.h>
+#include <sys/thread2.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
-
-#define KT_ONCPU_TIMEOUT_MS	10000
 #define KT_MAX			512
 
 extern const struct ktest __start_ktests[], __stop_ktests[];
 
 struct ktest_ctx {
 	const struct ktest	*t;
+	int			num;		/* KTAP test number */
 	volatile uint32_t	failures;
 	bool			skipped;
 	char			skip_reason[96];
 	uint32_t		rng;
 };
 
-int	ktest_main(void);
+/* A group of threads the caller waits for. */
+struct kt_group {
+	struct ktest_ctx	*kt;
+	void			(*fn)(struct ktest_ctx *, void *);
+	void			*arg;
+	thread_t		waiter;
+	volatile uint32_t	pending;
+	volatile cpumask_t	done;		/* CPUs whose thread finished */
+};
+
+static int kt_pass, kt_fail, kt_skip;
+
+void	ktest_main_thread(void *arg);
 
 /* Every registered test, sorted by suite, then by line of declaration. */
 static const struct ktest *kt_sorted[KT_MAX];
@@ -154,80 +172,116 @@ ktest_failures(struct ktest_ctx *kt)
 	return (int)kt->failures;
 }
 
-struct kt_call {
-	struct ktest_ctx *kt;
-	void		(*fn)(struct ktest_ctx *, void *);
-	void		*arg;
-};
+static void
+kt_group_thread(void *arg)
+{
+	struct kt_group *g = arg;
+
+	g->fn(g->kt, g->arg);
+	atomic_set_int(&g->done, mycpu->gd_cpumask);
+	if (atomic_fetchadd_int(&g->pending, (uint32_t)-1) == 1)
+		lwkt_schedule(g->waiter);
+}
 
 static void
-ktest_call_tramp(void *p)
+kt_wake(struct systimer *st __unused, void *data)
 {
-	struct kt_call *c = p;
+	lwkt_schedule(data);
+}
 
-	c->fn(c->kt, c->arg);
+/* Block until nothing is pending or `ms` pass; true if all finished. */
+static bool
+kt_wait(volatile uint32_t *pending, uint32_t ms)
+{
+	struct systimer st = { .st_queued = false };
+
+	crit_enter();
+	systimer_init_oneshot(&st, kt_wake, curthread, ms * 1000);
+	while (*pending != 0 && st.st_queued) {
+		lwkt_deschedule_self();
+		lwkt_switch();
+	}
+	systimer_del(&st);
+	crit_exit();
+	return *pending == 0;
+}
+
+/*
+ * A test (or a thread it started) did not finish in time.  Its threads may
+ * still use the test's memory, so the run cannot go on: report, dump every
+ * CPU's threads and end with the failure status.
+ */
+static void __noreturn
+ktest_abort(struct ktest_ctx *kt, const char *what)
+{
+	kprintf("# FAIL %s.%s: %s did not finish within %u s (test.timeout)\n",
+	    kt->t->kt_suite, kt->t->kt_name, what, kopts.ko_test_timeout);
+	kprintf("# threads at the timeout:\n");
+	lwkt_dump_threads();
+	kprintf("not ok %d %s.%s\n", kt->num, kt->t->kt_suite, kt->t->kt_name);
+	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail + 1,
+	    kt_skip);
+	kprintf("# aborted: %s.%s timed out; the remaining tests did not run\n",
+	    kt->t->kt_suite, kt->t->kt_name);
+	cpu_shutdown(KEXIT_FAIL);
+}
+
+static void kt_body(struct ktest_ctx *kt, void *arg);
+
+static int
+kt_run_group(struct ktest_ctx *kt, cpumask_t mask,
+    void (*fn)(struct ktest_ctx *, void *), void *arg)
+{
+	struct kt_group g = { kt, fn, arg, curthread, 0, 0 };
+	char what[48];
+	int cpu, n = cpumask_count(mask);
+
+	g.pending = n;
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		if (!CPUMASK_TEST(mask, cpu))
+			continue;
+		if (lwkt_create(kt_group_thread, &g, NULL, NULL, 0, cpu,
+		    "kt_cpu%d", cpu) != 0) {
+			ktest_fail(kt, __FILE__, __LINE__,
+			    "no memory for a thread on cpu %d", cpu);
+			if (atomic_fetchadd_int(&g.pending, (uint32_t)-1) == 1)
+				return 0;
+		}
+	}
+	if (!kt_wait(&g.pending, kopts.ko_test_timeout * 1000)) {
+		cpu = cpumask_first(mask & ~g.done);
+		if (fn == kt_body)
+			ksnprintf(what, sizeof(what), "the test");
+		else
+			ksnprintf(what, sizeof(what), "its thread on cpu %d", cpu);
+		ktest_abort(kt, what);
+	}
+	return cpumask_count(g.done);
 }
 
 int
 ktest_on_each_cpu(struct ktest_ctx *kt,
     void (*fn)(struct ktest_ctx *, void *), void *arg)
 {
-	struct kt_call call = { kt, fn, arg };
-	int64_t ticket[MAXCPU];
-	int cpu, ran = 0;
-
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		ticket[cpu] = -1;
-		if (cpu == mycpuid || !CPUMASK_TEST(smp_active_mask, cpu))
-			continue;
-		ticket[cpu] = xcall_post(cpu, ktest_call_tramp, &call);
-		if (ticket[cpu] < 0)
-			ktest_fail(kt, __FILE__, __LINE__,
-			    "cpu %d is still busy with an earlier call", cpu);
-	}
-	fn(kt, arg);
-	ran++;
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (ticket[cpu] < 0)
-			continue;
-		if (xcall_wait(cpu, ticket[cpu], KT_ONCPU_TIMEOUT_MS))
-			ran++;
-		else
-			ktest_fail(kt, __FILE__, __LINE__,
-			    "cpu %d did not finish within %d ms", cpu,
-			    KT_ONCPU_TIMEOUT_MS);
-	}
-	return ran;
+	return kt_run_group(kt, smp_active_mask, fn, arg);
 }
 
 int
 ktest_on_cpu(struct ktest_ctx *kt, int cpu,
     void (*fn)(struct ktest_ctx *, void *), void *arg)
 {
-	struct kt_call call = { kt, fn, arg };
-	int64_t ticket;
-
-	if (cpu == mycpuid) {
-		fn(kt, arg);
-		return 1;
-	}
 	if (cpu < 0 || cpu >= ncpus || !CPUMASK_TEST(smp_active_mask, cpu)) {
 		ktest_fail(kt, __FILE__, __LINE__, "cpu %d is not online", cpu);
 		return 0;
 	}
-	ticket = xcall_post(cpu, ktest_call_tramp, &call);
-	if (ticket < 0) {
-		ktest_fail(kt, __FILE__, __LINE__,
-		    "cpu %d is still busy with an earlier call", cpu);
-		return 0;
-	}
-	if (!xcall_wait(cpu, ticket, KT_ONCPU_TIMEOUT_MS)) {
-		ktest_fail(kt, __FILE__, __LINE__,
-		    "cpu %d did not finish within %d ms", cpu,
-		    KT_ONCPU_TIMEOUT_MS);
-		return 0;
-	}
-	return 1;
+	return kt_run_group(kt, CPUMASK(cpu), fn, arg);
+}
+
+/* A test's own thread: the body, then tell the runner. */
+static void
+kt_body(struct ktest_ctx *kt, void *arg __unused)
+{
+	kt->t->kt_func(kt);
 }
 
 static uint32_t
@@ -255,14 +309,13 @@ ktest_list(void)
 	}
 }
 
-/* Returns the exit status for cpu_shutdown(). */
-int
+static int
 ktest_main(void)
 {
 	const struct ktest *t;
 	struct ktest_ctx ctx;
 	char name[96];
-	int i, nsel = 0, num = 0, pass = 0, fail = 0, skip = 0;
+	int i, nsel = 0, num = 0;
 	uint32_t r;
 	uint64_t boot_us;
 
@@ -297,22 +350,33 @@ ktest_main(void)
 			num++;
 			memset(&ctx, 0, sizeof(ctx));
 			ctx.t = t;
+			ctx.num = num;
 			ctx.rng = (kopts.ko_seed ^ name_hash(name)) | 1;
 			kprintf("# start %d %s\n", num, name);
-			t->kt_func(&ctx);
+			kt_run_group(&ctx, CPUMASK(0), kt_body, NULL);
 			if (ctx.failures > 0) {
 				kprintf("not ok %d %s\n", num, name);
-				fail++;
+				kt_fail++;
 			} else if (ctx.skipped) {
 				kprintf("ok %d %s # SKIP %s\n", num, name,
 				    ctx.skip_reason);
-				skip++;
+				kt_skip++;
 			} else {
 				kprintf("ok %d %s\n", num, name);
-				pass++;
+				kt_pass++;
 			}
 		}
 	}
-	kprintf("# totals: pass:%d fail:%d skip:%d\n", pass, fail, skip);
-	return fail > 0 ? KEXIT_FAIL : KEXIT_PASS;
+	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail, kt_skip);
+	return kt_fail > 0 ? KEXIT_FAIL : KEXIT_PASS;
+}
+
+/*
+ * The test runner thread (CPU 0, above the tests' priority so it can
+ * always notice a timeout); its result is the run's exit status.
+ */
+void
+ktest_main_thread(void *arg __unused)
+{
+	cpu_shutdown(ktest_main());
 }

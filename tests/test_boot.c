@@ -20,6 +20,7 @@ struct cpu_report {
 	uint32_t	tss_base;
 	uint16_t	tr;
 	uint32_t	esp;
+	uint32_t	stack_lo, stack_hi;	/* curthread's stack */
 	bool		seen;
 };
 
@@ -45,6 +46,8 @@ collect(struct ktest_ctx *kt, void *arg __unused)
 	r->tr = str_sel();
 	r->tss_base = desc_base(((const uint64_t *)gdt)[GTSS_SEL]);
 	r->esp = read_esp();
+	r->stack_lo = (uint32_t)curthread->td_kstack;
+	r->stack_hi = r->stack_lo + curthread->td_kstack_size;
 	r->seen = true;
 }
 
@@ -124,8 +127,9 @@ KTEST(boot, private_gdt_tss_stack)
 		EXPECT_EQ(r->gdt_base, (uint32_t)md->gd_gdt);
 		EXPECT_EQ(r->tr, SEL(GTSS_SEL));
 		EXPECT_EQ(r->tss_base, (uint32_t)&md->gd_tss);
-		EXPECT_GE(r->esp, gd->gd_stack_base);
-		EXPECT_LT(r->esp, gd->gd_stack_base + gd->gd_stack_size);
+		/* Each CPU runs the check on a thread stack of its own ... */
+		EXPECT_GE(r->esp, r->stack_lo + PAGE_SIZE);	/* above the guard */
+		EXPECT_LT(r->esp, r->stack_hi);
 		for (other = 0; other < cpu; other++) {
 			struct globaldata *ogd = globaldata_find(other);
 
@@ -133,7 +137,9 @@ KTEST(boot, private_gdt_tss_stack)
 				continue;
 			EXPECT_NE(reports[other].gdt_base, r->gdt_base);
 			EXPECT_NE(reports[other].tss_base, r->tss_base);
-			/* stacks must not overlap */
+			EXPECT_TRUE(reports[other].stack_hi <= r->stack_lo ||
+			    r->stack_hi <= reports[other].stack_lo);
+			/* ... and every CPU has its own boot (idle) stack. */
 			EXPECT_TRUE(ogd->gd_stack_base + ogd->gd_stack_size <=
 			    gd->gd_stack_base ||
 			    gd->gd_stack_base + gd->gd_stack_size <=

@@ -4,11 +4,20 @@
  * 0x61 bit 5), before any AP starts.  Afterwards any CPU may read
  * cpu_ticks() and busy-wait with cpu_delay_us().  The TSC is required
  * (i586 and later); without it the kernel stops with a clear line.
+ *
+ * The interrupt that drives systimers is each CPU's local APIC timer in
+ * one-shot mode.  Without a local APIC (uniprocessor fallback) PIT channel
+ * 0 ticks at hz through the 8259 instead, and systimers are checked on
+ * every tick.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
+#include <sys/globaldata.h>
+#include <sys/systimer.h>
+#include <sys/thread.h>
+#include <machine/atomic.h>
 #include "i386_var.h"
 
 #define PIT_HZ		1193182u
@@ -18,6 +27,10 @@
 #define CAL_MS		10
 #define CAL_ROUNDS	3
 #define CPUID_TSC	(1u << 4)
+#define PIT_CH0		0x40
+#define PIC1_CMD	0x20
+#define PIC1_DATA	0x21
+#define PIC_EOI		0x20
 
 uint64_t cpu_tsc_hz;
 uint64_t cpu_boot_tsc;
@@ -94,4 +107,63 @@ cpu_delay_us(uint32_t us)
 
 	while (rdtsc() < end)
 		cpu_pause();
+}
+
+static bool timer_uses_pit;
+static volatile bool timer_ready[MAXCPU];
+
+/* Each CPU, interrupts off, after its LAPIC is set up. */
+void
+clock_init_cpu(void)
+{
+	if (lapic_base != NULL) {
+		lapic_timer_init_cpu();
+	} else {
+		uint32_t count = PIT_HZ / hz;
+
+		timer_uses_pit = true;
+		outb(PIT_MODE, 0x34);		/* channel 0, lo/hi, mode 2 */
+		outb(PIT_CH0, count & 0xFF);
+		outb(PIT_CH0, count >> 8);
+		outb(PIC1_DATA, 0xFE);		/* unmask IRQ 0 only */
+		kprintf("clock: no local APIC timer; PIT channel 0 ticks at "
+		    "%u Hz\n", hz);
+	}
+	timer_ready[mycpuid] = true;
+}
+
+bool
+cpu_timer_ready(void)
+{
+	return timer_ready[mycpuid];
+}
+
+void
+cpu_timer_reload(uint64_t tsc_delta)
+{
+	if (!timer_uses_pit)
+		lapic_timer_reload(tsc_delta);
+}
+
+/*
+ * The timer interrupt, from trap() with interrupts disabled and the nesting
+ * level raised.  Inside a critical section the work is only recorded
+ * (RQF_TIMER) and lwkt_splz() runs it when the section ends.
+ */
+void
+timer_intr(struct intrframe *frame __unused)
+{
+	struct globaldata *gd = mycpu;
+
+	if (timer_uses_pit)
+		outb(PIC1_CMD, PIC_EOI);
+	else
+		lapic_eoi();
+	gd->gd_cnt_timer_intr++;
+	if (curthread->td_critcount > 0) {
+		gd->gd_cnt_timer_deferred++;
+		atomic_set_int(&gd->gd_reqflags, RQF_TIMER);
+		return;
+	}
+	systimer_intr();
 }

@@ -10,19 +10,20 @@
 /* Interrupt vectors (LWKT-SPEC §2.5). */
 #define IDT_NVEC		256
 #define VEC_PIC_BASE		0x20	/* legacy 8259s, remapped and masked */
-#define VEC_XCALL		0xE1	/* "look at gd_xcall_func" */
+#define VEC_IPIQ		0xE0	/* IPIQ: "you have messages" */
+#define VEC_TIMER		0xE1	/* local APIC timer: systimers */
 #define VEC_SPURIOUS		0xFF	/* LAPIC spurious: no EOI */
 
 /* Register state pushed by the common interrupt stub (vectors.asm). */
-struct trapframe {
+struct intrframe {
 	uint32_t	tf_edi, tf_esi, tf_ebp, tf_isp;	/* pushal order */
 	uint32_t	tf_ebx, tf_edx, tf_ecx, tf_eax;
 	uint32_t	tf_trapno;
 	uint32_t	tf_err;
 	uint32_t	tf_eip, tf_cs, tf_eflags;	/* pushed by the CPU */
 };
-_Static_assert(sizeof(struct trapframe) == 13 * 4, "vectors.asm builds this frame");
-_Static_assert(offsetof(struct trapframe, tf_trapno) == 32, "vectors.asm");
+_Static_assert(sizeof(struct intrframe) == 13 * 4, "vectors.asm builds this frame");
+_Static_assert(offsetof(struct intrframe, tf_trapno) == 32, "vectors.asm");
 
 /* serial.c */
 void	serial_init(void);
@@ -35,7 +36,7 @@ void	gdt_load(struct mdglobaldata *md);
 /* idt.c, trap.c */
 void	idt_init(void);
 void	idt_load(void);
-void	trap(struct trapframe *tf);
+void	trap(struct intrframe *tf);
 void	cpu_print_addr(uint32_t addr);
 
 /* multiboot2.c */
@@ -50,6 +51,7 @@ void	multiboot2_parse(uint32_t magic, vm_paddr_t mbi, struct bootinfo *bi);
 void	pmap_bootstrap(void);
 void	pmap_map_uncached(vm_paddr_t pa);
 bool	pmap_va_valid(vm_offset_t va);
+void	pmap_set_guard(vm_offset_t va, bool on);
 
 /* lapic.c */
 extern volatile uint8_t *lapic_base;
@@ -66,8 +68,17 @@ int	lapic_send_ipi(uint32_t apicid, uint32_t icr_lo);
 #define ICR_LEVEL_ASSERT 0x00004000
 #define ICR_TRIG_LEVEL	0x00008000
 
+void	lapic_timer_calibrate(void);
+void	lapic_timer_init_cpu(void);
+void	lapic_timer_reload(uint64_t tsc_delta);
+
 /* clock.c */
 void	clock_calibrate(void);
+void	clock_init_cpu(void);
+void	timer_intr(struct intrframe *frame);
+
+/* machdep.c */
+void	cpu_init_lwkt(void);
 
 /* mp_boot.c */
 void	mp_discover(const struct bootinfo *bi);

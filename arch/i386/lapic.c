@@ -23,6 +23,11 @@
 #define LAPIC_ICR_HI	0x310
 #define LAPIC_LVT_TIMER	0x320
 #define LAPIC_LVT_ERROR	0x370
+#define LAPIC_TIMER_ICR	0x380
+#define LAPIC_TIMER_CCR	0x390
+#define LAPIC_TIMER_DCR	0x3E0
+#define DCR_DIV16	0x3
+#define TIMER_CAL_US	10000
 
 #define SVR_ENABLE	0x100
 #define ICR_PENDING	0x1000		/* delivery status: send pending */
@@ -33,6 +38,7 @@
 #define CPUID_MSR	(1u << 5)
 
 volatile uint8_t *lapic_base;
+static uint64_t lapic_timer_hz;		/* timer counts per second (divide 16) */
 
 static inline uint32_t
 lapic_read(uint32_t reg)
@@ -122,9 +128,48 @@ lapic_send_ipi(uint32_t apicid, uint32_t icr_lo)
 }
 
 void
-cpu_send_xcall_ipi(struct globaldata *gd)
+cpu_send_ipiq(struct globaldata *gd)
 {
-	if (smp_active)
-		lapic_send_ipi(gd->gd_apicid, ICR_FIXED | ICR_LEVEL_ASSERT |
-		    VEC_XCALL);
+	lapic_send_ipi(gd->gd_apicid, ICR_FIXED | ICR_LEVEL_ASSERT | VEC_IPIQ);
+}
+
+/*
+ * Timer (SDM Vol. 3 §10.5.4): count the BSP's timer against the calibrated
+ * TSC once, before any AP starts; every CPU then uses one-shot mode with
+ * the same rate.
+ */
+void
+lapic_timer_calibrate(void)
+{
+	uint32_t left;
+
+	lapic_write(LAPIC_TIMER_DCR, DCR_DIV16);
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_ICR, 0xFFFFFFFF);
+	cpu_delay_us(TIMER_CAL_US);
+	left = lapic_read(LAPIC_TIMER_CCR);
+	lapic_write(LAPIC_TIMER_ICR, 0);
+	lapic_timer_hz = (uint64_t)(0xFFFFFFFFu - left) * 1000000 / TIMER_CAL_US;
+	kprintf("lapic: timer %llu.%03llu MHz (divide 16), one-shot on vector 0x%x\n",
+	    lapic_timer_hz / 1000000, (lapic_timer_hz / 1000) % 1000, VEC_TIMER);
+}
+
+/* Each CPU for itself: one-shot mode, unmasked, nothing armed yet. */
+void
+lapic_timer_init_cpu(void)
+{
+	lapic_write(LAPIC_TIMER_DCR, DCR_DIV16);
+	lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
+	lapic_write(LAPIC_TIMER_ICR, 0);
+}
+
+void
+lapic_timer_reload(uint64_t tsc_delta)
+{
+	uint64_t count;
+
+	if (tsc_delta > cpu_tsc_hz)
+		tsc_delta = cpu_tsc_hz;	/* at most 1 s ahead; re-armed then */
+	count = tsc_delta * lapic_timer_hz / cpu_tsc_hz;
+	lapic_write(LAPIC_TIMER_ICR, count == 0 ? 1 : (uint32_t)count);
 }

@@ -10,6 +10,9 @@
 #include <sys/globaldata.h>
 #include <sys/kopts.h>
 #include <sys/cons.h>
+#include <sys/ipiq.h>
+#include <sys/systimer.h>
+#include <sys/thread.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
@@ -57,31 +60,56 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 	struct mdglobaldata *md = &cpu_private[0];
 	struct bootinfo bi;
 	uint32_t r[4];
+	int cpu;
 
 	gdt_init_cpu(md, 0);
 	gdt_load(md);
+	md->mi.gd_stack_base = (vm_offset_t)bsp_boot_stack;
+	md->mi.gd_stack_size = bsp_boot_stack_top - bsp_boot_stack;
+	lwkt_init_cpu_threads();	/* curthread: the idle thread, on this stack */
 	idt_init();
 	idt_load();
 	cpuid(1, r);
 	if (r[3] & (1u << 4))
 		cpu_boot_tsc = rdtsc();
-	md->mi.gd_stack_base = (vm_offset_t)bsp_boot_stack;
-	md->mi.gd_stack_size = bsp_boot_stack_top - bsp_boot_stack;
 	serial_init();
 	kprintf("\nLWKT i386 SMP kernel\n");
 
 	multiboot2_parse(magic, mbi, &bi);
 	kopts_defaults(&kopts);
 	kopts_parse(bi.bi_cmdline, &kopts, boot_complain, NULL);
+	hz = kopts.ko_hz;
+	ipiq_optimized = kopts.ko_ipiq_optimized != 0;
+	lwkt_untimely_switch = kopts.ko_untimely_switch != 0;
 	clock_calibrate();
 	mp_discover(&bi);
 	pmap_bootstrap();
 	pic_disable();
-	if (lapic_base != NULL)
+	if (lapic_base != NULL) {
 		lapic_init_cpu();
-	md->mi.gd_state = GDS_ONLINE;
+		lapic_timer_calibrate();
+	}
+	for (cpu = 0; cpu < ncpus; cpu++)
+		lwkt_ipiq_init_cpu(&cpu_private[cpu].mi);
+	cpu_init_lwkt();
 	mp_start_aps();
 	mi_startup();
+}
+
+/*
+ * The last per-CPU step before a CPU runs threads (BSP here, each AP in
+ * ap_main): its systimer queue and timer, the untimely_switch flag, online.
+ */
+void
+cpu_init_lwkt(void)
+{
+	struct globaldata *gd = mycpu;
+
+	systimer_init_cpu();
+	clock_init_cpu();
+	if (lwkt_untimely_switch)
+		atomic_set_int(&gd->gd_reqflags, RQF_UNTIMELY);
+	atomic_store_rel_int(&gd->gd_state, GDS_ONLINE);
 }
 
 void

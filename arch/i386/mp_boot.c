@@ -114,14 +114,15 @@ ap_main(int cpuid)
 	struct globaldata *gd = &md->mi;
 
 	gdt_load(md);
-	idt_load();
-	lapic_init_cpu();
 	gd->gd_stack_size = AP_STACK_PAGES * PAGE_SIZE;
 	gd->gd_stack_base = ap_boot_stack[cpuid] - gd->gd_stack_size;
+	lwkt_init_cpu_threads();
+	idt_load();
+	lapic_init_cpu();
 	if ((int)lapic_id() != gd->gd_apicid)
 		panic("smp: cpu %d expected apic id %d, found %u", cpuid,
 		    gd->gd_apicid, lapic_id());
-	atomic_store_rel_int(&gd->gd_state, GDS_ONLINE);
+	cpu_init_lwkt();
 	kern_ap_started();
 }
 

@@ -9,6 +9,8 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/vm_page.h>
+#include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <machine/cpufunc.h>
 #include "i386_var.h"
 
@@ -83,6 +85,40 @@ pmap_bootstrap(void)
 	load_cr0(rcr0() | CR0_PG | CR0_WP);
 	kprintf("pmap: paging on, %u MiB identity-mapped, page 0 unmapped\n",
 	    top >> 20);
+}
+
+/*
+ * Runs on the CPU that owns the stack, in thread context.  Unmapping the
+ * guard page must reach every CPU's TLB before the stack is used: the page
+ * was ordinary memory and any CPU may still cache its translation.  Mapping
+ * it back needs no shootdown (no CPU caches a not-present entry).
+ */
+static void
+pmap_invlpg_remote(void *arg, int arg2 __unused, struct intrframe *frame __unused)
+{
+	invlpg((vm_offset_t)arg);
+}
+
+void
+pmap_set_guard(vm_offset_t va, bool on)
+{
+	uint32_t *pte = pmap_pte(va, false);
+	int cpu;
+
+	KKASSERT(pte != NULL && (va & PAGE_MASK) == 0);
+	if (!on) {
+		*pte = (va & PG_FRAME) | PG_RW | PG_V;
+		return;
+	}
+	*pte = 0;
+	invlpg(va);
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		struct globaldata *gd = globaldata_find(cpu);
+
+		if (gd != mycpu && CPUMASK_TEST(smp_active_mask, cpu))
+			lwkt_wait_ipiq(gd, lwkt_send_ipiq(gd,
+			    pmap_invlpg_remote, (void *)va));
+	}
 }
 
 bool

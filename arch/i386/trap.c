@@ -12,6 +12,9 @@
 #include <sys/globaldata.h>
 #include <sys/cons.h>
 #include <sys/ksyms.h>
+#include <sys/ipiq.h>
+#include <sys/thread2.h>
+#include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 #include "i386_var.h"
@@ -45,7 +48,7 @@ cpu_print_addr(uint32_t addr)
 }
 
 static void
-trap_report(struct trapframe *tf)
+trap_report(struct intrframe *tf)
 {
 	struct globaldata *gd = mycpu;
 	uint32_t err = tf->tf_err;
@@ -73,10 +76,13 @@ trap_report(struct trapframe *tf)
 	cpu_backtrace(tf->tf_ebp);
 }
 
+static void ipiq_intr(struct intrframe *tf);
+
 void
-trap(struct trapframe *tf)
+trap(struct intrframe *tf)
 {
 	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
 	uint32_t vec = tf->tf_trapno;
 
 	if (vec == 2 && panic_cpu >= 0 && panic_cpu != gd->gd_cpuid) {
@@ -95,13 +101,17 @@ trap(struct trapframe *tf)
 	switch (vec) {
 	case VEC_SPURIOUS:
 		break;			/* no EOI for the spurious vector */
-	case VEC_XCALL:
-		gd->gd_cnt_ipi_recv++;
+	case VEC_IPIQ:
 		lapic_eoi();
+		ipiq_intr(tf);
+		break;
+	case VEC_TIMER:
+	case VEC_PIC_BASE:		/* PIT, uniprocessor fallback */
+		timer_intr(tf);
 		break;
 	default:
-		if (vec >= VEC_PIC_BASE && vec < VEC_PIC_BASE + 16)
-			break;		/* spurious 8259 IRQ: all lines are masked */
+		if (vec > VEC_PIC_BASE && vec < VEC_PIC_BASE + 16)
+			break;		/* spurious 8259 IRQ: the lines are masked */
 		kprintf("trap: unexpected interrupt vector 0x%x on cpu %d\n",
 		    vec, gd->gd_cpuid);
 		if (lapic_present())
@@ -109,4 +119,28 @@ trap(struct trapframe *tf)
 		break;
 	}
 	gd->gd_intr_nesting_level--;
+	/* Back to thread level: run what the handler deferred or requested. */
+	if (gd->gd_intr_nesting_level == 0 && td->td_critcount == 0 &&
+	    (gd->gd_reqflags & (RQF_DEFERRED | RQF_AST_LWKT_RESCHED)) != 0)
+		lwkt_splz();
+}
+
+/*
+ * IPIQ interrupt: run the messages now, or, if the interrupted thread is in
+ * a critical section, leave them for the end of that section.
+ */
+static void
+ipiq_intr(struct intrframe *tf)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+
+	gd->gd_cnt_ipi_recv++;
+	if (td->td_critcount > 0) {
+		atomic_set_int(&gd->gd_reqflags, RQF_IPIQ);
+		return;
+	}
+	crit_enter_quick(td);
+	lwkt_process_ipiq_frame(tf);
+	crit_exit_noyield(td);
 }

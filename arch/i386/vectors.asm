@@ -3,7 +3,7 @@
 ;
 ; Every stub makes the frame uniform (pushes a 0 where the CPU pushed no
 ; error code), pushes its vector number and joins intr_common, which saves
-; the general registers (struct trapframe in i386_var.h) and calls
+; the general registers (struct intrframe in i386_var.h) and calls
 ; trap(frame).  We only ever run in ring 0, so no segment registers change:
 ; %fs keeps pointing at this CPU's globaldata.
 
@@ -37,7 +37,7 @@ vec_%1:
 intr_common:
 	pushad
 	cld
-	push	esp			; struct trapframe *
+	push	esp			; struct intrframe *
 	call	trap
 	add	esp, 4
 	popad

@@ -41,8 +41,20 @@ extern uint64_t cpu_boot_tsc;
 /* Busy-wait at least `us` microseconds (real time, calibrated). */
 void	cpu_delay_us(uint32_t us);
 
-/* Send the "wake up and look at gd_xcall_func" IPI to `gd`'s CPU. */
-void	cpu_send_xcall_ipi(struct globaldata *gd);
+/* Send the IPIQ "you have messages" interrupt to `gd`'s CPU. */
+void	cpu_send_ipiq(struct globaldata *gd);
+
+struct thread;
+/* Build a new thread's first switch frame (it starts in lwkt_thread_start). */
+void	cpu_thread_init(struct thread *td);
+/* Unmap (on) or remap (off) the guard page at the base of td's stack. */
+void	cpu_kstack_guard(struct thread *td, bool on);
+/* Switch from curthread to ntd (owner CPU, in a critical section). */
+void	cpu_lwkt_switch(struct thread *ntd);
+/* Program this CPU's timer to interrupt once, `tsc_delta` TSC ticks from now. */
+void	cpu_timer_reload(uint64_t tsc_delta);
+/* True once this CPU's timer interrupt can be used (LAPIC or PIT). */
+bool	cpu_timer_ready(void);
 
 /* Console device output; called only with the console lock held. */
 void	cpu_cons_write(const char *s, size_t n);

@@ -9,6 +9,7 @@
 #define _MACHINE_THREAD_H_
 
 struct globaldata;
+struct thread;
 
 static __always_inline struct globaldata *
 _get_mycpu(void)
@@ -19,7 +20,28 @@ _get_mycpu(void)
 	return gd;
 }
 
+/* The current thread: one load, %fs:4 (gd_curthread). */
+static __always_inline struct thread *
+_get_curthread(void)
+{
+	struct thread *td;
+
+	__asm__ ("movl %%fs:4, %0" : "=r"(td));
+	return td;
+}
+
+/* This CPU's pending-work flags, %fs:8 (gd_reqflags). */
+static __always_inline uint32_t
+_get_reqflags(void)
+{
+	uint32_t f;
+
+	__asm__ __volatile__("movl %%fs:8, %0" : "=r"(f) :: "memory");
+	return f;
+}
+
 #define mycpu		_get_mycpu()
 #define mycpuid		(mycpu->gd_cpuid)
+#define curthread	_get_curthread()
 
 #endif

@@ -9,8 +9,11 @@
 #define _SYS_GLOBALDATA_H_
 
 #include <sys/cpumask.h>
+#include <sys/thread.h>
+#include <sys/systimer.h>
+#include <sys/callout.h>
 
-struct thread;
+struct lwkt_ipiq;
 
 #define GD_CONBUF	512		/* one console line */
 
@@ -19,6 +22,8 @@ struct thread;
 #define RQF_INTPEND	0x0002
 #define RQF_AST_LWKT_RESCHED 0x0004
 #define RQF_TIMER	0x0008
+#define RQF_UNTIMELY	0x0010		/* option untimely_switch: always set */
+#define RQF_DEFERRED	(RQF_IPIQ | RQF_INTPEND | RQF_TIMER)
 
 /* gd_state: life of a CPU, written by that CPU only (read by any) */
 #define GDS_OFFLINE	0		/* not started (or failed to start) */
@@ -27,19 +32,34 @@ struct thread;
 
 struct globaldata {
 	struct globaldata *gd_self;	/* offset 0: target of %fs:0 */
+	struct thread	*gd_curthread;	/* offset 4: machine/thread.h */
+	volatile uint32_t gd_reqflags;	/* offset 8: RQF_*, set with atomics */
 	int		gd_cpuid;	/* dense 0..ncpus-1 */
 	cpumask_t	gd_cpumask;	/* CPUMASK(gd_cpuid) */
 	cpumask_t	gd_other_cpus;	/* every started CPU but this one */
 	int		gd_apicid;	/* local APIC id, as the MADT listed it */
-	struct thread	*gd_curthread;
-	volatile uint32_t gd_reqflags;	/* RQF_*: any CPU may set bits */
 	int		gd_intr_nesting_level;
 	volatile uint32_t gd_state;	/* GDS_* */
 
-	/* Cross-call slot used by ktest_on_cpu() until the IPIQ exists. */
-	void		(*volatile gd_xcall_func)(void *);
-	void		*volatile gd_xcall_arg;
-	volatile uint32_t gd_xcall_done; /* count of completed calls */
+	/* Scheduler (kern/lwkt_switch.c): owner CPU, in a critical section. */
+	struct thread_list gd_tdrunq[NQS];
+	uint32_t	gd_runqmask;	/* bit n: queue n may be non-empty */
+	struct thread_list gd_tdallq;	/* every thread of this CPU */
+	struct thread_list gd_tdfreeq;	/* cache of dead threads */
+	int		gd_tdfreecount;
+	struct thread_list gd_tdreapq;	/* exited, waiting to be freed */
+	struct thread	gd_idlethread;	/* runs on the boot stack */
+	struct thread	*gd_softclock;	/* interrupt thread run by hardclock */
+
+	/* Timers (kern/kern_systimer.c): owner CPU, in a critical section. */
+	struct systimer_list gd_systimerq;
+	struct systimer	gd_hardclock;
+	uint64_t	gd_ticks;	/* hardclock ticks */
+	struct callout_list gd_callouts; /* run by gd_softclock, by deadline */
+	uint64_t	gd_softclock_runs;
+
+	/* IPIQ (kern/lwkt_ipiq.c): this CPU's outgoing FIFOs, one per target. */
+	struct lwkt_ipiq *gd_ipiq;
 
 	/* Boot stack of this CPU. */
 	vm_offset_t	gd_stack_base;
@@ -49,10 +69,22 @@ struct globaldata {
 	uint32_t	gd_stop_eip;
 	uint32_t	gd_stop_ebp;
 
-	/* Counters (LWKT-SPEC §10); summed for display. */
+	/* Counters (LWKT-SPEC §10); each written by its CPU only. */
+	uint64_t	gd_cnt_switch;
+	uint64_t	gd_cnt_preempt_hit;
+	uint64_t	gd_cnt_preempt_miss;
+	uint64_t	gd_cnt_preempt_weird;
+	uint64_t	gd_cnt_idle_halt;	/* hlt executed by the idle thread */
+	uint64_t	gd_cnt_ipiq_count;	/* messages run here */
+	uint64_t	gd_cnt_ipiq_fifofull;
+	uint64_t	gd_cnt_ipiq_avoided;
+	uint64_t	gd_cnt_ipiq_passive;
+	uint64_t	gd_cnt_ipiq_cscount;
 	uint64_t	gd_cnt_ipi_sent;
 	uint64_t	gd_cnt_ipi_recv;
 	uint64_t	gd_cnt_intr;
+	uint64_t	gd_cnt_timer_intr;
+	uint64_t	gd_cnt_timer_deferred;
 
 	/* Console: this CPU's line being built (kern/kern_cons.c). */
 	uint32_t	gd_conlen;
@@ -65,8 +97,11 @@ extern int smp_active;			/* 0: uniprocessor (no LAPIC or one CPU) */
 
 struct globaldata *globaldata_find(int cpuid);
 
-#include <machine/thread.h>
+_Static_assert(offsetof(struct globaldata, gd_curthread) == 4,
+    "machine/thread.h reads curthread at %fs:4");
+_Static_assert(offsetof(struct globaldata, gd_reqflags) == 8,
+    "machine/thread.h reads reqflags at %fs:8");
 
-#define curthread	(mycpu->gd_curthread)
+#include <machine/thread.h>
 
 #endif

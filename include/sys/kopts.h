@@ -21,6 +21,10 @@ struct kopts {
 	uint32_t	ko_expect_ncpus; /* expect.ncpus=N, 0 = not checked */
 	uint32_t	ko_smp_nostart;	/* smp.nostart=N: fault injection, cpu N
 					   gets no STARTUP IPI; 0 = none */
+	uint32_t	ko_hz;		/* hz=N: hard clock rate (default 100) */
+	uint32_t	ko_untimely_switch; /* untimely_switch=0|1 */
+	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */
+	uint32_t	ko_test_timeout; /* test.timeout=S: per-test limit (60) */
 };
 
 /*

@@ -1,0 +1,281 @@
+/*
+ * The IPIQ (LWKT-SPEC §7, sys/ipiq.h): a matrix of single-writer FIFOs,
+ * gd_ipiq[target] of each source CPU, signalled by a LAPIC IPI only when
+ * the target is not already known to be signalled.
+ *
+ * Ordering (x86 keeps stores in order and loads in order, so compiler
+ * barriers are enough between plain accesses; the locked ip_npoll swaps
+ * are full fences):
+ *   source: fill the slot; barrier; ip_windex++; swap ip_npoll to 1 and
+ *           send the IPI only if it was 0.
+ *   target: swap ip_npoll to 0; then run entries while ip_rindex !=
+ *           ip_windex (read the slot, ip_rindex++, call, publish
+ *           ip_xindex).  Because the target clears ip_npoll before its
+ *           last look at ip_windex, a message is never stranded.
+ * Messages run on the target inside a critical section; processing is
+ * reentrant (a message may send and so drain); ip_xindex is published only
+ * by the outermost level, so it never claims an entry that is still running.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/ipiq.h>
+#include <sys/thread2.h>
+#include <sys/vm_page.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+#define IPIQ_WARN_US	1000000		/* lwkt_wait_ipiq: warn after 1 s */
+#define IPIQ_PANIC_US	30000000	/* and panic after 30 s */
+
+enum ipiq_mode { IPIQ_SIGNAL, IPIQ_PASSIVE, IPIQ_NOWAIT };
+
+bool ipiq_optimized = true;
+
+_Static_assert(sizeof(struct lwkt_ipiq) % 64 == 0, "one cache line multiple");
+
+/* At boot, by the BSP for every CPU: the CPU's outgoing FIFOs. */
+void
+lwkt_ipiq_init_cpu(struct globaldata *gd)
+{
+	uint32_t bytes = MAXCPU * sizeof(struct lwkt_ipiq);
+
+	gd->gd_ipiq = vm_page_alloc(howmany(bytes, PAGE_SIZE));
+	if (gd->gd_ipiq == NULL)
+		panic("ipiq: no memory for the FIFOs of cpu %d", gd->gd_cpuid);
+	memset(gd->gd_ipiq, 0, bytes);
+}
+
+static inline uint32_t
+ipiq_fill(const struct lwkt_ipiq *ip)
+{
+	return ip->ip_windex - ip->ip_rindex;
+}
+
+static void
+ipiq_signal(struct globaldata *gd, struct globaldata *target,
+    struct lwkt_ipiq *ip)
+{
+	if (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized)
+		cpu_send_ipiq(target);
+	else
+		gd->gd_cnt_ipiq_avoided++;
+}
+
+/*
+ * The FIFO is more than half full: signal the target whatever ip_npoll
+ * says (it may hold only passive messages, LWKT-SPEC §10b), then serve our
+ * own incoming messages with interrupts enabled until it is a quarter full.
+ */
+static void
+ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
+    struct lwkt_ipiq *ip)
+{
+	uint32_t ef = read_eflags();
+
+	gd->gd_cnt_ipiq_fifofull++;
+	atomic_swap_int(&ip->ip_npoll, 1);
+	cpu_send_ipiq(target);
+	cpu_enable_intr();
+	while (ipiq_fill(ip) > MAXCPUFIFO / 4) {
+		lwkt_process_ipiq();
+		cpu_pause();
+	}
+	if ((ef & PSL_I) == 0)
+		cpu_disable_intr();
+}
+
+static int
+ipiq_send(struct globaldata *target, ipifunc3_t *func, void *arg, int arg2,
+    enum ipiq_mode mode)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+	struct lwkt_ipiq *ip;
+	struct lwkt_ipiq_entry *e;
+	uint32_t seq;
+
+	if (target == gd) {
+		KASSERT(mode != IPIQ_PASSIVE, ("passive IPIQ message to self"));
+		func(arg, arg2, NULL);
+		return 0;
+	}
+	crit_enter_quick(td);
+	++gd->gd_intr_nesting_level;
+	ip = &gd->gd_ipiq[target->gd_cpuid];
+	if (mode == IPIQ_NOWAIT && ipiq_fill(ip) >= MAXCPUFIFO * 2 / 3) {
+		--gd->gd_intr_nesting_level;
+		crit_exit_quick(td);
+		return ENOENT;
+	}
+	if (ipiq_fill(ip) > MAXCPUFIFO / 2)
+		ipiq_wait_room(gd, target, ip);
+	e = &ip->ip_info[ip->ip_windex & MAXCPUFIFO_MASK];
+	e->ie_func = func;
+	e->ie_arg = arg;
+	e->ie_arg2 = arg2;
+	cpu_ccfence();
+	seq = ++ip->ip_windex;
+	if (mode == IPIQ_PASSIVE)
+		gd->gd_cnt_ipiq_passive++;
+	else
+		ipiq_signal(gd, target, ip);
+	--gd->gd_intr_nesting_level;
+	crit_exit_quick(td);
+	return mode == IPIQ_NOWAIT ? 0 : (int)seq;
+}
+
+/* Queue func(arg, arg2) for `target`; returns the sequence to wait for (0 if run inline). */
+int
+lwkt_send_ipiq3(struct globaldata *target, ipifunc3_t *func, void *arg,
+    int arg2)
+{
+	return ipiq_send(target, func, arg, arg2, IPIQ_SIGNAL);
+}
+
+/* Queue without an IPI: the target picks it up on its next tick or pass. */
+int
+lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
+    void *arg, int arg2)
+{
+	return ipiq_send(target, func, arg, arg2, IPIQ_PASSIVE);
+}
+
+/* 0 when queued (or run inline), ENOENT when the FIFO is 2/3 full. */
+int
+lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
+    void *arg, int arg2)
+{
+	return ipiq_send(target, func, arg, arg2, IPIQ_NOWAIT);
+}
+
+/* Send to every online, not stopped CPU in `mask`; returns how many. */
+int
+lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
+{
+	int cpu, n = 0;
+
+	mask &= smp_active_mask;
+	while (mask != 0) {
+		cpu = cpumask_first(mask);
+		mask &= ~CPUMASK(cpu);
+		if (globaldata_find(cpu)->gd_state != GDS_ONLINE)
+			continue;
+		ipiq_send(globaldata_find(cpu), func, arg, arg2, IPIQ_SIGNAL);
+		n++;
+	}
+	return n;
+}
+
+uint32_t
+lwkt_seq_ipiq(struct globaldata *target)
+{
+	return mycpu->gd_ipiq[target->gd_cpuid].ip_windex;
+}
+
+/*
+ * Spin until `target` has finished running our message number `seq`,
+ * serving our own incoming messages meanwhile with interrupts enabled (so
+ * two CPUs waiting on each other make progress).  Warns after 1 s, panics
+ * after 30 s.
+ */
+void
+lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_ipiq *ip;
+	uint64_t t0, us;
+	uint32_t ef;
+	bool warned = false;
+
+	if (target == gd)
+		return;
+	ip = &gd->gd_ipiq[target->gd_cpuid];
+	if ((int32_t)(ip->ip_xindex - seq) >= 0)
+		return;
+	crit_enter();
+	ef = read_eflags();
+	cpu_enable_intr();
+	t0 = cpu_ticks();
+	while ((int32_t)(ip->ip_xindex - seq) < 0) {
+		lwkt_process_ipiq();
+		cpu_pause();
+		us = cpu_ticks_to_us(cpu_ticks() - t0);
+		if (us > IPIQ_WARN_US && !warned) {
+			warned = true;
+			kprintf("ipiq: cpu %d still waits for cpu %d to run "
+			    "message %u (windex %u rindex %u xindex %u)\n",
+			    gd->gd_cpuid, target->gd_cpuid, seq, ip->ip_windex,
+			    ip->ip_rindex, ip->ip_xindex);
+		}
+		if (us > IPIQ_PANIC_US)
+			panic("ipiq: cpu %d waited %u s for cpu %d to run message "
+			    "%u (windex %u rindex %u xindex %u npoll %u)",
+			    gd->gd_cpuid, IPIQ_PANIC_US / 1000000,
+			    target->gd_cpuid, seq, ip->ip_windex, ip->ip_rindex,
+			    ip->ip_xindex, ip->ip_npoll);
+	}
+	if ((ef & PSL_I) == 0)
+		cpu_disable_intr();
+	crit_exit();
+}
+
+/* Run everything in one FIFO aimed at this CPU. */
+static void
+ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
+    struct intrframe *frame)
+{
+	struct lwkt_ipiq_entry *e;
+	ipifunc3_t *func;
+	void *arg;
+	uint32_t ri;
+	int arg2;
+
+	if (ip->ip_rindex == ip->ip_windex && ip->ip_npoll == 0)
+		return;
+	atomic_swap_int(&ip->ip_npoll, 0);
+	++ip->ip_nest;
+	while ((ri = ip->ip_rindex) != ip->ip_windex) {
+		cpu_ccfence();
+		e = &ip->ip_info[ri & MAXCPUFIFO_MASK];
+		func = e->ie_func;
+		arg = e->ie_arg;
+		arg2 = e->ie_arg2;
+		cpu_ccfence();
+		ip->ip_rindex = ri + 1;
+		gd->gd_cnt_ipiq_count++;
+		func(arg, arg2, frame);
+		if (ip->ip_nest == 1)
+			ip->ip_xindex = ri + 1;
+	}
+	if (--ip->ip_nest == 0)
+		ip->ip_xindex = ip->ip_rindex;
+}
+
+/* Run every message aimed at this CPU; caller is in a critical section. */
+void
+lwkt_process_ipiq_frame(struct intrframe *frame)
+{
+	struct globaldata *gd = mycpu;
+	cpumask_t mask = smp_active_mask & ~gd->gd_cpumask;
+	int cpu;
+
+	KKASSERT(curthread->td_critcount > 0);
+	while (mask != 0) {
+		cpu = cpumask_first(mask);
+		mask &= ~CPUMASK(cpu);
+		ipiq_process_one(gd, &globaldata_find(cpu)->gd_ipiq[gd->gd_cpuid],
+		    frame);
+	}
+}
+
+void
+lwkt_process_ipiq(void)
+{
+	thread_t td = curthread;
+
+	crit_enter_quick(td);
+	lwkt_process_ipiq_frame(NULL);
+	crit_exit_noyield(td);
+}

@@ -1,0 +1,365 @@
+/*
+ * The per-CPU LWKT scheduler (LWKT-SPEC §4-§6): run queues, lwkt_switch(),
+ * scheduling and descheduling, yielding, priorities, preemption, the idle
+ * loop and deferred work (lwkt_splz).  Everything here runs on the CPU that
+ * owns the threads involved, inside a critical section; a request about
+ * another CPU's thread is sent to that CPU as an IPIQ message.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/ipiq.h>
+#include <sys/thread2.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+bool lwkt_untimely_switch;
+
+void
+crit_panic(void)
+{
+	thread_t td = curthread;
+
+	td->td_critcount = 0;	/* let the panic path use critical sections */
+	panic("crit_exit: critical section count of thread \"%s\" went "
+	    "negative", td->td_comm);
+}
+
+void
+need_lwkt_resched(void)
+{
+	atomic_set_int(&mycpu->gd_reqflags, RQF_AST_LWKT_RESCHED);
+}
+
+/* Owner CPU, critical section. */
+static void
+lwkt_enqueue(thread_t td)
+{
+	struct globaldata *gd = td->td_gd;
+	int pri = td->td_pri & TDPRI_MASK;
+
+	if ((td->td_flags & TDF_RUNQ) == 0) {
+		td->td_flags |= TDF_RUNQ;
+		TAILQ_INSERT_TAIL(&gd->gd_tdrunq[pri], td, td_threadq);
+		gd->gd_runqmask |= 1u << pri;
+	}
+}
+
+static void
+lwkt_dequeue(thread_t td)
+{
+	struct globaldata *gd = td->td_gd;
+
+	if (td->td_flags & TDF_RUNQ) {
+		td->td_flags &= ~TDF_RUNQ;
+		TAILQ_REMOVE(&gd->gd_tdrunq[td->td_pri & TDPRI_MASK], td,
+		    td_threadq);
+		/* gd_runqmask is cleared lazily by lwkt_switch */
+	}
+}
+
+/*
+ * Pick the next thread: highest non-empty queue, rotated so the chosen
+ * thread goes to the tail (round-robin within a priority); the idle thread
+ * if nothing is runnable.
+ */
+static thread_t
+lwkt_pick(struct globaldata *gd)
+{
+	thread_t ntd;
+	int pri;
+
+	while (gd->gd_runqmask != 0) {
+		pri = 31 - __builtin_clz(gd->gd_runqmask);
+		ntd = TAILQ_FIRST(&gd->gd_tdrunq[pri]);
+		if (ntd == NULL) {
+			gd->gd_runqmask &= ~(1u << pri);
+			continue;
+		}
+		TAILQ_REMOVE(&gd->gd_tdrunq[pri], ntd, td_threadq);
+		TAILQ_INSERT_TAIL(&gd->gd_tdrunq[pri], ntd, td_threadq);
+		return ntd;
+	}
+	return &gd->gd_idlethread;
+}
+
+/*
+ * Give the CPU to the best runnable thread.  A thread that preempted
+ * another always returns to it.  Must not be called from interrupt
+ * context (gd_intr_nesting_level > 0).
+ */
+void
+lwkt_switch(void)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+	thread_t ntd;
+
+	if (gd->gd_intr_nesting_level != 0)
+		panic("lwkt_switch: called from interrupt context (nesting "
+		    "level %d) by \"%s\"", gd->gd_intr_nesting_level, td->td_comm);
+	crit_enter_quick(td);
+	gd->gd_cnt_switch++;
+	if ((ntd = td->td_preempted) != NULL) {
+		KKASSERT(ntd->td_flags & TDF_PREEMPT_LOCK);
+		td->td_preempted = NULL;
+		td->td_flags |= TDF_PREEMPT_DONE;
+		ntd->td_flags &= ~TDF_PREEMPT_LOCK;
+	} else {
+		atomic_clear_int(&gd->gd_reqflags, RQF_AST_LWKT_RESCHED);
+		ntd = lwkt_pick(gd);
+	}
+	if (ntd != td) {
+		ntd->td_switch_count++;
+		cpu_lwkt_switch(ntd);
+	}
+	crit_exit_quick(td);
+}
+
+/*
+ * Preempt the current thread in favour of ntd, an interrupt-like thread of
+ * this CPU that was just made runnable, if the current thread holds no
+ * critical section beyond the `critcount` its caller accounts for.
+ * Otherwise ask for a reschedule (a miss).  The preempted thread gets the
+ * CPU back as soon as ntd blocks.
+ */
+void
+lwkt_preempt(thread_t ntd, int critcount)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+	int nesting;
+
+	if ((ntd->td_pri & TDPRI_MASK) <= (td->td_pri & TDPRI_MASK))
+		return;				/* does not outrank: no preemption */
+	if (ntd->td_gd != gd || (ntd->td_flags & TDF_PREEMPT_LOCK) ||
+	    ntd->td_preempted != NULL || ntd == td) {
+		gd->gd_cnt_preempt_weird++;
+		need_lwkt_resched();
+		return;
+	}
+	if (td->td_critcount > critcount || (td->td_flags & TDF_PREEMPT_LOCK)) {
+		gd->gd_cnt_preempt_miss++;
+		need_lwkt_resched();
+		return;
+	}
+	gd->gd_cnt_preempt_hit++;
+	ntd->td_preempted = td;
+	td->td_flags |= TDF_PREEMPT_LOCK;
+	ntd->td_flags &= ~TDF_PREEMPT_DONE;
+	/* ntd has its own stack: it may block, which just returns here. */
+	nesting = gd->gd_intr_nesting_level;
+	gd->gd_intr_nesting_level = 0;
+	ntd->td_switch_count++;
+	cpu_lwkt_switch(ntd);
+	gd->gd_intr_nesting_level = nesting;
+	KKASSERT((td->td_flags & TDF_PREEMPT_LOCK) == 0);
+}
+
+static void
+lwkt_schedule_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
+{
+	lwkt_schedule(arg);
+}
+
+static void
+lwkt_deschedule_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
+{
+	lwkt_deschedule(arg);
+}
+
+/*
+ * Make td runnable.  On td's own CPU: enqueue it, then preempt (interrupt-
+ * like threads) or request a reschedule if it outranks the current thread.
+ * For another CPU's thread, send the request there: the owner decides.
+ */
+void
+lwkt_schedule(thread_t td)
+{
+	struct globaldata *gd = mycpu;
+	thread_t cur;
+
+	if (td->td_gd != gd) {
+		lwkt_send_ipiq(td->td_gd, lwkt_schedule_remote, td);
+		return;
+	}
+	cur = gd->gd_curthread;
+	crit_enter_quick(cur);
+	lwkt_enqueue(td);
+	if (td != cur && (td->td_pri & TDPRI_MASK) > (cur->td_pri & TDPRI_MASK)) {
+		if (td->td_preemptable != NULL)
+			td->td_preemptable(td, 1);	/* 1: our own section */
+		else
+			need_lwkt_resched();
+	}
+	crit_exit_quick(cur);
+}
+
+void
+lwkt_schedule_self(void)
+{
+	thread_t td = curthread;
+
+	crit_enter_quick(td);
+	lwkt_enqueue(td);
+	crit_exit_quick(td);
+}
+
+void
+lwkt_deschedule(thread_t td)
+{
+	if (td->td_gd != mycpu) {
+		lwkt_send_ipiq(td->td_gd, lwkt_deschedule_remote, td);
+		return;
+	}
+	crit_enter();
+	lwkt_dequeue(td);
+	crit_exit();
+}
+
+void
+lwkt_deschedule_self(void)
+{
+	thread_t td = curthread;
+
+	crit_enter_quick(td);
+	lwkt_dequeue(td);
+	crit_exit_quick(td);
+}
+
+/* Let any other runnable thread of equal or higher priority run. */
+void
+lwkt_yield(void)
+{
+	lwkt_schedule_self();
+	lwkt_switch();
+}
+
+/* Switch only if a higher-priority thread is waiting. */
+void
+lwkt_maybe_switch(void)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+	uint32_t above = ~((2u << (td->td_pri & TDPRI_MASK)) - 1);
+
+	if ((gd->gd_runqmask & above) != 0 && td->td_critcount == 0)
+		lwkt_switch();
+}
+
+void
+lwkt_yield_quick(void)
+{
+	lwkt_maybe_switch();
+}
+
+static void
+lwkt_setpri_remote(void *arg, int pri, struct intrframe *f __unused)
+{
+	lwkt_setpri(arg, pri);
+}
+
+/* Change the priority; requeue if runnable.  No automatic switch. */
+void
+lwkt_setpri(thread_t td, int pri)
+{
+	KKASSERT(pri >= 0 && pri <= TDPRI_MAX);
+	if (td->td_gd != mycpu) {
+		lwkt_send_ipiq2(td->td_gd, lwkt_setpri_remote, td, pri);
+		return;
+	}
+	crit_enter();
+	if (td->td_flags & TDF_RUNQ) {
+		lwkt_dequeue(td);
+		td->td_pri = pri;
+		lwkt_enqueue(td);
+	} else {
+		td->td_pri = pri;
+	}
+	crit_exit();
+}
+
+void
+lwkt_setpri_self(int pri)
+{
+	lwkt_setpri(curthread, pri);
+}
+
+/*
+ * Deferred work, run by the outermost crit_exit() (and after interrupts)
+ * when gd_reqflags is set: IPIQ messages and timers that arrived inside a
+ * critical section, then a requested reschedule.  Nothing is done from
+ * interrupt context; td_nest_count bounds recursion through crit_exit.
+ */
+void
+lwkt_splz(void)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+	uint32_t ef;
+
+	if (gd->gd_intr_nesting_level != 0 || td->td_critcount != 0 ||
+	    td->td_nest_count > 2)
+		return;
+	++td->td_nest_count;
+	while (gd->gd_reqflags & RQF_DEFERRED) {
+		crit_enter_quick(td);
+		if (gd->gd_reqflags & RQF_IPIQ) {
+			atomic_clear_int(&gd->gd_reqflags, RQF_IPIQ);
+			lwkt_process_ipiq();
+		}
+		if (gd->gd_reqflags & RQF_TIMER) {
+			atomic_clear_int(&gd->gd_reqflags, RQF_TIMER);
+			ef = intr_disable();
+			systimer_intr();
+			intr_restore(ef);
+		}
+		crit_exit_noyield(td);
+	}
+	/* Switch only from the outermost level; nest_count stays raised so
+	 * the crit_exit inside lwkt_switch does not come back here. */
+	if (td->td_nest_count == 1) {
+		if (gd->gd_reqflags & RQF_AST_LWKT_RESCHED)
+			lwkt_switch();
+		else if ((gd->gd_reqflags & RQF_UNTIMELY) &&
+		    td != &gd->gd_idlethread && (td->td_flags & TDF_EXITING) == 0)
+			lwkt_yield();
+	}
+	--td->td_nest_count;
+}
+
+/*
+ * Each CPU's idle thread, on the CPU's boot stack.  It reaps dead threads,
+ * switches when anything is runnable and otherwise halts with "sti; hlt"
+ * after a last check with interrupts off, so a wakeup cannot be missed.
+ */
+void
+lwkt_idle_loop(void)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+
+	KKASSERT(td == &gd->gd_idlethread);
+	for (;;) {
+		lwkt_reap();
+		if (gd->gd_runqmask != 0 ||
+		    (gd->gd_reqflags & RQF_AST_LWKT_RESCHED)) {
+			lwkt_switch();
+			continue;
+		}
+		cpu_disable_intr();
+		if (gd->gd_runqmask == 0 && (gd->gd_reqflags &
+		    (RQF_DEFERRED | RQF_AST_LWKT_RESCHED)) == 0 &&
+		    (td->td_flags & TDF_IDLE_NOHLT) == 0 &&
+		    TAILQ_EMPTY(&gd->gd_tdreapq)) {
+			gd->gd_cnt_idle_halt++;
+			cpu_idle_halt();
+		} else {
+			cpu_enable_intr();
+			cpu_pause();
+		}
+		if (gd->gd_reqflags & RQF_DEFERRED)
+			lwkt_splz();
+	}
+}
