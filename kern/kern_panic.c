@@ -10,6 +10,7 @@
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/cons.h>
+#include <sys/thread.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
@@ -30,17 +31,27 @@ panic_dump_cpus(void)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		struct globaldata *gd = globaldata_find(cpu);
 
-		kprintf("  cpu %d: apic id %d, %s%s, curthread %p, reqflags 0x%x, "
-		    "intr nesting %d, IPIs sent %llu recv %llu\n",
+		thread_t td = gd->gd_curthread;
+
+		kprintf("  cpu %d: apic id %d, %s%s, curthread \"%s\" (crit %d), "
+		    "runqmask 0x%08x, reqflags 0x%x, intr nesting %d\n",
 		    gd->gd_cpuid, gd->gd_apicid,
 		    gd->gd_state < nitems(gd_state_names) ?
 		    gd_state_names[gd->gd_state] : "?",
 		    cpu == panic_cpu ? " (panicking)" : "",
-		    gd->gd_curthread, gd->gd_reqflags,
-		    gd->gd_intr_nesting_level, gd->gd_cnt_ipi_sent,
-		    gd->gd_cnt_ipi_recv);
+		    td ? td->td_comm : "-", td ? td->td_critcount : 0,
+		    gd->gd_runqmask, gd->gd_reqflags,
+		    gd->gd_intr_nesting_level);
+		kprintf("    switches %llu, preempt hit/miss/weird %llu/%llu/%llu, "
+		    "IPIs sent/recv %llu/%llu, ipiq msgs %llu\n",
+		    gd->gd_cnt_switch, gd->gd_cnt_preempt_hit,
+		    gd->gd_cnt_preempt_miss, gd->gd_cnt_preempt_weird,
+		    gd->gd_cnt_ipi_sent, gd->gd_cnt_ipi_recv,
+		    gd->gd_cnt_ipiq_count);
 		cpu_dump_md(gd);
 	}
+	kprintf("panic: threads:\n");
+	lwkt_dump_threads();
 }
 
 void
@@ -70,8 +81,10 @@ panic(const char *fmt, ...)
 	kvprintf(fmt, ap);
 	va_end(ap);
 	kprintf("\n");
-	kprintf("panic: on cpu %d (apic id %d), %s, intr nesting %d\n", me,
-	    gd->gd_apicid, gd->gd_curthread ? "in a thread" : "boot context",
+	kprintf("panic: on cpu %d (apic id %d), thread \"%s\", crit %d, "
+	    "intr nesting %d\n", me, gd->gd_apicid,
+	    gd->gd_curthread ? gd->gd_curthread->td_comm : "-",
+	    gd->gd_curthread ? gd->gd_curthread->td_critcount : 0,
 	    gd->gd_intr_nesting_level);
 	kprintf("panic: backtrace:\n");
 	cpu_backtrace(0);

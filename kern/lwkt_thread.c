@@ -251,6 +251,28 @@ lwkt_wait_free(thread_t td)
 		lwkt_sleep_us(100);
 }
 
+static const char *const td_flag_names[] = {
+	"RUNNING", "RUNQ", "PREEMPT_LOCK", "PREEMPT_DONE", "IDLE_NOHLT",
+	"ALLOC_THREAD", "ALLOC_STACK", "VERBOSE", "STOPREQ", "EXITING",
+	"MPSAFE", "TSLEEPQ",
+};
+
+/* "RUNNING|RUNQ" for a td_flags value; any CPU. */
+void
+lwkt_flags_str(uint32_t flags, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < nitems(td_flag_names) && off < len; i++) {
+		if (flags & (1u << i))
+			off += ksnprintf(buf + off, len - off, "%s%s",
+			    off ? "|" : "", td_flag_names[i]);
+	}
+	if (off == 0)
+		strlcpy(buf, "-", len);
+}
+
 static const char *
 td_state(thread_t td)
 {
@@ -274,6 +296,7 @@ void
 lwkt_dump_threads(void)
 {
 	thread_t td;
+	char fl[96];
 	int cpu, n;
 
 	for (cpu = 0; cpu < ncpus; cpu++) {
@@ -285,9 +308,10 @@ lwkt_dump_threads(void)
 		    gd->gd_runqmask);
 		n = 0;
 		TAILQ_FOREACH(td, &gd->gd_tdallq, td_allq) {
-			kprintf("    %p %-16s pri %2d crit %d flags 0x%04x %-9s %s\n",
+			lwkt_flags_str(td->td_flags, fl, sizeof(fl));
+			kprintf("    %p %-16s pri %2d crit %d %-9s %s%s%s\n",
 			    td, td->td_comm, td->td_pri, td->td_critcount,
-			    td->td_flags, td_state(td),
+			    td_state(td), fl, td->td_wmesg ? " wmesg " : "",
 			    td->td_wmesg ? td->td_wmesg : "");
 			if (++n >= 64) {
 				kprintf("    ...\n");

@@ -10,8 +10,10 @@
                       non-text symbol's address; 0xffffffff if none) and
                       whose name_off is 0xffffffff
         ksyms_names   NUL-terminated names; name_off indexes this blob
-      Only text symbols (nm types T and t) are taken, and none with a '.'
-      in the name (.L labels, foo.cold, foo.part.0 clones are kept out).
+
+      Only text symbols (nm types T and t) are taken; compiler clones such
+      as foo.cold or foo.constprop.0 keep their names, local labels (.L*)
+      do not appear.
       Symbols at the same address are ordered local before global, so a
       lookup (last entry <= addr) prefers the global name.
 
@@ -53,7 +55,7 @@ def parse_nm(text):
 def text_symbols(syms):
     """Sorted [(addr, name)] of function-ish symbols, plus the end bound."""
     funcs = [(a, t, n) for a, t, n in syms
-             if a is not None and t in ("T", "t") and "." not in n]
+             if a is not None and t in ("T", "t") and not n.startswith(".")]
     # Ties: local ('t') before global ('T'), then by name, so that the last
     # entry at an address -- the one a lookup lands on -- is a global name.
     funcs.sort(key=lambda s: (s[0], s[1] == "T", s[2]))

@@ -44,7 +44,8 @@ gdt_init_cpu(struct mdglobaldata *md, int cpuid)
 	    sizeof(*md) - 1, SDT_MEMRWA, GRAN_BYTE_32);
 	md->gd_gdt[GTSS_SEL] = sd_make((uint32_t)&md->gd_tss,
 	    sizeof(md->gd_tss) - 1, SDT_SYS386TSS, GRAN_BYTE_32);
-	md->gd_gdt[GDFTSS_SEL] = 0;
+	md->gd_gdt[GDFTSS_SEL] = sd_make((uint32_t)&md->gd_dftss,
+	    sizeof(md->gd_dftss) - 1, SDT_SYS386TSS, GRAN_BYTE_32);
 
 	md->mi.gd_self = &md->mi;
 	md->mi.gd_cpuid = cpuid;

@@ -77,6 +77,9 @@ void	clock_calibrate(void);
 void	clock_init_cpu(void);
 void	timer_intr(struct intrframe *frame);
 
+/* dblfault.c */
+void	dblfault_init_cpu(void);
+
 /* machdep.c */
 void	cpu_init_lwkt(void);
 

@@ -9,6 +9,8 @@
 #include "i386_var.h"
 
 #define GATE_INTR32	0x8E		/* present, DPL 0, 32-bit interrupt gate */
+#define GATE_TASK	0x85		/* present, DPL 0, task gate */
+#define IDT_DF		8
 
 extern const uint32_t intr_vectors[IDT_NVEC];
 
@@ -26,6 +28,13 @@ idt_init(void)
 		    ((uint64_t)GATE_INTR32 << 40) |
 		    ((uint64_t)(off >> 16) << 48);
 	}
+	/*
+	 * A double fault switches to each CPU's own double-fault task (the
+	 * selector resolves in that CPU's GDT), so a kernel stack overflow is
+	 * reported from a good stack instead of ending in a triple fault.
+	 */
+	idt[IDT_DF] = ((uint64_t)SEL(GDFTSS_SEL) << 16) |
+	    ((uint64_t)GATE_TASK << 40);
 }
 
 void

@@ -105,6 +105,7 @@ cpu_init_lwkt(void)
 {
 	struct globaldata *gd = mycpu;
 
+	dblfault_init_cpu();
 	systimer_init_cpu();
 	clock_init_cpu();
 	if (lwkt_untimely_switch)

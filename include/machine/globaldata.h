@@ -14,6 +14,7 @@ struct mdglobaldata {
 	struct globaldata	mi;
 	uint64_t		gd_gdt[NGDT];
 	struct i386tss		gd_tss;
+	struct i386tss		gd_dftss;	/* double-fault task */
 };
 
 _Static_assert(offsetof(struct mdglobaldata, mi) == 0,

@@ -94,6 +94,7 @@ void	lwkt_wait_free(thread_t td);
 int	lwkt_reap(void);
 void	lwkt_init_cpu_threads(void);
 void	lwkt_dump_threads(void);
+void	lwkt_flags_str(uint32_t flags, char *buf, size_t len);
 
 /* Scheduling (kern/lwkt_switch.c) */
 void	lwkt_switch(void);
