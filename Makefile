@@ -17,7 +17,7 @@ ONLY		?=
 
 B	:= build
 
-CFLAGS	:= -std=gnu11 -m32 -march=i586 -O2 -g \
+CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	   -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	   -fno-strict-aliasing -mgeneral-regs-only \
@@ -39,7 +39,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v qemu-system-i386 >/dev/null && command -v gdb >/dev/null \
 	      && echo yes)
 
-.PHONY: all deps run test clean
+.PHONY: all deps run bench test clean
 all: $(B)/kernel.elf $(B)/lwkt.iso
 
 deps:
@@ -72,6 +72,10 @@ $(B)/lwkt.iso: $(B)/kernel.elf scripts/mkiso
 run: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(CMDLINE)" \
 	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
+
+bench: $(B)/kernel.elf
+	$(PYTHON) scripts/runner.py bench --smp $(SMP) \
+	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
 test: $(B)/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py

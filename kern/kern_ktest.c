@@ -83,7 +83,7 @@ ktest_fullname(const struct ktest *t, char *buf, size_t len)
 	ksnprintf(buf, len, "%s.%s", t->kt_suite, t->kt_name);
 }
 
-/* A pattern may select a manual test only if its suite part is literal. */
+/* A pattern may select a manual or bench test only if its suite part is literal. */
 static bool
 pattern_names_suite(const char *pat, size_t len)
 {
@@ -103,7 +103,7 @@ ktest_selected(const struct ktest *t, const char *patterns)
 	size_t len;
 
 	if (patterns[0] == '\0')
-		return (t->kt_flags & KT_MANUAL) == 0;
+		return (t->kt_flags & (KT_MANUAL | KT_BENCH)) == 0;
 	ktest_fullname(t, name, sizeof(name));
 	for (; *p != '\0'; p = comma + 1) {
 		comma = strchr(p, ',');
@@ -112,7 +112,8 @@ ktest_selected(const struct ktest *t, const char *patterns)
 		len = comma - p;
 		memcpy(pat, p, len);
 		pat[len] = '\0';
-		if (glob_match(pat, name) && ((t->kt_flags & KT_MANUAL) == 0 ||
+		if (glob_match(pat, name) &&
+		    ((t->kt_flags & (KT_MANUAL | KT_BENCH)) == 0 ||
 		    pattern_names_suite(pat, len)))
 			return true;
 		if (*comma == '\0')
@@ -152,6 +153,19 @@ ktest_skip(struct ktest_ctx *kt, const char *reason)
 {
 	kt->skipped = true;
 	strlcpy(kt->skip_reason, reason, sizeof(kt->skip_reason));
+}
+
+void
+ktest_bench_report(struct ktest_ctx *kt, const char *name, uint64_t total,
+    uint64_t ops, const char *unit, const char *extra)
+{
+	uint64_t centi = ops ? total * 100 / ops : 0;
+
+	if (ops == 0)
+		ktest_fail(kt, __FILE__, __LINE__, "bench %s: no operations", name);
+	kprintf("# bench: name=%s value=%llu.%02llu unit=%s ops=%llu%s%s\n",
+	    name, centi / 100, centi % 100, unit, ops, extra ? " " : "",
+	    extra ? extra : "");
 }
 
 uint32_t
@@ -304,8 +318,9 @@ ktest_list(void)
 	for (i = 0; i < kt_count; i++) {
 		t = kt_sorted[i];
 		ktest_fullname(t, name, sizeof(name));
-		kprintf("test.list: %s%s\n", name, (t->kt_flags & KT_MANUAL) ?
-		    "  (manual: fault demo, ends the run)" : "");
+		kprintf("test.list: %s%s\n", name,
+		    (t->kt_flags & KT_MANUAL) ? "  (manual: fault demo, ends the run)" :
+		    (t->kt_flags & KT_BENCH) ? "  (benchmark: make bench)" : "");
 	}
 }
 

@@ -26,6 +26,29 @@ crit_panic(void)
 	    "negative", td->td_comm);
 }
 
+#ifdef DEBUG_CRIT_SECTIONS
+/* crit_exit() from `id`: the matching crit_enter() must be in the same function. */
+void
+crit_debug_check(struct thread *td, const char *id)
+{
+	const char *entered;
+	int depth = td->td_critcount;
+
+	if (depth <= 0)
+		return;				/* crit_panic() reports it */
+	entered = td->td_crit_debug[(td->td_critcount - 1) &
+	    (CRIT_DEBUG_DEPTH - 1)];
+	if (entered != NULL && strcmp(entered, id) != 0) {
+		td->td_critcount = 0;
+		panic("crit_exit() in %s does not match crit_enter() in %s "
+		    "(thread \"%s\", depth %d)", id, entered, td->td_comm,
+		    depth);
+	}
+	td->td_crit_debug[(td->td_critcount - 1) & (CRIT_DEBUG_DEPTH - 1)] =
+	    NULL;
+}
+#endif
+
 void
 need_lwkt_resched(void)
 {
@@ -60,9 +83,11 @@ lwkt_dequeue(thread_t td)
 }
 
 /*
- * Pick the next thread: highest non-empty queue, rotated so the chosen
- * thread goes to the tail (round-robin within a priority); the idle thread
- * if nothing is runnable.
+ * Pick the next thread: the head of the highest non-empty queue (clearing
+ * the mask bits of queues found empty), or the idle thread.  Round-robin
+ * comes from lwkt_switch putting a still-runnable thread that switches out
+ * at the tail of its queue, so the head is always the one that waited
+ * longest.
  */
 static thread_t
 lwkt_pick(struct globaldata *gd)
@@ -73,13 +98,9 @@ lwkt_pick(struct globaldata *gd)
 	while (gd->gd_runqmask != 0) {
 		pri = 31 - __builtin_clz(gd->gd_runqmask);
 		ntd = TAILQ_FIRST(&gd->gd_tdrunq[pri]);
-		if (ntd == NULL) {
-			gd->gd_runqmask &= ~(1u << pri);
-			continue;
-		}
-		TAILQ_REMOVE(&gd->gd_tdrunq[pri], ntd, td_threadq);
-		TAILQ_INSERT_TAIL(&gd->gd_tdrunq[pri], ntd, td_threadq);
-		return ntd;
+		if (ntd != NULL)
+			return ntd;
+		gd->gd_runqmask &= ~(1u << pri);
 	}
 	return &gd->gd_idlethread;
 }
@@ -108,6 +129,13 @@ lwkt_switch(void)
 		ntd->td_flags &= ~TDF_PREEMPT_LOCK;
 	} else {
 		atomic_clear_int(&gd->gd_reqflags, RQF_AST_LWKT_RESCHED);
+		/* A runnable thread switching out goes behind its equals. */
+		if (td->td_flags & TDF_RUNQ) {
+			TAILQ_REMOVE(&gd->gd_tdrunq[td->td_pri & TDPRI_MASK], td,
+			    td_threadq);
+			TAILQ_INSERT_TAIL(&gd->gd_tdrunq[td->td_pri & TDPRI_MASK],
+			    td, td_threadq);
+		}
 		ntd = lwkt_pick(gd);
 	}
 	if (ntd != td) {
@@ -232,7 +260,8 @@ lwkt_deschedule_self(void)
 void
 lwkt_yield(void)
 {
-	lwkt_schedule_self();
+	if ((curthread->td_flags & TDF_RUNQ) == 0)
+		lwkt_schedule_self();
 	lwkt_switch();
 }
 

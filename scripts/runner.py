@@ -12,13 +12,21 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       --boot NAME takes smp, thread, args, cmdline and the expected outcome
       from the boot matrix below (other options then override it).
 
+  runner.py bench [--smp SPEC] [--cmdline "..."] [--timeout S]
+                  [--qemu-args "..."] [--out build/bench.json]
+      One boot under -icount shift=0 (single-threaded TCG; rdtsc counts
+      guest instructions) with kernel command line "test=bench.* ...",
+      default -smp 4.  Lines "# bench: name=ID value=N unit=U [k=v ...]"
+      become build/bench.json and a table.  Exit status as for run, and 1
+      if the boot passed but printed no bench line.
+
   runner.py test [--only REGEX] [--list] [--jobs N] [--budget S]
       The boot matrix (MATRIX below).  Prints one line per test, writes
       build/test-results.xml (JUnit), build/test-results.json and
       build/logs/<boot>.log; the last line is "N passed, N failed".
       Exit 0 only if every boot met its expectation.
 
-  Both take --kernel ELF (default build/kernel.elf).  ISOs are built by
+  All take --kernel ELF (default build/kernel.elf).  ISOs are built by
   scripts/mkiso into build/iso/<hash>.iso and reused while the kernel and
   command line are unchanged.  $QEMU overrides the emulator binary.
 
@@ -167,6 +175,67 @@ FIRST_TEST_RE = re.compile(r"^boot: first test at (\d+(?:\.\d+)?) ms")
 SKIP_RE = re.compile(r"^SKIP\b\s*(.*)$", re.I)
 PANIC_RE = re.compile(r"^panic:")
 CMDLINE_RE = re.compile(r"^cmdline:")
+BENCH_RE = re.compile(r"^\s*#\s?bench:(.*)$")
+NUMBER_RE = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+INT_RE = re.compile(r"^[-+]?\d+$")
+
+
+def to_number(text):
+    """int or float if `text` is a plain decimal number, else None."""
+    if INT_RE.match(text):
+        return int(text)
+    if NUMBER_RE.match(text):
+        return float(text)
+    return None
+
+
+class BenchResult(object):
+    """One "# bench: name=ID value=N unit=U [key=value ...]" line."""
+
+    def __init__(self, name, value, unit, fields, raw_value, test=None,
+                 raw_fields=None):
+        self.name = name
+        self.value = value            # int or float
+        self.unit = unit
+        self.fields = fields          # {key: int, float or str}, in order
+        self.raw_value = raw_value    # the value as printed
+        self.raw_fields = raw_fields if raw_fields is not None else \
+            dict((k, str(v)) for k, v in fields.items())   # as printed
+        self.test = test              # KTAP test running when printed
+
+    def to_json(self):
+        return dict(name=self.name, value=self.value, unit=self.unit,
+                    fields=dict(self.fields), test=self.test)
+
+
+def parse_bench(text):
+    """Parse what follows "# bench:".  Returns a BenchResult (test unset);
+    raises ValueError naming what is wrong."""
+    words = text.split()
+    pairs = []
+    for w in words:
+        k, eq, v = w.partition("=")
+        if not eq or not k:
+            raise ValueError("%r is not key=value" % w)
+        pairs.append((k, v))
+    if [k for k, _ in pairs[:3]] != ["name", "value", "unit"]:
+        raise ValueError("must start name=... value=... unit=...")
+    name, raw, unit = (v for _, v in pairs[:3])
+    if not name:
+        raise ValueError("empty name")
+    if not unit:
+        raise ValueError("empty unit")
+    value = to_number(raw)
+    if value is None:
+        raise ValueError("value %r is not a number" % raw)
+    fields, raw_fields = {}, {}
+    for k, v in pairs[3:]:
+        if k in fields or k in ("name", "value", "unit"):
+            raise ValueError("key %r given twice" % k)
+        n = to_number(v)
+        fields[k] = v if n is None else n
+        raw_fields[k] = v
+    return BenchResult(name, value, unit, fields, raw, None, raw_fields)
 
 
 def clean_line(raw):
@@ -218,6 +287,9 @@ class KtapParser(object):
         self.first_test_time = None   # host seconds to first test line
         self.panic_lines = []
         self.cmdline_lines = []
+        self.bench = []               # BenchResult, in arrival order
+        self.bench_errors = []        # (line, why) for malformed bench lines
+        self.bench_unnamed = []       # bench lines waiting for a result
 
     def feed(self, raw, t=None):
         line = clean_line(raw)
@@ -226,6 +298,9 @@ class KtapParser(object):
             self.panic_lines.append(line)
         if CMDLINE_RE.match(line):
             self.cmdline_lines.append(line)
+        m = BENCH_RE.match(line)
+        if m:
+            self._bench(line, m.group(1))
         if HEADER_RE.match(line):
             self.in_ktap = True
             return
@@ -255,6 +330,7 @@ class KtapParser(object):
             # "# " lines before a start belong to no test
             self.general += self.pending
             self.pending = []
+            self.bench_unnamed = []
             self.current = (n, name)
             self.uses_start = True
             self._mark_first(t)
@@ -274,6 +350,19 @@ class KtapParser(object):
             self.general.append(text)
         else:
             self.pending.append(text)
+
+    def _bench(self, line, text):
+        try:
+            b = parse_bench(text)
+        except ValueError as e:
+            self.bench_errors.append((line, str(e)))
+            return
+        if self.current is not None:
+            b.test = self.current[1]
+        elif self.in_ktap and not self.uses_start:
+            self.bench_unnamed.append(b)  # named by the next result, like
+                                          # the diagnostics around it
+        self.bench.append(b)
 
     def _result(self, m, t):
         ok = m.group(1) == "ok"
@@ -296,6 +385,9 @@ class KtapParser(object):
         self.pending = []
         self.current = None
         self.last_result = name
+        for b in self.bench_unnamed:
+            b.test = name
+        self.bench_unnamed = []
         self._mark_first(t)
 
     # -- queries ---------------------------------------------------------
@@ -785,13 +877,27 @@ def cmd_run(a):
         boot["args"] = boot["args"] + shlex.split(a.qemu_args)
     if a.timeout is not None:
         boot["timeout"] = a.timeout
-    if not os.path.exists(a.kernel):
-        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
+    br, log_path = boot_live(a.kernel, boot)
+    if br is None:
         return EXIT_CODE[ST_ERROR]
-    iso, err = build_iso(a.kernel, boot["cmdline"])
+    res = judge_run(boot, br)
+    print_failures(res, br, log_path)
+    print(verdict_line(res, br.parser, br.wall))
+    return res.code
+
+
+def boot_live(kernel, boot):
+    """Build the ISO and boot it once, the guest's serial output echoed to
+    stdout as it arrives; the log goes to build/logs/<boot name>.log.
+    Returns (BootRun, log path), or (None, None) after printing why the
+    boot could not be tried."""
+    if not os.path.exists(kernel):
+        print("runner: ERROR: kernel %s not found (run make)" % kernel)
+        return None, None
+    iso, err = build_iso(kernel, boot["cmdline"])
     if err:
         print("runner: ERROR: %s" % err)
-        return EXIT_CODE[ST_ERROR]
+        return None, None
     os.makedirs(os.path.join(BUILD, "logs"), exist_ok=True)
     log_path = os.path.join(BUILD, "logs", "%s.log" % boot["name"])
     cmd = qemu_command(boot, iso)
@@ -802,10 +908,15 @@ def cmd_run(a):
         out.write(filt(data))
         out.flush()
 
+    sys.stdout.flush()
     br = run_qemu(cmd, boot["timeout"], log_path, echo)
     out.write(b"\n")
     out.flush()
-    res = judge_run(boot, br)
+    return br, log_path
+
+
+def print_failures(res, br, log_path):
+    """After a live boot: the failed cases, QEMU's complaints, the log."""
     for c in res.cases:
         if c.result == "fail":
             print("runner: FAIL %s%s" % (c.name,
@@ -815,6 +926,116 @@ def cmd_run(a):
     if err:
         print("runner: qemu stderr:\n" + "\n".join(err))
     print("runner: log in %s" % os.path.relpath(log_path))
+
+
+# ---------------------------------------------------------------------------
+# `bench`
+# ---------------------------------------------------------------------------
+# -icount shift=0: rdtsc counts guest instructions (LWKT-SPEC section 13);
+#   icount needs single-threaded TCG, so bench boots always use it.
+# sleep=off: when every CPU is halted the virtual clock jumps straight to the
+#   next timer deadline instead of following host time, so idle periods
+#   cost no host time and add a deterministic amount to the TSC.
+# -rtc clock=vm: the CMOS clock follows virtual time, not the host's.
+BENCH_QEMU_ARGS = "-icount shift=0,sleep=off -rtc clock=vm"
+BENCH_TESTS = "test=bench.*"
+BENCH_TIMEOUT = 300
+BENCH_SMP = "4"
+
+
+def bench_boot(smp=None, cmdline=None, timeout=None, qemu_args=""):
+    """The boot row of a `bench` run."""
+    cl = BENCH_TESTS + ((" " + cmdline.strip()) if cmdline and
+                        cmdline.strip() else "")
+    return Boot("bench", smp or BENCH_SMP, "single", cl, PASS,
+                args=BENCH_QEMU_ARGS + " " + (qemu_args or ""),
+                timeout=timeout or BENCH_TIMEOUT)
+
+
+def judge_bench(boot, p, qemu_status, timed_out=False, timeout=None,
+                start_error=None):
+    """judge(), and a boot that printed no (or a malformed) bench line
+    fails: a benchmark that measured nothing must not look green."""
+    out = judge(boot, p, qemu_status, timed_out, timeout, start_error)
+    problems = ["malformed bench line (%s): %s" % (why, line)
+                for line, why in p.bench_errors]
+    if not p.bench:
+        problems.insert(0, "no '# bench:' line in the output: nothing was "
+                        "measured")
+    if problems:
+        out.cases.append(Case("%s.bench_lines" % boot["name"], "fail",
+                              problems[0], problems[1:]))
+        # a command-line complaint ("test=bench.* selects no test") is
+        # the likeliest cause: name it first
+        cl = [r for r in out.reasons if r.startswith(
+            "forbidden output /^cmdline:/")]
+        out.reasons = cl + problems + [r for r in out.reasons
+                                       if r not in cl]
+        if out.status == ST_PASS:
+            out.status, out.code = ST_FAIL, EXIT_CODE[ST_FAIL]
+    return out
+
+
+def kernel_sha256(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def bench_json(boot, br, out, sha, log=None):
+    p = br.parser
+    return dict(qemu=br.cmd, cmdline=boot["cmdline"], kernel_sha256=sha,
+                smp=boot["smp"], results=[b.to_json() for b in p.bench],
+                status=out.status, reasons=out.reasons,
+                guest=out.guest, wall_time=round(br.wall, 3), log=log,
+                bench_errors=[dict(line=l, error=e)
+                              for l, e in p.bench_errors],
+                tests=[dict(name=t.name, result=t.result)
+                       for t in p.results])
+
+
+def bench_table(results):
+    """The human table: name, value, unit, other fields."""
+    if not results:
+        return "runner: no bench results"
+    rows = [(b.name, b.raw_value, b.unit,
+             " ".join("%s=%s" % kv for kv in b.raw_fields.items()))
+            for b in results]
+    head = ("name", "value", "unit", "fields")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+    fmt = "%-*s  %*s  %-*s  %s"
+    lines = [(fmt % (w[0], head[0], w[1], head[1], w[2], head[2],
+                     head[3])).rstrip()]
+    for r in rows:
+        lines.append((fmt % (w[0], r[0], w[1], r[1], w[2], r[2], r[3]))
+                     .rstrip())
+    return "\n".join(lines)
+
+
+def cmd_bench(a):
+    boot = bench_boot(a.smp, a.cmdline, a.timeout, a.qemu_args)
+    br, log_path = boot_live(a.kernel, boot)
+    if br is None:
+        return EXIT_CODE[ST_ERROR]
+    res = judge_bench(boot, br.parser, br.qemu_status, br.timed_out,
+                      br.timeout, br.start_error)
+    print_failures(res, br, log_path)
+    j = bench_json(boot, br, res, kernel_sha256(a.kernel),
+                   os.path.relpath(log_path))
+    out = a.out or os.path.join(BUILD, "bench.json")
+    d = os.path.dirname(os.path.abspath(out))
+    os.makedirs(d, exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(j, f, indent=1)
+        f.write("\n")
+    print(bench_table(br.parser.bench))
+    rel = os.path.relpath(out)
+    print("runner: bench results in %s" % (out if rel.startswith("..")
+                                           else rel))
     print(verdict_line(res, br.parser, br.wall))
     return res.code
 
@@ -1065,6 +1286,16 @@ def main(argv=None):
     r.add_argument("--qemu-args", default="", help="extra QEMU arguments")
     r.add_argument("--boot", help="take settings from this matrix row")
     r.add_argument("--kernel", dest="kernel_sub", default=None)
+    b = sub.add_parser("bench", help="one -icount boot of the bench.* "
+                       "tests; results to build/bench.json")
+    b.add_argument("--smp", help="QEMU -smp spec (default %s)" % BENCH_SMP)
+    b.add_argument("--cmdline", help="kernel command line after %s"
+                   % BENCH_TESTS)
+    b.add_argument("--timeout", type=int, help="seconds (default %d)"
+                   % BENCH_TIMEOUT)
+    b.add_argument("--qemu-args", default="", help="extra QEMU arguments")
+    b.add_argument("--out", help="JSON results (default build/bench.json)")
+    b.add_argument("--kernel", dest="kernel_sub", default=None)
     t = sub.add_parser("test", help="the boot matrix")
     t.add_argument("--only", help="run boots whose name matches REGEX")
     t.add_argument("--list", action="store_true", help="list boots and exit")
@@ -1081,6 +1312,10 @@ def main(argv=None):
         if a.smp is not None and a.smp.strip() == "":
             a.smp = None
         return cmd_run(a)
+    if a.cmd == "bench":
+        if a.smp is not None and a.smp.strip() == "":
+            a.smp = None
+        return cmd_bench(a)
     if a.cmd == "test":
         a.jobs = max(1, a.jobs)
         return cmd_test(a)

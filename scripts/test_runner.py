@@ -367,6 +367,215 @@ class TestMatrix(unittest.TestCase):
         self.assertEqual(j[2]["last_test_started"], "cpusync.all")
 
 
+BENCH_LOG = GRUB + """LWKT i386 SMP kernel\r
+KTAP version 1\r
+1..3\r
+# start 1 bench.crit\r
+# bench: name=crit_pair value=5.00 unit=instructions/op ops=100000\r
+ok 1 bench.crit\r
+# start 2 bench.ipiq\r
+# bench: name=ipiq_stream_ipis_per_msg value=0.0625 unit=IPIs/message msgs=10000 ipiq_optimized=1\r
+# bench: name=ipiq_rtt value=1200 unit=instructions/msg mode=fast scale=1e3 x=-2\r
+ok 2 bench.ipiq\r
+# start 3 bench.skipped\r
+ok 3 bench.skipped # SKIP needs 2 cpus\r
+# totals: pass:2 fail:0 skip:1\r
+"""
+
+NO_BENCH_LOG = BENCH_LOG.replace("# bench:", "# measured:")
+
+BENCH_BOOT = runner.bench_boot()
+
+
+def judge_bench_log(text, qemu_status, **kw):
+    p = runner.parse_log(text)
+    return p, runner.judge_bench(BENCH_BOOT, p, qemu_status, **kw)
+
+
+class TestBench(unittest.TestCase):
+    def test_parse_bench(self):
+        b = runner.parse_bench(" name=crit_pair value=5.00 "
+                               "unit=instructions/op ops=100000")
+        self.assertEqual((b.name, b.value, b.unit, b.raw_value),
+                         ("crit_pair", 5.0, "instructions/op", "5.00"))
+        self.assertIsInstance(b.value, float)
+        self.assertEqual(b.fields, {"ops": 100000})
+        b = runner.parse_bench("name=n value=42 unit=IPIs k=abc f=0.5 "
+                               "e=1e-3 h=0x10 empty=")
+        self.assertEqual(b.value, 42)
+        self.assertIsInstance(b.value, int)
+        self.assertEqual(b.fields, {"k": "abc", "f": 0.5, "e": 0.001,
+                                    "h": "0x10", "empty": ""})
+        for bad in ("", "value=1 name=x unit=u", "name=x value=fast unit=u",
+                    "name=x value=1", "name=x value=1 unit=u junk",
+                    "name=x value=1 unit=u k=1 k=2", "name= value=1 unit=u",
+                    "name=x value=1 unit=", "name=x value=nan unit=u",
+                    "name=x value=1 unit=u value=2"):
+            with self.assertRaises(ValueError, msg=bad):
+                runner.parse_bench(bad)
+
+    def test_parser_collects_bench_lines(self):
+        p = runner.parse_log(BENCH_LOG)
+        self.assertEqual([(b.name, b.value, b.test) for b in p.bench],
+                         [("crit_pair", 5.0, "bench.crit"),
+                          ("ipiq_stream_ipis_per_msg", 0.0625, "bench.ipiq"),
+                          ("ipiq_rtt", 1200, "bench.ipiq")])
+        self.assertEqual(p.bench[1].fields,
+                         {"msgs": 10000, "ipiq_optimized": 1})
+        self.assertEqual(p.bench[2].fields,
+                         {"mode": "fast", "scale": 1000.0, "x": -2})
+        # still ordinary diagnostics of their test
+        self.assertEqual(len(p.results[1].diag), 2)
+        self.assertEqual(p.bench_errors, [])
+
+    def test_bench_test_name_without_start_lines(self):
+        p = runner.parse_log("KTAP version 1\n1..2\n"
+                             "# bench: name=a value=1 unit=u\nok 1 s.one\n"
+                             "# bench: name=b value=2 unit=u\nok 2 s.two\n")
+        self.assertEqual([(b.name, b.test) for b in p.bench],
+                         [("a", "s.one"), ("b", "s.two")])
+        p = runner.parse_log("KTAP version 1\n1..1\n# start 1 s.one\n"
+                             "ok 1 s.one\n# bench: name=a value=1 unit=u\n")
+        self.assertIsNone(p.bench[0].test)
+
+    def test_pass(self):
+        p, out = judge_bench_log(BENCH_LOG, 33)
+        self.assertEqual((out.status, out.code), ("pass", 0))
+        self.assertEqual(out.reasons, [])
+
+    def test_no_bench_lines_is_failure(self):
+        p, out = judge_bench_log(NO_BENCH_LOG, 33)
+        self.assertEqual((out.status, out.code), ("fail", 1))
+        c = case(out, "bench.bench_lines")
+        self.assertEqual(c.result, "fail")
+        self.assertIn("nothing was measured", out.reasons[0])
+        self.assertIn("no '# bench:' line",
+                      runner.verdict_line(out, p, 1.0))
+
+    def test_no_test_selected(self):
+        # the kernel has no bench.* test: cmdline complaint, fail status
+        p, out = judge_bench_log(
+            GRUB + "LWKT i386 SMP kernel\ncmdline: test=bench.* selects no "
+            "test (test.list shows them all)\n", 35)
+        self.assertEqual((out.status, out.code), ("fail", 1))
+        self.assertIn("selects no test", out.reasons[0])
+        self.assertIn("nothing was measured", out.reasons[1])
+
+    def test_malformed_bench_line_is_failure(self):
+        p, out = judge_bench_log(BENCH_LOG.replace(
+            "value=5.00", "value=fast"), 33)
+        self.assertEqual(out.code, 1)
+        self.assertEqual(len(p.bench), 2)
+        self.assertIn("malformed bench line", case(
+            out, "bench.bench_lines").message)
+
+    def test_worse_status_kept(self):
+        p, out = judge_bench_log(PANIC_LOG, 37)
+        self.assertEqual(out.code, 2)
+        p, out = judge_bench_log(HANG_LOG, None, timed_out=True, timeout=9)
+        self.assertEqual(out.code, 3)
+        p, out = judge_bench_log(FAIL_LOG, 35)
+        self.assertEqual(out.code, 1)
+
+    def test_bench_boot(self):
+        b = runner.bench_boot()
+        self.assertEqual((b["smp"], b["thread"], b["cmdline"]),
+                         ("4", "single", "test=bench.*"))
+        cmd = runner.qemu_command(b, "x.iso")
+        self.assertIn("tcg,thread=single", cmd)
+        self.assertEqual(cmd.count("-accel"), 1)
+        i = cmd.index("-icount")
+        self.assertTrue(cmd[i + 1].startswith("shift=0"))
+        self.assertEqual(cmd[cmd.index("-rtc") + 1], "clock=vm")
+        b = runner.bench_boot("6,sockets=2,cores=3", " repeat=3 ", 50, "-cpu max")
+        self.assertEqual((b["smp"], b["cmdline"], b["timeout"]),
+                         ("6,sockets=2,cores=3", "test=bench.* repeat=3", 50))
+        self.assertEqual(runner.qemu_command(b, "x.iso")[-2:],
+                         ["-cpu", "max"])
+
+    def test_json_shape(self):
+        br = runner.BootRun()
+        br.parser = runner.parse_log(BENCH_LOG)
+        br.cmd = runner.qemu_command(BENCH_BOOT, "x.iso")
+        br.qemu_status, br.wall = 33, 2.5
+        out = runner.judge_bench(BENCH_BOOT, br.parser, 33)
+        j = json.loads(json.dumps(runner.bench_json(
+            BENCH_BOOT, br, out, "ab" * 32, "build/logs/bench.log")))
+        self.assertEqual(j["qemu"], br.cmd)
+        self.assertEqual(j["cmdline"], "test=bench.*")
+        self.assertEqual(j["kernel_sha256"], "ab" * 32)
+        self.assertEqual(j["smp"], "4")
+        self.assertEqual(j["status"], "pass")
+        self.assertEqual(j["results"][0], dict(
+            name="crit_pair", value=5.0, unit="instructions/op",
+            fields=dict(ops=100000), test="bench.crit"))
+        self.assertEqual([r["name"] for r in j["results"]],
+                         ["crit_pair", "ipiq_stream_ipis_per_msg",
+                          "ipiq_rtt"])
+        self.assertEqual(j["results"][1]["fields"],
+                         {"msgs": 10000, "ipiq_optimized": 1})
+        # nothing measured
+        br.parser = runner.parse_log(NO_BENCH_LOG)
+        out = runner.judge_bench(BENCH_BOOT, br.parser, 33)
+        j = runner.bench_json(BENCH_BOOT, br, out, None)
+        self.assertEqual((j["status"], j["results"]), ("fail", []))
+
+    def test_table(self):
+        p = runner.parse_log(BENCH_LOG)
+        t = runner.bench_table(p.bench).split("\n")
+        self.assertEqual(t[0].split(), ["name", "value", "unit", "fields"])
+        self.assertEqual(t[1].split(), ["crit_pair", "5.00",
+                                        "instructions/op", "ops=100000"])
+        self.assertIn("msgs=10000 ipiq_optimized=1", t[2])
+        self.assertIn("scale=1e3 x=-2", t[3])      # fields as printed
+        end = t[0].index("value") + len("value")    # values right-aligned
+        self.assertEqual(t[1][end - 4:end], "5.00")
+        self.assertEqual(t[2][end - 6:end], "0.0625")
+        self.assertIn("no bench results", runner.bench_table([]))
+
+    def test_cmd_bench_end_to_end(self):
+        """cmd_bench with a stand-in QEMU: exit codes and build/bench.json."""
+        with tempfile.TemporaryDirectory() as d:
+            kernel = os.path.join(d, "kernel.elf")
+            with open(kernel, "wb") as f:
+                f.write(b"\x7fELF fake")
+            fake = os.path.join(d, "qemu")
+            saved = (runner.build_iso, runner.BUILD, os.environ.get("QEMU"))
+            runner.build_iso = lambda k, cl: (os.path.join(d, "x.iso"), None)
+            runner.BUILD = d
+            os.environ["QEMU"] = fake
+            try:
+                for log, st, code in ((BENCH_LOG, 33, 0),
+                                      (NO_BENCH_LOG, 33, 1)):
+                    with open(fake, "w") as f:
+                        f.write("#!%s\nimport sys\nsys.stdout.write(%r)\n"
+                                "sys.exit(%d)\n" % (sys.executable, log, st))
+                    os.chmod(fake, 0o755)
+                    out = os.path.join(d, "b.json")
+                    with open(os.devnull, "w") as null:
+                        so = sys.stdout
+                        sys.stdout = null
+                        try:
+                            rc = runner.main(["bench", "--kernel", kernel,
+                                              "--out", out, "--timeout", "20"])
+                        finally:
+                            sys.stdout = so
+                    self.assertEqual(rc, code)
+                    with open(out) as f:
+                        j = json.load(f)
+                    self.assertEqual(len(j["results"]), 3 if code == 0 else 0)
+                    self.assertEqual(j["kernel_sha256"],
+                                     runner.kernel_sha256(kernel))
+                    self.assertIn("-icount", j["qemu"])
+                    self.assertEqual(j["qemu"][0], fake)
+            finally:
+                runner.build_iso, runner.BUILD = saved[:2]
+                if saved[2] is None:
+                    del os.environ["QEMU"]
+                else:
+                    os.environ["QEMU"] = saved[2]
+
+
 class TestQemuProcess(unittest.TestCase):
     """run_qemu() against a stand-in child process."""
 

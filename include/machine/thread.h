@@ -40,6 +40,51 @@ _get_reqflags(void)
 	return f;
 }
 
+/*
+ * Critical-section counter primitives for sys/thread2.h: one
+ * read-modify-write instruction each, so the common paths stay a handful
+ * of instructions.  cpu_crit_dec() returns 0 while sections remain or when
+ * the outermost one ends with nothing pending, 1 when it ends with work in
+ * gd_reqflags (%fs:8), -1 when the count went negative.
+ */
+static __always_inline void
+cpu_crit_inc(int *count)
+{
+	__asm__ __volatile__("incl %0" : "+m"(*count) :: "memory");
+}
+
+static __always_inline int
+cpu_crit_dec(int *count)
+{
+	__asm__ goto __volatile__(
+	    "decl %0\n\t"
+	    "jg %l[inner]\n\t"
+	    "jl %l[negative]\n\t"
+	    "cmpl $0, %%fs:8\n\t"
+	    "jne %l[work]"
+	    : : "m"(*count) : "memory", "cc" : inner, negative, work);
+	return 0;
+inner:
+	return 0;
+negative:
+	return -1;
+work:
+	return 1;
+}
+
+/* Decrement without looking at pending work: -1 if negative, else 0. */
+static __always_inline int
+cpu_crit_dec_noyield(int *count)
+{
+	__asm__ goto __volatile__(
+	    "decl %0\n\t"
+	    "jl %l[negative]"
+	    : : "m"(*count) : "memory", "cc" : negative);
+	return 0;
+negative:
+	return -1;
+}
+
 #define mycpu		_get_mycpu()
 #define mycpuid		(mycpu->gd_cpuid)
 #define curthread	_get_curthread()

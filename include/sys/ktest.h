@@ -31,6 +31,8 @@ struct ktest {
  * no wildcard (e.g. test=selftest.panic*).
  */
 #define KT_MANUAL	0x0001
+/* KT_BENCH: a benchmark (make bench); selected like KT_MANUAL tests. */
+#define KT_BENCH	0x0002
 
 #define KTEST_FLAGS(suite, name, flags)					\
 	static void ktest_fn_##suite##_##name(struct ktest_ctx *kt);	\
@@ -50,6 +52,13 @@ void	ktest_log(struct ktest_ctx *kt, const char *fmt, ...) __printflike(2, 3);
 void	ktest_skip(struct ktest_ctx *kt, const char *reason);
 /* Deterministic per-test pseudo-random numbers, seeded by seed= and the test name. */
 uint32_t ktest_random(struct ktest_ctx *kt);
+/*
+ * Benchmarks: print "# bench: name=NAME value=TOTAL/OPS unit=UNIT ..." with
+ * two decimals (scripts/runner.py bench collects these into bench.json).
+ * `extra` is appended verbatim (space-separated key=value pairs) or NULL.
+ */
+void	ktest_bench_report(struct ktest_ctx *kt, const char *name,
+	    uint64_t total, uint64_t ops, const char *unit, const char *extra);
 /* Number of failures recorded so far in this test. */
 int	ktest_failures(struct ktest_ctx *kt);
 

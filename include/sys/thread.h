@@ -72,6 +72,10 @@ struct thread {
 	int		td_cscount;	/* cpusyncs this thread masters */
 	uint64_t	td_switch_count; /* times switched to */
 	char		td_comm[MAXCOMLEN + 1];
+#ifdef DEBUG_CRIT_SECTIONS
+#define CRIT_DEBUG_DEPTH	16
+	const char	*td_crit_debug[CRIT_DEBUG_DEPTH]; /* enter site per level */
+#endif
 };
 
 _Static_assert(offsetof(struct thread, td_sp) == 0, "swtch.asm");
@@ -111,6 +115,7 @@ void	lwkt_preempt(thread_t ntd, int critcount);
 void	lwkt_idle_loop(void) __noreturn;
 void	lwkt_splz(void);
 void	crit_panic(void) __noreturn;
+void	crit_debug_check(struct thread *td, const char *id);
 void	need_lwkt_resched(void);
 
 /* Debug option untimely_switch: the outermost crit_exit() yields. */

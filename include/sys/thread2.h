@@ -17,42 +17,72 @@
 static __always_inline void
 crit_enter_quick(struct thread *td)
 {
-	++td->td_critcount;
-	cpu_ccfence();
+	cpu_crit_inc(&td->td_critcount);
 }
 
+#ifndef DEBUG_CRIT_SECTIONS
 static __always_inline void
 crit_enter(void)
 {
 	crit_enter_quick(curthread);
 }
+#endif
 
 /* Leave without running deferred work (switch and interrupt paths). */
 static __always_inline void
 crit_exit_noyield(struct thread *td)
 {
-	cpu_ccfence();
-	if (__predict_false(--td->td_critcount < 0))
+	if (__predict_false(cpu_crit_dec_noyield(&td->td_critcount) < 0))
 		crit_panic();
 }
 
 static __always_inline void
 crit_exit_quick(struct thread *td)
 {
-	cpu_ccfence();
-	if (__predict_false(--td->td_critcount <= 0)) {
-		if (td->td_critcount < 0)
+	int r = cpu_crit_dec(&td->td_critcount);
+
+	if (__predict_false(r != 0)) {
+		if (r < 0)
 			crit_panic();
-		if (_get_reqflags() != 0)
-			lwkt_splz();
+		lwkt_splz();
 	}
 }
 
+#ifndef DEBUG_CRIT_SECTIONS
 static __always_inline void
 crit_exit(void)
 {
 	crit_exit_quick(curthread);
 }
+#else
+/*
+ * Build option DEBUG_CRIT_SECTIONS (make CRIT_DEBUG=1): crit_enter() and
+ * crit_exit() record the function they are called from, per thread and
+ * nesting level, and an exit from another function than the matching
+ * enter is reported and panics (kern/lwkt_switch.c).  The _quick variants
+ * are not tracked.
+ */
+#define crit_enter()	crit_enter_id(__func__)
+#define crit_exit()	crit_exit_id(__func__)
+
+static __always_inline void
+crit_enter_id(const char *id)
+{
+	struct thread *td = curthread;
+
+	td->td_crit_debug[td->td_critcount & (CRIT_DEBUG_DEPTH - 1)] = id;
+	crit_enter_quick(td);
+}
+
+static __always_inline void
+crit_exit_id(const char *id)
+{
+	struct thread *td = curthread;
+
+	crit_debug_check(td, id);
+	crit_exit_quick(td);
+}
+#endif
 
 static __always_inline bool
 lwkt_in_crit(void)
