@@ -15,14 +15,26 @@ TIMEOUT		?= 120
 THREAD		?= multi
 ONLY		?=
 
+# CRIT_DEBUG=1: the crit-section mismatch checker (DEBUG_CRIT_SECTIONS),
+# built into build/critdebug/ so both kernels can coexist.  MAXCPUFIFO=N
+# changes the IPIQ FIFO depth (a power of two, default 32).
+CRIT_DEBUG	?= 0
+MAXCPUFIFO	?=
+
+ifeq ($(CRIT_DEBUG),1)
+B	:= build/critdebug
+else
 B	:= build
+endif
 
 CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	   -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	   -fno-strict-aliasing -mgeneral-regs-only \
 	   -Wall -Wextra -Werror -Wno-unused-parameter \
-	   -Iinclude -Iarch/i386
+	   -Iinclude -Iarch/i386 \
+	   $(if $(filter 1,$(CRIT_DEBUG)),-DDEBUG_CRIT_SECTIONS) \
+	   $(if $(MAXCPUFIFO),-DMAXCPUFIFO=$(MAXCPUFIFO))
 LDFLAGS	:= -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
 	   -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T linker.ld
 LIBGCC	 = $(shell $(CC) -m32 -print-libgcc-file-name)
@@ -78,6 +90,7 @@ bench: $(B)/kernel.elf
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
 test: $(B)/kernel.elf
+	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)')
 

@@ -67,6 +67,7 @@ import xml.etree.ElementTree as ET
 #   solo     run with no other boot alongside (heavy multi-thread TCG)
 # ---------------------------------------------------------------------------
 PASS, LIST, PANIC = "pass", "list", "panic"
+CRITDEBUG_KERNEL = os.path.join("build", "critdebug", "kernel.elf")
 DEFAULT_TIMEOUT = 120
 DEFAULT_FORBID = (
     r"^cmdline:",
@@ -79,11 +80,11 @@ DEFAULT_FORBID = (
 
 def Boot(name, smp, thread, cmdline, expect, args="", machine="pc",
          timeout=DEFAULT_TIMEOUT, require=(), forbid=DEFAULT_FORBID,
-         solo=False):
+         solo=False, kernel=None):
     return dict(name=name, smp=smp, thread=thread, cmdline=cmdline,
                 expect=expect, args=shlex.split(args), machine=machine,
                 timeout=timeout, require=list(require), forbid=list(forbid),
-                solo=solo)
+                solo=solo, kernel=kernel)
 
 
 MATRIX = [
@@ -117,6 +118,19 @@ MATRIX = [
          args="-cpu pentium,-apic",
          require=[r"no local APIC.*running uniprocessor"]),
     Boot("maxcpus",       "4", "multi",  "expect.ncpus=2 smp.maxcpus=2", PASS),
+    # Debug option: the outermost crit_exit() yields, switching at odd places.
+    Boot("smp1-untimely", "1", "single", "expect.ncpus=1 untimely_switch=1",
+         PASS),
+    Boot("smp4-untimely", "4", "multi",  "expect.ncpus=4 untimely_switch=1",
+         PASS),
+    # The kernel built with the crit-section mismatch checker (make
+    # CRIT_DEBUG=1): the whole suite must run clean, and a mismatch panics.
+    Boot("critdebug",     "2", "multi",  "expect.ncpus=2 untimely_switch=1",
+         PASS, kernel=CRITDEBUG_KERNEL),
+    Boot("crit-mismatch", "2", "multi",  "test=selftest.crit_mismatch", PANIC,
+         kernel=CRITDEBUG_KERNEL,
+         require=[r"^panic: crit_exit\(\) in ktest_fn_selftest_crit_mismatch "
+                  r"does not match crit_enter\(\) in enter_elsewhere"]),
     # Fault injection: cpu 2 never gets its STARTUP IPI; the bounded wait
     # reports it and the system runs on the other three.
     Boot("ap-nostart",    "4", "multi",  "expect.ncpus=3 smp.nostart=2", PASS,
@@ -1149,25 +1163,28 @@ def cmd_test(a):
     if not boots:
         print("runner: no boot matches --only %r" % a.only)
         return EXIT_CODE[ST_ERROR]
-    if not os.path.exists(a.kernel):
-        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
-        return EXIT_CODE[ST_ERROR]
+    for k in {b["kernel"] or a.kernel for b in boots}:
+        if not os.path.exists(k):
+            print("runner: ERROR: kernel %s not found (run make)" % k)
+            return EXIT_CODE[ST_ERROR]
 
     t_start = time.monotonic()
     deadline = t_start + a.budget
     logdir = os.path.join(BUILD, "logs")
     os.makedirs(logdir, exist_ok=True)
 
-    # 1. ISOs, in parallel (one per distinct command line).
-    cmdlines = sorted({b["cmdline"] for b in boots})
+    # 1. ISOs, in parallel (one per distinct kernel and command line).
+    def iso_key(b):
+        return (b["kernel"] or a.kernel, b["cmdline"])
+    keys = sorted({iso_key(b) for b in boots})
     isos = {}
     lock = threading.Lock()
 
-    def mk(cl):
-        r = build_iso(a.kernel, cl)
+    def mk(key):
+        r = build_iso(key[0], key[1])
         with lock:
-            isos[cl] = r
-    ths = [threading.Thread(target=mk, args=(cl,)) for cl in cmdlines]
+            isos[key] = r
+    ths = [threading.Thread(target=mk, args=(k,)) for k in keys]
     for i in range(0, len(ths), os.cpu_count() or 2):
         batch = ths[i:i + (os.cpu_count() or 2)]
         for t in batch:
@@ -1224,7 +1241,7 @@ def cmd_test(a):
     workers = []
     try:
         for boot in boots:
-            iso, err = isos[boot["cmdline"]]
+            iso, err = isos[iso_key(boot)]
             slots = a.jobs if boot.get("solo") else 1
             with cond:
                 while state["free"] < slots:

@@ -7,6 +7,8 @@
 #include <sys/globaldata.h>
 #include <sys/kopts.h>
 #include <sys/ktest.h>
+#include <sys/systimer.h>
+#include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 #include <machine/globaldata.h>
@@ -25,6 +27,7 @@ struct cpu_report {
 };
 
 static struct cpu_report reports[MAXCPU];
+static volatile uint32_t arrived;
 
 static uint32_t
 desc_base(uint64_t d)
@@ -38,6 +41,7 @@ collect(struct ktest_ctx *kt, void *arg __unused)
 	struct globaldata *gd = mycpu;
 	struct cpu_report *r = &reports[gd->gd_cpuid];
 	uint32_t gdt = sgdt_base();
+	int i;
 
 	r->self = gd;
 	r->cpuid = gd->gd_cpuid;
@@ -49,12 +53,20 @@ collect(struct ktest_ctx *kt, void *arg __unused)
 	r->stack_lo = (uint32_t)curthread->td_kstack;
 	r->stack_hi = r->stack_lo + curthread->td_kstack_size;
 	r->seen = true;
+	/* Stay alive until every CPU has reported: the stacks compared are
+	 * then those of threads that exist at the same time. */
+	atomic_add_int(&arrived, 1);
+	for (i = 0; i < 5000 && arrived < (uint32_t)cpumask_count(smp_active_mask);
+	    i++)
+		lwkt_sleep_us(1000);
+	EXPECT_EQ(arrived, cpumask_count(smp_active_mask));
 }
 
 static void
 collect_all(struct ktest_ctx *kt)
 {
 	memset(reports, 0, sizeof(reports));
+	arrived = 0;
 	ktest_on_each_cpu(kt, collect, NULL);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/ktest.h>
+#include <sys/thread2.h>
 
 static void
 fault_here(struct ktest_ctx *kt, void *arg)
@@ -35,4 +36,27 @@ KTEST_FLAGS(selftest, panic_ap_fault, KT_MANUAL)
 KTEST_FLAGS(selftest, panic_recursive, KT_MANUAL)
 {
 	panic("this message faults: %s", (const char *)0x20);
+}
+
+static __noinline void
+enter_elsewhere(void)
+{
+	crit_enter();
+}
+
+/*
+ * A critical section entered in one function and left in another: the
+ * DEBUG_CRIT_SECTIONS checker (make CRIT_DEBUG=1) must report both names
+ * and panic.  Without the checker there is nothing to demonstrate.
+ */
+KTEST_FLAGS(selftest, crit_mismatch, KT_MANUAL)
+{
+#ifdef DEBUG_CRIT_SECTIONS
+	enter_elsewhere();
+	crit_exit();
+	ktest_fail(kt, __FILE__, __LINE__, "mismatched crit_exit() went unnoticed");
+#else
+	(void)enter_elsewhere;
+	ktest_skip(kt, "kernel built without DEBUG_CRIT_SECTIONS (make CRIT_DEBUG=1)");
+#endif
 }
