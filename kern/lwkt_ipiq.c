@@ -19,6 +19,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/cpusync.h>
 #include <sys/ipiq.h>
 #include <sys/thread2.h>
 #include <sys/vm_page.h>
@@ -253,20 +254,30 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 		ip->ip_xindex = ip->ip_rindex;
 }
 
-/* Run every message aimed at this CPU; caller is in a critical section. */
+/*
+ * Run every message aimed at this CPU, then poll the cpusyncs this CPU is
+ * held in; while one still holds it, keep serving the FIFOs (that is what
+ * holding means).  Caller is in a critical section.
+ */
 void
 lwkt_process_ipiq_frame(struct intrframe *frame)
 {
 	struct globaldata *gd = mycpu;
-	cpumask_t mask = smp_active_mask & ~gd->gd_cpumask;
+	cpumask_t mask;
 	int cpu;
 
 	KKASSERT(curthread->td_critcount > 0);
-	while (mask != 0) {
-		cpu = cpumask_first(mask);
-		mask &= ~CPUMASK(cpu);
-		ipiq_process_one(gd, &globaldata_find(cpu)->gd_ipiq[gd->gd_cpuid],
-		    frame);
+	for (;;) {
+		mask = smp_active_mask & ~gd->gd_cpumask;
+		while (mask != 0) {
+			cpu = cpumask_first(mask);
+			mask &= ~CPUMASK(cpu);
+			ipiq_process_one(gd,
+			    &globaldata_find(cpu)->gd_ipiq[gd->gd_cpuid], frame);
+		}
+		if (gd->gd_cpusyncq_n == 0 || !lwkt_cpusync_poll())
+			break;
+		cpu_pause();
 	}
 }
 

@@ -212,6 +212,8 @@ lwkt_schedule(thread_t td)
 		lwkt_send_ipiq(td->td_gd, lwkt_schedule_remote, td);
 		return;
 	}
+	KASSERT((td->td_flags & TDF_EXITING) == 0,
+	    ("lwkt_schedule: thread \"%s\" has exited", td->td_comm));
 	cur = gd->gd_curthread;
 	crit_enter_quick(cur);
 	lwkt_enqueue(td);

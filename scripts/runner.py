@@ -150,6 +150,16 @@ MATRIX = [
                   r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
                   r"<fault_here\+0x[0-9a-f]+>", r"^panic: backtrace:",
                   r"^  cpu [023]: .*stopped"]),
+    # Scheduler fault demos: a critical section count going negative, and a
+    # thread overrunning its stack into the guard page (double-fault task).
+    Boot("crit-negative", "2", "multi", "test=selftest.crit_negative", PANIC,
+         require=[r"^panic: crit_exit: critical section count of thread "
+                  r"\"kt_cpu0\" went negative"]),
+    Boot("stack-overflow", "4", "multi", "test=selftest.stack_overflow", PANIC,
+         require=[r"^Fatal double fault on cpu 1: stack overflow in thread "
+                  r"\"stack_hog\"",
+                  r"^panic: double fault on cpu 1 in thread \"stack_hog\": "
+                  r"kernel stack overflow"]),
     Boot("panic-recursive", "2", "multi",
          "test=selftest.panic_recursive expect.ncpus=2", PANIC,
          require=[r"^Fatal trap 14 \(Page fault\) on cpu 0",

@@ -10,7 +10,7 @@
 #include <sys/systm.h>
 #include <sys/vm_page.h>
 #include <sys/globaldata.h>
-#include <sys/ipiq.h>
+#include <sys/cpusync.h>
 #include <machine/cpufunc.h>
 #include "i386_var.h"
 
@@ -87,38 +87,46 @@ pmap_bootstrap(void)
 	    top >> 20);
 }
 
-/*
- * Runs on the CPU that owns the stack, in thread context.  Unmapping the
- * guard page must reach every CPU's TLB before the stack is used: the page
- * was ordinary memory and any CPU may still cache its translation.  Mapping
- * it back needs no shootdown (no CPU caches a not-present entry).
- */
 static void
-pmap_invlpg_remote(void *arg, int arg2 __unused, struct intrframe *frame __unused)
+pmap_invlpg_cpusync(struct lwkt_cpusync *cs)
 {
-	invlpg((vm_offset_t)arg);
+	invlpg((vm_offset_t)cs->cs_data);
 }
 
+/*
+ * Change the kernel mapping of page `va` (pa 0: unmap it) and make sure no
+ * CPU can still use the old translation when this returns: every online
+ * CPU runs invlpg inside one cpusync rendezvous (LWKT-SPEC §8, TLB
+ * shootdown).  Thread context, any CPU.
+ */
+void
+pmap_kenter_sync(vm_offset_t va, vm_paddr_t pa)
+{
+	uint32_t *pte;
+
+	KKASSERT((va & PAGE_MASK) == 0);
+	pte = pmap_pte(va, true);
+	*pte = pa != 0 ? ((pa & PG_FRAME) | PG_RW | PG_V) : 0;
+	if (rcr0() & CR0_PG)
+		lwkt_cpusync_simple(smp_active_mask, pmap_invlpg_cpusync,
+		    (void *)va);
+}
+
+/*
+ * Guard page of a thread stack.  Unmapping it must reach every CPU's TLB
+ * (the page was ordinary memory that any CPU may have cached); mapping it
+ * back needs no shootdown, since no CPU caches a not-present entry.
+ */
 void
 pmap_set_guard(vm_offset_t va, bool on)
 {
 	uint32_t *pte = pmap_pte(va, false);
-	int cpu;
 
 	KKASSERT(pte != NULL && (va & PAGE_MASK) == 0);
-	if (!on) {
+	if (on)
+		pmap_kenter_sync(va, 0);
+	else
 		*pte = (va & PG_FRAME) | PG_RW | PG_V;
-		return;
-	}
-	*pte = 0;
-	invlpg(va);
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		struct globaldata *gd = globaldata_find(cpu);
-
-		if (gd != mycpu && CPUMASK_TEST(smp_active_mask, cpu))
-			lwkt_wait_ipiq(gd, lwkt_send_ipiq(gd,
-			    pmap_invlpg_remote, (void *)va));
-	}
 }
 
 bool

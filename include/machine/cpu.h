@@ -49,6 +49,11 @@ struct thread;
 void	cpu_thread_init(struct thread *td);
 /* Unmap (on) or remap (off) the guard page at the base of td's stack. */
 void	cpu_kstack_guard(struct thread *td, bool on);
+/*
+ * Map kernel page `va` to physical `pa` (0: unmap) and shoot the old
+ * translation down on every CPU before returning (thread context).
+ */
+void	pmap_kenter_sync(vm_offset_t va, vm_paddr_t pa);
 /* Switch from curthread to ntd (owner CPU, in a critical section). */
 void	cpu_lwkt_switch(struct thread *ntd);
 /* Program this CPU's timer to interrupt once, `tsc_delta` TSC ticks from now. */

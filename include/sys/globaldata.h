@@ -14,6 +14,7 @@
 #include <sys/callout.h>
 
 struct lwkt_ipiq;
+struct lwkt_cpusync;
 
 #define GD_CONBUF	512		/* one console line */
 
@@ -60,6 +61,11 @@ struct globaldata {
 
 	/* IPIQ (kern/lwkt_ipiq.c): this CPU's outgoing FIFOs, one per target. */
 	struct lwkt_ipiq *gd_ipiq;
+	/* cpusyncs this CPU is held in (kern/lwkt_cpusync.c): owner only. */
+	struct lwkt_cpusync *gd_cpusyncq[MAXCPU];
+	int		gd_cpusyncq_n;
+	/* A thread that switched out to migrate, for the next thread to send on. */
+	struct thread	*gd_migrate_td;
 
 	/* Boot stack of this CPU. */
 	vm_offset_t	gd_stack_base;

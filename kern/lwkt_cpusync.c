@@ -1,0 +1,177 @@
+/*
+ * cpusync rendezvous (sys/cpusync.h, LWKT-SPEC §8).
+ *
+ * A target's part starts in cpusync_remote_start(), an IPIQ message: count
+ * in, run cs_run_func, and put the rendezvous on this CPU's gd_cpusyncq.
+ * lwkt_process_ipiq_frame() then polls that queue after every pass over the
+ * FIFOs (lwkt_cpusync_poll) and keeps looping while anything is queued, so
+ * the CPU stays held inside IPIQ processing yet serves other messages.
+ * When the master sets cs_count negative the target runs cs_fin1_func,
+ * counts out and runs cs_fin2_func (from copies: once counted out, the
+ * master may already have returned and reused cs).  A CPU whose current
+ * thread masters a cpusync (td_cscount > 0) does not loop on its queue:
+ * it must get back to its own rendezvous, or two masters holding each
+ * other would deadlock.  gd_cpusyncq is touched only by its CPU, inside a
+ * critical section.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/cpusync.h>
+#include <sys/ipiq.h>
+#include <sys/thread2.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+#define CPUSYNC_WARN_US		2000000
+#define CPUSYNC_PANIC_US	60000000
+
+static void
+cpusync_remote_start(void *arg, int arg2 __unused, struct intrframe *f __unused)
+{
+	struct lwkt_cpusync *cs = arg;
+	struct globaldata *gd = mycpu;
+
+	gd->gd_cnt_ipiq_cscount++;
+	KASSERT(gd->gd_cpusyncq_n < MAXCPU, ("cpusync: queue of cpu %d full",
+	    gd->gd_cpuid));
+	gd->gd_cpusyncq[gd->gd_cpusyncq_n++] = cs;
+	atomic_add_int(&cs->cs_count, 1);
+	if (cs->cs_run_func != NULL)
+		cs->cs_run_func(cs);
+}
+
+bool
+lwkt_cpusync_poll(void)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_cpusync *cs;
+	cpusync_func2_t *fin2;
+	void *data;
+	int i = 0;
+
+	while (i < gd->gd_cpusyncq_n) {
+		cs = gd->gd_cpusyncq[i];
+		if ((int32_t)cs->cs_count >= 0) {
+			i++;
+			continue;
+		}
+		gd->gd_cpusyncq[i] = gd->gd_cpusyncq[--gd->gd_cpusyncq_n];
+		fin2 = cs->cs_fin2_func;
+		data = cs->cs_data;
+		if (cs->cs_fin1_func != NULL)
+			cs->cs_fin1_func(cs);
+		atomic_subtract_int(&cs->cs_count, 1);
+		if (fin2 != NULL)
+			fin2(data);
+	}
+	return gd->gd_cpusyncq_n > 0 && curthread->td_cscount == 0;
+}
+
+/* Master side: serve our own IPIQ until cs_count reaches `want`. */
+static void
+cpusync_wait(struct lwkt_cpusync *cs, uint32_t want, const char *phase)
+{
+	uint64_t t0 = cpu_ticks(), us;
+	uint32_t ef = read_eflags();
+	bool warned = false;
+
+	cpu_enable_intr();
+	while (cs->cs_count != want) {
+		lwkt_process_ipiq();
+		cpu_pause();
+		us = cpu_ticks_to_us(cpu_ticks() - t0);
+		if (us > CPUSYNC_WARN_US && !warned) {
+			warned = true;
+			kprintf("cpusync: cpu %d still waits in %s (count %d, "
+			    "want %d, mask 0x%x)\n", mycpuid, phase,
+			    (int)cs->cs_count, (int)want, cs->cs_mask);
+		}
+		if (us > CPUSYNC_PANIC_US)
+			panic("cpusync: cpu %d stuck in %s for %u s (count %d, "
+			    "want %d, mask 0x%x)", mycpuid, phase,
+			    CPUSYNC_PANIC_US / 1000000, (int)cs->cs_count,
+			    (int)want, cs->cs_mask);
+	}
+	if ((ef & PSL_I) == 0)
+		cpu_disable_intr();
+}
+
+/* Bring the CPUs of `mask` not yet in the rendezvous into it. */
+static void
+cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
+{
+	struct globaldata *gd = mycpu;
+
+	mask &= smp_active_mask & ~cs->cs_mask;
+	cs->cs_mask |= mask;
+	cs->cs_maxcount += lwkt_send_ipiq_mask(mask & ~gd->gd_cpumask,
+	    cpusync_remote_start, cs);
+	if ((mask & gd->gd_cpumask) && cs->cs_run_func != NULL)
+		cs->cs_run_func(cs);
+	cpusync_wait(cs, cs->cs_maxcount, "start");
+}
+
+/*
+ * Thread context.  Returns with every target held and the caller in a
+ * critical section that lwkt_cpusync_finish() ends (the _quick forms: the
+ * section spans two functions by design, which DEBUG_CRIT_SECTIONS would
+ * otherwise report).
+ */
+void
+lwkt_cpusync_start(cpumask_t mask, struct lwkt_cpusync *cs)
+{
+	thread_t td = curthread;
+
+	crit_enter_quick(td);
+	td->td_cscount++;
+	cs->cs_mask = 0;
+	cs->cs_count = 0;
+	cs->cs_maxcount = 0;
+	cpusync_enlist(mask, cs);
+}
+
+void
+lwkt_cpusync_add(cpumask_t mask, struct lwkt_cpusync *cs)
+{
+	KKASSERT(curthread->td_cscount > 0);
+	cpusync_enlist(mask, cs);
+}
+
+void
+lwkt_cpusync_finish(struct lwkt_cpusync *cs)
+{
+	struct globaldata *gd = mycpu;
+	uint32_t done = (uint32_t)-(cs->cs_maxcount + 1);
+
+	KKASSERT(curthread->td_cscount > 0);
+	atomic_store_rel_int(&cs->cs_count, (uint32_t)-1);
+	if (cs->cs_mask & gd->gd_cpumask) {
+		if (cs->cs_fin1_func != NULL)
+			cs->cs_fin1_func(cs);
+		if (cs->cs_fin2_func != NULL)
+			cs->cs_fin2_func(cs->cs_data);
+	}
+	cpusync_wait(cs, done, "finish");
+	curthread->td_cscount--;
+	crit_exit_quick(curthread);
+}
+
+void
+lwkt_cpusync_simple(cpumask_t mask, cpusync_func_t *func, void *data)
+{
+	struct lwkt_cpusync cs = CPUSYNC_INITIALIZER(func, NULL, NULL, data);
+
+	lwkt_cpusync_start(mask, &cs);
+	lwkt_cpusync_finish(&cs);
+}
+
+void
+lwkt_cpusync_fastdata(cpumask_t mask, cpusync_func2_t *func, void *data)
+{
+	struct lwkt_cpusync cs = CPUSYNC_INITIALIZER(NULL, NULL, func, data);
+
+	lwkt_cpusync_start(mask, &cs);
+	lwkt_cpusync_finish(&cs);
+}

@@ -1,0 +1,903 @@
+/*
+ * Suite "sched": the per-CPU LWKT scheduler (LWKT-SPEC §4-§6), exercised on
+ * the test's own CPU (and, for the idle test, on the others):
+ *   - strict priorities, FIFO order inside a priority;
+ *   - lwkt_yield() round-robin among equal priorities, and yielding to an
+ *     equal-priority thread that became runnable after the caller;
+ *   - lwkt_yield_quick()/lwkt_maybe_switch() give way only to a strictly
+ *     higher priority;
+ *   - critical-section nesting and the deferral of timer work to the end
+ *     of the outermost section;
+ *   - preemption by interrupt-like threads: a hit when the interrupted
+ *     thread holds no critical section, a miss (deferred switch) when it
+ *     does;
+ *   - round-robin between CPU-bound equal-priority threads forced by the
+ *     hard clock;
+ *   - idle threads halt when there is nothing to do and wake for new work.
+ *
+ * The hard clock requests a reschedule on every tick, which rotates equal
+ * priorities at arbitrary points.  Where a check depends on no such
+ * rotation happening, a run during which gd_ticks moved and the check
+ * failed is called inconclusive and repeated (at most ATTEMPTS times); a
+ * failure in a run without a tick is a real failure.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/ktest.h>
+#include <sys/systimer.h>
+#include <sys/thread2.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+#define ATTEMPTS	8
+#define MS		1000u		/* microseconds */
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ */
+
+static void
+wake_thread(struct systimer *st __unused, void *td)
+{
+	lwkt_schedule(td);
+}
+
+/*
+ * Block until *word >= target or `us` microseconds pass; true if reached.
+ * Whoever moves *word wakes us with lwkt_schedule() (from this CPU, inside
+ * a critical section), else we notice at the deadline.  May be called
+ * inside a critical section.
+ */
+static bool
+wait_for(volatile uint32_t *word, uint32_t target, uint32_t us)
+{
+	struct systimer st = { .st_queued = false };
+	bool ok;
+
+	crit_enter();
+	systimer_init_oneshot(&st, wake_thread, curthread, us);
+	while (*word < target && st.st_queued) {
+		lwkt_deschedule_self();
+		lwkt_switch();
+	}
+	systimer_del(&st);
+	ok = *word >= target;
+	crit_exit();
+	return ok;
+}
+
+/* Poll *word >= target every `step` us, for at most `us` us; true if reached. */
+static bool
+poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
+{
+	uint64_t end = cpu_ticks() + cpu_tsc_hz * us / 1000000;
+
+	while (*word < target) {
+		if (cpu_ticks() >= end)
+			return false;
+		lwkt_sleep_us(step);
+	}
+	return true;
+}
+
+static uint64_t
+us_since(uint64_t tsc)
+{
+	return cpu_ticks_to_us(cpu_ticks() - tsc);
+}
+
+/* Busy-wait `us` microseconds without blocking (interrupts stay enabled). */
+static void
+spin_us(uint32_t us)
+{
+	cpu_delay_us(us);
+}
+
+/* Two hard-clock periods, at least 20 ms: long enough to see ticks. */
+static uint32_t
+two_ticks_us(void)
+{
+	uint32_t us = 2 * (1000000 / hz);
+
+	return us > 20 * MS ? us : 20 * MS;
+}
+
+/* ---------------------------------------------------------------------
+ * priority_order: threads made runnable together run highest priority
+ * first, and in the order they were scheduled within a priority.
+ */
+
+#define PO_N	8
+/* Scheduling order; ids are indices.  Expected run order: 3 1 4 7 0 6 5 2. */
+static const int po_pri[PO_N] = { 12, 13, 5, 20, 13, 9, 12, 13 };
+
+static struct {
+	volatile uint32_t order[PO_N];
+	volatile uint32_t n;
+	thread_t	waiter;
+} po;
+
+static void
+po_worker(void *arg)
+{
+	crit_enter();
+	if (po.n < PO_N)
+		po.order[po.n] = (uint32_t)(uintptr_t)arg;
+	if (++po.n == PO_N)
+		lwkt_schedule(po.waiter);
+	crit_exit();
+}
+
+KTEST(sched, priority_order)
+{
+	thread_t td[PO_N];
+	uint32_t expect[PO_N], seen;
+	uint64_t t0, t1;
+	int attempt, i, p, n, fifo_bad;
+	bool ok;
+
+	/* Expected: by priority, highest first; stable (FIFO) inside one. */
+	for (n = 0, p = TDPRI_MAX; p >= 0; p--)
+		for (i = 0; i < PO_N; i++)
+			if (po_pri[i] == p)
+				expect[n++] = i;
+	ASSERT_EQ(n, PO_N);
+
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		memset((void *)&po, 0, sizeof(po));
+		po.waiter = curthread;
+		for (i = 0; i < PO_N; i++) {
+			ASSERT_EQ(lwkt_create(po_worker, (void *)(uintptr_t)i,
+			    &td[i], NULL, TDF_STOPREQ, mycpuid, "po_%d", i), 0);
+			lwkt_setpri(td[i], po_pri[i]);
+		}
+		/*
+		 * Schedule them all inside one critical section: none can run
+		 * before every one is queued.  Then block (still inside it).
+		 */
+		crit_enter();
+		t0 = mycpu->gd_ticks;
+		for (i = 0; i < PO_N; i++)
+			lwkt_schedule(td[i]);
+		EXPECT_EQ(po.n, 0);
+		ok = wait_for(&po.n, PO_N, 2000 * MS);
+		t1 = mycpu->gd_ticks;
+		crit_exit();
+		ASSERT_TRUE(ok);
+
+		/* Every thread ran exactly once. */
+		seen = 0;
+		for (i = 0; i < PO_N; i++) {
+			ASSERT_LT(po.order[i], PO_N);
+			EXPECT_EQ(seen & (1u << po.order[i]), 0);
+			seen |= 1u << po.order[i];
+		}
+		/* Strict priority holds whatever the clock does. */
+		for (i = 1; i < PO_N; i++)
+			EXPECT_GE(po_pri[po.order[i - 1]], po_pri[po.order[i]]);
+		if (ktest_failures(kt) > 0)
+			break;
+		/* FIFO inside a priority, unless a tick rotated the queue. */
+		fifo_bad = 0;
+		for (i = 0; i < PO_N; i++)
+			if (po.order[i] != expect[i])
+				fifo_bad++;
+		if (fifo_bad == 0)
+			break;
+		if (t1 == t0) {
+			for (i = 0; i < PO_N; i++)
+				EXPECT_EQ(po.order[i], expect[i]);
+			break;
+		}
+		ktest_log(kt, "attempt %d: %llu tick(s) during the run reordered "
+		    "equal priorities; again", attempt, t1 - t0);
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+}
+
+/* ---------------------------------------------------------------------
+ * yield_round_robin: equal-priority threads that lwkt_yield() after each
+ * step take strict turns (A B C A B C ...).  They hold a critical section
+ * across the loop so the hard clock cannot rotate the queue in between a
+ * step and its yield (switching inside a critical section is allowed).
+ */
+
+#define RR_THREADS	3
+#define RR_LOOPS	40
+
+static struct {
+	volatile uint32_t seq[RR_THREADS * RR_LOOPS];
+	volatile uint32_t n;
+	volatile uint32_t done;
+	thread_t	waiter;
+} rr;
+
+static void
+rr_worker(void *arg)
+{
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+	int i;
+
+	crit_enter();
+	for (i = 0; i < RR_LOOPS; i++) {
+		if (rr.n < nitems(rr.seq))
+			rr.seq[rr.n] = id;
+		rr.n++;
+		lwkt_yield();
+	}
+	if (++rr.done == RR_THREADS)
+		lwkt_schedule(rr.waiter);
+	crit_exit();
+}
+
+KTEST(sched, yield_round_robin)
+{
+	thread_t td[RR_THREADS];
+	uint32_t count[RR_THREADS] = { 0 };
+	int i, bad = 0;
+	bool ok;
+
+	memset((void *)&rr, 0, sizeof(rr));
+	rr.waiter = curthread;
+	for (i = 0; i < RR_THREADS; i++) {
+		ASSERT_EQ(lwkt_create(rr_worker, (void *)(uintptr_t)i, &td[i],
+		    NULL, TDF_STOPREQ, mycpuid, "rr_%d", i), 0);
+		EXPECT_EQ(td[i]->td_pri, curthread->td_pri);
+	}
+	crit_enter();
+	for (i = 0; i < RR_THREADS; i++)
+		lwkt_schedule(td[i]);
+	ok = wait_for(&rr.done, RR_THREADS, 2000 * MS);
+	crit_exit();
+	ASSERT_TRUE(ok);
+	ASSERT_EQ(rr.n, RR_THREADS * RR_LOOPS);
+	for (i = 0; i < RR_THREADS * RR_LOOPS; i++) {
+		ASSERT_LT(rr.seq[i], RR_THREADS);
+		count[rr.seq[i]]++;
+		/* Each step is followed by the next thread in the cycle. */
+		if (i > 0 && rr.seq[i] != (rr.seq[i - 1] + 1) % RR_THREADS &&
+		    bad++ == 0)
+			EXPECT_EQ(rr.seq[i], (rr.seq[i - 1] + 1) % RR_THREADS);
+	}
+	EXPECT_EQ(bad, 0);
+	for (i = 0; i < RR_THREADS; i++)
+		EXPECT_EQ(count[i], RR_LOOPS);
+}
+
+/* ---------------------------------------------------------------------
+ * Equal-priority helper thread: sets a flag when it runs and wakes the
+ * waiter.
+ */
+
+static struct {
+	volatile uint32_t ran;
+	thread_t	waiter;
+} eq;
+
+static void
+eq_worker(void *arg __unused)
+{
+	crit_enter();
+	eq.ran = 1;
+	lwkt_schedule(eq.waiter);
+	crit_exit();
+}
+
+/*
+ * yield_to_newcomer: lwkt_yield() lets an equal-priority thread run even
+ * if it became runnable after the caller was last picked (the caller then
+ * sits ahead of it in the run queue).  LWKT-SPEC §4: "yields to equal
+ * priority too".
+ */
+KTEST(sched, yield_to_newcomer)
+{
+	thread_t td;
+
+	memset((void *)&eq, 0, sizeof(eq));
+	eq.waiter = curthread;
+	ASSERT_EQ(lwkt_create(eq_worker, NULL, &td, NULL, TDF_STOPREQ,
+	    mycpuid, "eq_new"), 0);
+	ASSERT_EQ(td->td_pri, curthread->td_pri);
+	lwkt_schedule(td);
+	lwkt_yield();
+	EXPECT_EQ(eq.ran, 1);
+	if (eq.ran == 0) {
+		ktest_log(kt, "the equal-priority thread did not run on the "
+		    "first lwkt_yield(); run queue order: caller first");
+		EXPECT_TRUE(wait_for(&eq.ran, 1, 1000 * MS));
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * yield_quick_no_equal: lwkt_yield_quick() and lwkt_maybe_switch() do not
+ * give the CPU to an equal-priority thread, but lwkt_maybe_switch() does
+ * give it to a higher-priority one.
+ *
+ * Under untimely_switch every outermost crit_exit() yields, so a runnable
+ * equal thread cannot be kept waiting outside a critical section; that
+ * half is skipped then.  The higher-priority thread is made runnable while
+ * we are above it, then we drop below it with lwkt_setpri_self() (which
+ * does not switch by itself): only lwkt_maybe_switch() should run it.
+ */
+
+static struct {
+	volatile uint32_t ran;
+} hi;
+
+static void
+hi_worker(void *arg __unused)
+{
+	hi.ran = 1;
+}
+
+KTEST(sched, yield_quick_no_equal)
+{
+	thread_t td = curthread, etd, htd;
+	uint64_t t0, t1;
+	uint32_t onq, after_quick, after_maybe, before_maybe;
+	int mypri = td->td_pri, attempt;
+
+	/* Equal priority: must not run. */
+	if (lwkt_untimely_switch) {
+		ktest_log(kt, "untimely_switch: equal-priority half skipped");
+	} else {
+		for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+			memset((void *)&eq, 0, sizeof(eq));
+			eq.waiter = td;
+			ASSERT_EQ(lwkt_create(eq_worker, NULL, &etd, NULL,
+			    TDF_STOPREQ, mycpuid, "eq_quick"), 0);
+			ASSERT_EQ(etd->td_pri, mypri);
+			t0 = mycpu->gd_ticks;
+			crit_enter();
+			lwkt_schedule(etd);
+			crit_exit();
+			onq = etd->td_flags & TDF_RUNQ;
+			lwkt_yield_quick();
+			after_quick = eq.ran;
+			lwkt_maybe_switch();
+			after_maybe = eq.ran;
+			t1 = mycpu->gd_ticks;
+			/* Let it run and finish. */
+			ASSERT_TRUE(wait_for(&eq.ran, 1, 1000 * MS));
+			if ((after_quick | after_maybe) != 0 && t1 != t0) {
+				ktest_log(kt, "attempt %d: a tick let the equal "
+				    "thread run; again", attempt);
+				continue;
+			}
+			EXPECT_NE(onq, 0);
+			EXPECT_EQ(after_quick, 0);
+			EXPECT_EQ(after_maybe, 0);
+			break;
+		}
+		EXPECT_LT(attempt, ATTEMPTS);
+	}
+
+	/* Higher priority: lwkt_maybe_switch() runs it. */
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		memset((void *)&hi, 0, sizeof(hi));
+		ASSERT_EQ(lwkt_create(hi_worker, NULL, &htd, NULL, TDF_STOPREQ,
+		    mycpuid, "hi_quick"), 0);
+		lwkt_setpri(htd, mypri + 1);
+		lwkt_setpri_self(mypri + 2);
+		t0 = mycpu->gd_ticks;
+		lwkt_schedule(htd);		/* below us: stays queued */
+		EXPECT_EQ(hi.ran, 0);
+		lwkt_setpri_self(mypri);	/* now above us; no switch yet */
+		before_maybe = hi.ran;
+		lwkt_maybe_switch();
+		after_maybe = hi.ran;
+		t1 = mycpu->gd_ticks;
+		if (after_maybe == 0)
+			EXPECT_TRUE(poll_for(&hi.ran, 1, 200, 1000 * MS));
+		EXPECT_EQ(after_maybe, 1);
+		if (before_maybe != 0 && (t1 != t0 || lwkt_untimely_switch)) {
+			if (lwkt_untimely_switch)
+				break;	/* setpri's crit_exit yielded: fine */
+			ktest_log(kt, "attempt %d: a tick ran the higher thread "
+			    "before lwkt_maybe_switch(); again", attempt);
+			continue;
+		}
+		EXPECT_EQ(before_maybe, 0);
+		break;
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+	EXPECT_EQ(td->td_pri, mypri);
+}
+
+/* ---------------------------------------------------------------------
+ * crit_nesting: td_critcount counts nested sections; a timer that expires
+ * inside a section is deferred (RQF_TIMER, gd_cnt_timer_deferred) and its
+ * callback runs exactly once from the outermost crit_exit(), inside a
+ * critical section of the thread that left it.  Outside a section, a
+ * systimer callback runs in the timer interrupt itself.
+ */
+
+static struct {
+	volatile uint32_t fired;
+	thread_t volatile td;
+	volatile int	critcount;
+	volatile int	nesting;
+	volatile uint32_t eflags;
+} cn;
+
+static void
+cn_callback(struct systimer *st __unused, void *arg __unused)
+{
+	cn.td = curthread;
+	cn.critcount = curthread->td_critcount;
+	cn.nesting = mycpu->gd_intr_nesting_level;
+	cn.eflags = read_eflags();
+	cn.fired++;
+}
+
+KTEST(sched, crit_nesting)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct systimer st = { .st_queued = false };
+	uint64_t def0, def1, ticks0, ticks1, end;
+	uint32_t fired_inside, fired_after, req;
+	int base = td->td_critcount, attempt;
+
+	EXPECT_EQ(base, 0);
+	EXPECT_FALSE(lwkt_in_crit());
+	crit_enter();
+	EXPECT_EQ(td->td_critcount, base + 1);
+	EXPECT_TRUE(lwkt_in_crit());
+	crit_enter();
+	EXPECT_EQ(td->td_critcount, base + 2);
+	crit_enter();
+	EXPECT_EQ(td->td_critcount, base + 3);
+	crit_exit();
+	EXPECT_EQ(td->td_critcount, base + 2);
+	crit_exit();
+	EXPECT_EQ(td->td_critcount, base + 1);
+	EXPECT_TRUE(lwkt_in_crit());
+	crit_exit();
+	EXPECT_EQ(td->td_critcount, base);
+	EXPECT_FALSE(lwkt_in_crit());
+
+	/* Deferred: a 2 ms timer inside a section of two clock ticks. */
+	memset((void *)&cn, 0, sizeof(cn));
+	crit_enter();
+	def0 = gd->gd_cnt_timer_deferred;
+	ticks0 = gd->gd_ticks;
+	systimer_init_oneshot(&st, cn_callback, NULL, 2 * MS);
+	spin_us(two_ticks_us());
+	fired_inside = cn.fired;
+	def1 = gd->gd_cnt_timer_deferred;
+	ticks1 = gd->gd_ticks;
+	req = gd->gd_reqflags;
+	crit_exit();
+	fired_after = cn.fired;
+	systimer_del(&st);
+	EXPECT_EQ(fired_inside, 0);
+	EXPECT_GT(def1, def0);
+	EXPECT_NE(req & RQF_TIMER, 0);
+	EXPECT_EQ(ticks1, ticks0);	/* the hard clock waited too */
+	EXPECT_EQ(fired_after, 1);
+	EXPECT_EQ(st.st_fired, 1);
+	EXPECT_GT(gd->gd_ticks, ticks0);
+	EXPECT_PTR_EQ(cn.td, td);
+	EXPECT_GT(cn.critcount, 0);	/* run by lwkt_splz inside a section */
+	EXPECT_EQ(cn.nesting, 0);
+	EXPECT_EQ(td->td_critcount, base);
+
+	/*
+	 * Direct: outside a section the callback interrupts us.  A run in
+	 * which it happened to land while another thread (softclock) held a
+	 * section is repeated.
+	 */
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		memset((void *)&cn, 0, sizeof(cn));
+		systimer_init_oneshot(&st, cn_callback, NULL, 2 * MS);
+		end = cpu_ticks() + cpu_tsc_hz / 10;	/* 100 ms */
+		while (cn.fired == 0 && cpu_ticks() < end)
+			cpu_pause();
+		systimer_del(&st);
+		ASSERT_EQ(cn.fired, 1);
+		if (cn.td == td)
+			break;
+		ktest_log(kt, "attempt %d: callback ran in \"%s\"; again",
+		    attempt, cn.td->td_comm);
+	}
+	ASSERT_LT(attempt, ATTEMPTS);
+	EXPECT_EQ(cn.critcount, 0);
+	EXPECT_GT(cn.nesting, 0);
+	EXPECT_EQ(cn.eflags & PSL_I, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * An interrupt-like thread for the preemption tests: TDPRI_INT_MED,
+ * td_preemptable = lwkt_preempt.  It parks in a loop inside a critical
+ * section (like an interrupt thread); each time it is scheduled it
+ * records what it preempted and parks again.
+ */
+
+static struct {
+	thread_t	td;
+	volatile uint32_t parked;
+	volatile uint32_t runs;
+	volatile uint32_t stop;
+	volatile uint32_t exited;
+	thread_t volatile preempted;	/* td_preempted at the last run */
+	volatile uint32_t victim_locked; /* it had TDF_PREEMPT_LOCK */
+	volatile int	nesting;	/* gd_intr_nesting_level then */
+	volatile uint64_t run_ticks;	/* gd_ticks then */
+} it;
+
+static void
+ithread_main(void *arg __unused)
+{
+	thread_t td = curthread, v;
+
+	crit_enter();
+	it.parked = 1;
+	for (;;) {
+		lwkt_deschedule_self();
+		lwkt_switch();
+		if (it.stop)
+			break;
+		v = td->td_preempted;
+		it.preempted = v;
+		it.victim_locked = v != NULL &&
+		    (v->td_flags & TDF_PREEMPT_LOCK) != 0;
+		it.nesting = mycpu->gd_intr_nesting_level;
+		it.run_ticks = mycpu->gd_ticks;
+		it.runs++;
+	}
+	it.exited = 1;
+	crit_exit();
+}
+
+/* Create it and let it reach its loop (not as a preemption). */
+static bool
+ithread_start(struct ktest_ctx *kt)
+{
+	memset((void *)&it, 0, sizeof(it));
+	if (lwkt_create(ithread_main, NULL, &it.td, NULL, TDF_STOPREQ,
+	    mycpuid, "ithread_test") != 0)
+		return false;
+	lwkt_setpri(it.td, TDPRI_INT_MED);
+	lwkt_schedule(it.td);
+	EXPECT_TRUE(poll_for(&it.parked, 1, 200, 1000 * MS));
+	it.td->td_preemptable = lwkt_preempt;
+	return it.parked != 0;
+}
+
+static void
+ithread_stop(struct ktest_ctx *kt)
+{
+	it.stop = 1;
+	lwkt_schedule(it.td);
+	EXPECT_TRUE(poll_for(&it.exited, 1, 200, 1000 * MS));
+}
+
+static void
+it_kick(struct systimer *st __unused, void *arg __unused)
+{
+	lwkt_schedule(it.td);
+}
+
+/*
+ * preemption_hit: the thread is scheduled from a timer interrupt that
+ * arrived while we spun outside any critical section: it runs at once, on
+ * top of us (td_preempted == us, TDF_PREEMPT_LOCK on us meanwhile), and we
+ * resume with our registers and stack intact.
+ */
+KTEST(sched, preemption_hit)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct systimer st = { .st_queued = false };
+	volatile uint32_t guard[8];
+	uint32_t a, b, c, n, ra, rb, rc, i, runs0;
+	uint64_t hit0, ticks0, end;
+	int attempt;
+
+	ASSERT_TRUE(ithread_start(kt));
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		for (i = 0; i < nitems(guard); i++)
+			guard[i] = 0xC0DE0000u + i;
+		runs0 = it.runs;
+		hit0 = gd->gd_cnt_preempt_hit;
+		ticks0 = gd->gd_ticks;
+		a = 0x12345678u;
+		b = 0x9ABCDEF0u;
+		c = 0x0F1E2D3Cu;
+		n = 0;
+		systimer_init_oneshot(&st, it_kick, NULL, 2 * MS);
+		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
+		while (it.runs == runs0 && cpu_ticks() < end) {
+			a = a * 1664525u + 1013904223u;
+			b ^= a + (b << 3);
+			c += b ^ n;
+			n++;
+		}
+		systimer_del(&st);
+		ASSERT_EQ(it.runs, runs0 + 1);
+		if (it.preempted != td && it.run_ticks != ticks0) {
+			ktest_log(kt, "attempt %d: the kick landed during a "
+			    "clock tick's work; again", attempt);
+			continue;
+		}
+		EXPECT_PTR_EQ(it.preempted, td);
+		EXPECT_TRUE(it.victim_locked);
+		EXPECT_EQ(it.nesting, 0);
+		EXPECT_GT(gd->gd_cnt_preempt_hit, hit0);
+		EXPECT_EQ(td->td_flags & TDF_PREEMPT_LOCK, 0);
+		EXPECT_NE(it.td->td_flags & TDF_PREEMPT_DONE, 0);
+		EXPECT_PTR_EQ(it.td->td_preempted, NULL);
+		EXPECT_EQ(td->td_critcount, 0);
+		/* Our registers and stack survived the preemption. */
+		ra = 0x12345678u;
+		rb = 0x9ABCDEF0u;
+		rc = 0x0F1E2D3Cu;
+		for (i = 0; i < n; i++) {
+			ra = ra * 1664525u + 1013904223u;
+			rb ^= ra + (rb << 3);
+			rc += rb ^ i;
+		}
+		EXPECT_EQ(a, ra);
+		EXPECT_EQ(b, rb);
+		EXPECT_EQ(c, rc);
+		for (i = 0; i < nitems(guard); i++)
+			EXPECT_EQ(guard[i], 0xC0DE0000u + i);
+		break;
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+	ithread_stop(kt);
+}
+
+/*
+ * preemption_miss: the same kick while we spin inside a critical section
+ * is deferred: the thread does not run inside the section; when the
+ * section ends the deferred timer work schedules it, lwkt_preempt counts a
+ * miss and requests a reschedule, and the thread runs right after (as an
+ * ordinary switch, td_preempted == NULL).
+ */
+KTEST(sched, preemption_miss)
+{
+	struct globaldata *gd = mycpu;
+	struct systimer st = { .st_queued = false };
+	uint64_t miss0, def0, def1;
+	uint32_t runs0, inside, at_exit, req;
+
+	ASSERT_TRUE(ithread_start(kt));
+	crit_enter();
+	runs0 = it.runs;
+	miss0 = gd->gd_cnt_preempt_miss;
+	def0 = gd->gd_cnt_timer_deferred;
+	systimer_init_oneshot(&st, it_kick, NULL, 2 * MS);
+	spin_us(two_ticks_us());
+	inside = it.runs - runs0;
+	def1 = gd->gd_cnt_timer_deferred;
+	req = gd->gd_reqflags;
+	crit_exit();
+	at_exit = it.runs - runs0;
+	if (at_exit == 0) {
+		ktest_log(kt, "not run when crit_exit() returned; yielding");
+		lwkt_yield();
+	}
+	systimer_del(&st);
+	EXPECT_EQ(inside, 0);
+	EXPECT_GT(def1, def0);
+	EXPECT_NE(req & RQF_TIMER, 0);
+	EXPECT_EQ(st.st_fired, 1);
+	EXPECT_EQ(it.runs - runs0, 1);
+	EXPECT_PTR_EQ(it.preempted, NULL);
+	EXPECT_GT(gd->gd_cnt_preempt_miss, miss0);
+	ithread_stop(kt);
+}
+
+/*
+ * crit_no_preemption: scheduling the interrupt-like thread from thread
+ * context preempts us at once when we hold no critical section; inside
+ * nested sections it is only queued (a miss), stays queued when the inner
+ * section ends, and runs when the outermost one does.
+ */
+KTEST(sched, crit_no_preemption)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	uint64_t hit0, miss0;
+	uint32_t runs0, r1, r2, r3;
+
+	ASSERT_TRUE(ithread_start(kt));
+
+	runs0 = it.runs;
+	hit0 = gd->gd_cnt_preempt_hit;
+	lwkt_schedule(it.td);
+	EXPECT_EQ(it.runs, runs0 + 1);
+	EXPECT_PTR_EQ(it.preempted, td);
+	EXPECT_GT(gd->gd_cnt_preempt_hit, hit0);
+
+	runs0 = it.runs;
+	miss0 = gd->gd_cnt_preempt_miss;
+	crit_enter();
+	crit_enter();
+	lwkt_schedule(it.td);
+	r1 = it.runs - runs0;
+	EXPECT_NE(it.td->td_flags & TDF_RUNQ, 0);
+	EXPECT_NE(gd->gd_reqflags & RQF_AST_LWKT_RESCHED, 0);
+	crit_exit();
+	r2 = it.runs - runs0;
+	crit_exit();
+	r3 = it.runs - runs0;
+	EXPECT_EQ(r1, 0);
+	EXPECT_EQ(r2, 0);
+	EXPECT_EQ(r3, 1);
+	EXPECT_PTR_EQ(it.preempted, NULL);
+	EXPECT_GT(gd->gd_cnt_preempt_miss, miss0);
+	ithread_stop(kt);
+}
+
+/* ---------------------------------------------------------------------
+ * hardclock_round_robin: two CPU-bound threads of equal priority that
+ * never yield both progress, and take turns, because the hard clock
+ * requests a reschedule on every tick.  We sit above them and sleep for
+ * the whole window (one wakeup only, so our own switches do not do the
+ * rotating), then stop them.
+ */
+
+static struct {
+	volatile uint32_t stop;
+	volatile uint32_t count[2];
+	volatile uint32_t turns[2];
+	volatile int	last;
+	volatile uint32_t exited;
+	volatile uint64_t first_tick[2];
+} hc;
+
+static void
+hc_worker(void *arg)
+{
+	int me = (int)(uintptr_t)arg;
+	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;	/* 2 s safety net */
+
+	hc.first_tick[me] = mycpu->gd_ticks;
+	while (!hc.stop && cpu_ticks() < end) {
+		if (hc.last != me) {
+			hc.last = me;
+			hc.turns[me]++;
+		}
+		hc.count[me]++;
+	}
+	atomic_add_int(&hc.exited, 1);
+}
+
+KTEST(sched, hardclock_round_robin)
+{
+	thread_t td = curthread;
+	int mypri = td->td_pri, i;
+	uint64_t ticks0, ticks1;
+
+	memset((void *)&hc, 0, sizeof(hc));
+	hc.last = -1;
+	lwkt_setpri_self(mypri + 1);
+	ticks0 = mycpu->gd_ticks;
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(lwkt_create(hc_worker, (void *)(uintptr_t)i, NULL,
+		    NULL, 0, mycpuid, "hc_%d", i), 0);
+	lwkt_sleep_us(8 * (1000000 / hz));
+	hc.stop = 1;
+	ticks1 = mycpu->gd_ticks;
+	EXPECT_TRUE(poll_for(&hc.exited, 2, 200, 3000 * MS));
+	lwkt_setpri_self(mypri);
+	ktest_log(kt, "%llu ticks: counts %u/%u, turns %u/%u, started at "
+	    "ticks +%llu/+%llu", ticks1 - ticks0, hc.count[0], hc.count[1],
+	    hc.turns[0], hc.turns[1], hc.first_tick[0] - ticks0,
+	    hc.first_tick[1] - ticks0);
+	EXPECT_GE(ticks1 - ticks0, 8);
+	EXPECT_GT(hc.count[0], 0);
+	EXPECT_GT(hc.count[1], 0);
+	EXPECT_GE(hc.turns[0], 2);
+	EXPECT_GE(hc.turns[1], 2);
+}
+
+/* ---------------------------------------------------------------------
+ * idle_halts: a CPU with nothing to run halts (gd_cnt_idle_halt grows)
+ * and wakes promptly for new work: here for a thread a timer schedules
+ * while the CPU halts, and on every other CPU for a thread created there
+ * from here (an IPIQ message wakes it).  "Promptly" is a generous 100 ms.
+ */
+
+#define IH_LATENCY_US	(100 * MS)
+
+static struct {
+	volatile uint32_t ran[MAXCPU];
+	volatile int	cpu[MAXCPU];
+	volatile uint64_t run_tsc[MAXCPU];
+	volatile uint64_t kick_tsc;
+	volatile uint64_t halts_at_kick;
+} ih;
+
+static void
+ih_worker(void *arg)
+{
+	int slot = (int)(uintptr_t)arg;
+
+	ih.run_tsc[slot] = cpu_ticks();
+	ih.cpu[slot] = mycpuid;
+	atomic_store_rel_int(&ih.ran[slot], 1);
+}
+
+static void
+ih_kick(struct systimer *st __unused, void *td)
+{
+	ih.kick_tsc = cpu_ticks();
+	ih.halts_at_kick = mycpu->gd_cnt_idle_halt;
+	lwkt_schedule(td);
+}
+
+KTEST(sched, idle_halts)
+{
+	struct globaldata *gd = mycpu;
+	struct systimer st = { .st_queued = false };
+	uint64_t h0, h1, lat, t0, halts[MAXCPU];
+	thread_t wtd;
+	int me = mycpuid, cpu, others = 0, grew;
+
+	memset((void *)&ih, 0, sizeof(ih));
+
+	/* This CPU halts while we sleep. */
+	h0 = gd->gd_cnt_idle_halt;
+	lwkt_sleep_us(2 * MS);
+	EXPECT_GT(gd->gd_cnt_idle_halt, h0);
+
+	/* ... and runs a thread made runnable while it halts. */
+	ASSERT_EQ(lwkt_create(ih_worker, (void *)(uintptr_t)me, &wtd, NULL,
+	    TDF_STOPREQ, me, "ih_local"), 0);
+	h1 = gd->gd_cnt_idle_halt;
+	systimer_init_oneshot(&st, ih_kick, wtd, 3 * MS);
+	lwkt_sleep_us(10 * MS);
+	EXPECT_TRUE(poll_for(&ih.ran[me], 1, 200, 1000 * MS));
+	systimer_del(&st);
+	EXPECT_EQ(st.st_fired, 1);
+	EXPECT_GT(ih.halts_at_kick, h1);	/* it was halting meanwhile */
+	EXPECT_EQ(ih.cpu[me], me);
+	lat = ih.ran[me] ? cpu_ticks_to_us(ih.run_tsc[me] - ih.kick_tsc) : 0;
+	EXPECT_LT(lat, IH_LATENCY_US);
+
+	/* Every other CPU halts too, and wakes for a thread created there. */
+	for (cpu = 0; cpu < ncpus; cpu++)
+		if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu)) {
+			halts[cpu] = globaldata_find(cpu)->gd_cnt_idle_halt;
+			others++;
+		}
+	if (others == 0) {
+		ktest_log(kt, "one CPU: local checks only");
+		return;
+	}
+	t0 = cpu_ticks();
+	do {
+		lwkt_sleep_us(1 * MS);
+		grew = 0;
+		for (cpu = 0; cpu < ncpus; cpu++)
+			if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu) &&
+			    globaldata_find(cpu)->gd_cnt_idle_halt > halts[cpu])
+				grew++;
+	} while (grew < others && us_since(t0) < 2000 * MS);
+	EXPECT_EQ(grew, others);
+	t0 = cpu_ticks();
+	for (cpu = 0; cpu < ncpus; cpu++)
+		if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu))
+			ASSERT_EQ(lwkt_create(ih_worker, (void *)(uintptr_t)cpu,
+			    NULL, NULL, 0, cpu, "ih_cpu%d", cpu), 0);
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		if (cpu == me || !CPUMASK_TEST(smp_active_mask, cpu))
+			continue;
+		if (!poll_for(&ih.ran[cpu], 1, 200, 2000 * MS)) {
+			EXPECT_TRUE(ih.ran[cpu]);
+			continue;
+		}
+		EXPECT_EQ(ih.cpu[cpu], cpu);
+		lat = cpu_ticks_to_us(ih.run_tsc[cpu] - t0);
+		if (lat >= IH_LATENCY_US)
+			ktest_log(kt, "cpu %d: %llu us to run a new thread", cpu,
+			    lat);
+		EXPECT_LT(lat, IH_LATENCY_US);
+	}
+}
