@@ -56,6 +56,9 @@ import xml.etree.ElementTree as ET
 #   cmdline  kernel command line (scripts/mkiso quotes each word for GRUB)
 #   expect   PASS: guest exits pass with a complete KTAP run
 #            LIST: guest exits pass; KTAP not required (test.list)
+#            TIMEOUT: a test must hit the kernel's per-test timeout: the
+#                   guest exits with the failure status (one testcase
+#                   <boot>.timeout_report passes when all checks hold)
 #            PANIC: guest exits with the panic status (one testcase
 #                   <boot>.panic_report passes when all checks hold)
 # keywords:
@@ -66,7 +69,7 @@ import xml.etree.ElementTree as ET
 #   forbid   regexes it must not match (default: any "cmdline:" complaint)
 #   solo     run with no other boot alongside (heavy multi-thread TCG)
 # ---------------------------------------------------------------------------
-PASS, LIST, PANIC = "pass", "list", "panic"
+PASS, LIST, PANIC, TIMEOUT = "pass", "list", "panic", "timeout"
 CRITDEBUG_KERNEL = os.path.join("build", "critdebug", "kernel.elf")
 DEFAULT_TIMEOUT = 120
 DEFAULT_FORBID = (
@@ -160,6 +163,16 @@ MATRIX = [
                   r"\"stack_hog\"",
                   r"^panic: double fault on cpu 1 in thread \"stack_hog\": "
                   r"kernel stack overflow"]),
+    # A test that never finishes fails by name at test.timeout, with a dump
+    # of every CPU's threads, and the run ends (no host timeout needed).
+    Boot("test-timeout",  "2", "multi",
+         "test=selftest.hang_forever test.timeout=2", TIMEOUT,
+         require=[r"^# FAIL selftest\.hang_forever: the test did not finish "
+                  r"within 2 s \(test\.timeout\)",
+                  r"^  cpu 0 threads",
+                  r"kt_cpu0 .* blocked",
+                  r"^not ok 1 selftest\.hang_forever",
+                  r"^# aborted: selftest\.hang_forever timed out"]),
     Boot("panic-recursive", "2", "multi",
          "test=selftest.panic_recursive expect.ncpus=2", PANIC,
          require=[r"^Fatal trap 14 \(Page fault\) on cpu 0",
@@ -511,6 +524,20 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         order = [ST_PASS, ST_FAIL, ST_PANIC, ST_HANG, ST_ERROR]
         if order.index(st) > order.index(status):
             status = st
+
+    if expect == TIMEOUT and start_error is None:
+        checks = []
+        if guest != "fail":
+            checks.append("expected the failure exit status (%d) of a test "
+                          "timeout, got %s" % (QEMU_FAIL, guest))
+        checks += regex_problems(boot, text)
+        if checks:
+            cases.append(Case("%s.timeout_report" % name, "fail", checks[0],
+                              checks[1:] + p.panic_lines[:3]))
+            fail(ST_HANG if timed_out else ST_FAIL, "; ".join(checks))
+        else:
+            cases.append(Case("%s.timeout_report" % name, "pass"))
+        return Outcome(status, reasons, cases, guest)
 
     # The tests that reported.
     for r in p.results:

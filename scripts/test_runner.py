@@ -306,13 +306,36 @@ class TestVerdict(unittest.TestCase):
         self.assertEqual(out.code, 3)
 
 
+class TestTimeoutBoot(unittest.TestCase):
+    def test_expected_timeout(self):
+        boot = dict(runner.find_boot("test-timeout"))
+        log = ("KTAP version 1\n1..1\n# start 1 selftest.hang_forever\n"
+               "# FAIL selftest.hang_forever: the test did not finish within "
+               "2 s (test.timeout)\n# threads at the timeout:\n"
+               "  cpu 0 threads (runqmask 0x00000000):\n"
+               "    0x00168d08 kt_cpu0          pri 12 crit 2 blocked   x\n"
+               "not ok 1 selftest.hang_forever\n"
+               "# totals: pass:0 fail:1 skip:0\n"
+               "# aborted: selftest.hang_forever timed out; the remaining "
+               "tests did not run\n")
+        p, out = judge_log(log, 35, boot=boot)
+        self.assertEqual(out.code, 0)
+        self.assertEqual([(c.name, c.result) for c in out.cases],
+                         [("test-timeout.timeout_report", "pass")])
+        p, out = judge_log(log, 33, boot=boot)      # wrong exit status
+        self.assertEqual(out.code, 1)
+        p, out = judge_log(log.replace("# aborted", "# nothing"), 35, boot=boot)
+        self.assertEqual(out.code, 1)
+
+
 class TestMatrix(unittest.TestCase):
     def test_rows(self):
         names = [b["name"] for b in runner.MATRIX]
         self.assertEqual(len(names), len(set(names)))
         for b in runner.MATRIX:
             self.assertIn(b["thread"], ("single", "multi"))
-            self.assertIn(b["expect"], (runner.PASS, runner.LIST, runner.PANIC))
+            self.assertIn(b["expect"], (runner.PASS, runner.LIST, runner.PANIC,
+                                        runner.TIMEOUT))
             self.assertNotIn("'", b["cmdline"])
             for rx in b["require"] + b["forbid"]:
                 re.compile(rx)

@@ -60,3 +60,16 @@ KTEST_FLAGS(selftest, crit_mismatch, KT_MANUAL)
 	ktest_skip(kt, "kernel built without DEBUG_CRIT_SECTIONS (make CRIT_DEBUG=1)");
 #endif
 }
+
+/*
+ * A test that blocks forever: the runner must fail it by name when
+ * test.timeout expires, dump every CPU's threads and end the run.
+ */
+KTEST_FLAGS(selftest, hang_forever, KT_MANUAL)
+{
+	crit_enter();
+	lwkt_deschedule_self();
+	lwkt_switch();
+	crit_exit();
+	ktest_fail(kt, __FILE__, __LINE__, "a descheduled thread came back");
+}
