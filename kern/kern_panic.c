@@ -10,6 +10,8 @@
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/cons.h>
+#include <sys/cpusync.h>
+#include <sys/ipiq.h>
 #include <sys/thread.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
@@ -17,10 +19,55 @@
 
 volatile int panic_cpu = -1;
 
+#define PANIC_HOLD_WAIT_US	100000
+
 static const char *const gd_state_names[] = {
 	[GDS_OFFLINE] = "offline", [GDS_ONLINE] = "online",
-	[GDS_STOPPED] = "stopped",
+	[GDS_STOPPED] = "stopped by NMI", [GDS_HELD] = "held, serving IPIQ",
 };
+
+/*
+ * Stop the world for a panic.  First a cpusync that is never finished:
+ * each other CPU, at its next IPIQ pass, counts in and freezes inside IPIQ
+ * processing, still serving messages (the panicking CPU may need them).
+ * A CPU that does not count in within 100 ms (interrupts or a critical
+ * section hold it) is stopped by NMI instead.
+ */
+static void
+panic_freeze(struct lwkt_cpusync *cs __unused)
+{
+	struct globaldata *gd = mycpu;
+
+	atomic_store_rel_int(&gd->gd_state, GDS_HELD);
+	for (;;) {
+		lwkt_process_ipiq();
+		cpu_pause();
+	}
+}
+
+static struct lwkt_cpusync panic_cs = CPUSYNC_INITIALIZER(panic_freeze, NULL,
+    NULL, NULL);
+
+static void
+panic_stop_world(void)
+{
+	cpumask_t others = smp_active_mask & ~mycpu->gd_cpumask, held = 0;
+	uint64_t deadline;
+	int cpu;
+
+	if (others == 0)
+		return;
+	lwkt_cpusync_launch(others, &panic_cs);
+	deadline = cpu_ticks() + cpu_tsc_hz / 1000000 * PANIC_HOLD_WAIT_US;
+	while (cpu_ticks() < deadline && held != others) {
+		for (cpu = 0; cpu < ncpus; cpu++)
+			if (CPUMASK_TEST(others, cpu) &&
+			    globaldata_find(cpu)->gd_state == GDS_HELD)
+				held |= CPUMASK(cpu);
+		cpu_pause();
+	}
+	cpu_stop_cpus(others & ~held);
+}
 
 static void
 panic_dump_cpus(void)
@@ -88,7 +135,7 @@ panic(const char *fmt, ...)
 	    gd->gd_intr_nesting_level);
 	kprintf("panic: backtrace:\n");
 	cpu_backtrace(0);
-	cpu_stop_others();
+	panic_stop_world();
 	cons_break_lock();
 	panic_dump_cpus();
 	kprintf("panic: halting with the panic status\n");

@@ -98,9 +98,9 @@ cpusync_wait(struct lwkt_cpusync *cs, uint32_t want, const char *phase)
 		cpu_disable_intr();
 }
 
-/* Bring the CPUs of `mask` not yet in the rendezvous into it. */
+/* Send the start message to the CPUs of `mask` not in the rendezvous yet. */
 static void
-cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
+cpusync_send(cpumask_t mask, struct lwkt_cpusync *cs)
 {
 	struct globaldata *gd = mycpu;
 
@@ -110,7 +110,26 @@ cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
 	    cpusync_remote_start, cs);
 	if ((mask & gd->gd_cpumask) && cs->cs_run_func != NULL)
 		cs->cs_run_func(cs);
+}
+
+static void
+cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
+{
+	cpusync_send(mask, cs);
 	cpusync_wait(cs, cs->cs_maxcount, "start");
+}
+
+/*
+ * Panic path: send a rendezvous that is never waited for nor finished;
+ * the caller watches cs_count or the CPUs' state itself.  Any context.
+ */
+void
+lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs)
+{
+	cs->cs_mask = 0;
+	cs->cs_count = 0;
+	cs->cs_maxcount = 0;
+	cpusync_send(mask & ~mycpu->gd_cpumask, cs);
 }
 
 /*

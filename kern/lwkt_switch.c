@@ -141,6 +141,7 @@ lwkt_switch(void)
 	if (ntd != td) {
 		ntd->td_switch_count++;
 		cpu_lwkt_switch(ntd);
+		lwkt_switch_return();
 	}
 	crit_exit_quick(td);
 }
@@ -181,6 +182,7 @@ lwkt_preempt(thread_t ntd, int critcount)
 	gd->gd_intr_nesting_level = 0;
 	ntd->td_switch_count++;
 	cpu_lwkt_switch(ntd);
+	lwkt_switch_return();
 	gd->gd_intr_nesting_level = nesting;
 	KKASSERT((td->td_flags & TDF_PREEMPT_LOCK) == 0);
 }
@@ -212,6 +214,11 @@ lwkt_schedule(thread_t td)
 		lwkt_send_ipiq(td->td_gd, lwkt_schedule_remote, td);
 		return;
 	}
+	if (td->td_flags & TDF_MIGRATING) {
+		/* In flight: the request follows the adoption message. */
+		lwkt_send_ipiq(td->td_migrate_gd, lwkt_schedule_remote, td);
+		return;
+	}
 	KASSERT((td->td_flags & TDF_EXITING) == 0,
 	    ("lwkt_schedule: thread \"%s\" has exited", td->td_comm));
 	cur = gd->gd_curthread;
@@ -241,6 +248,10 @@ lwkt_deschedule(thread_t td)
 {
 	if (td->td_gd != mycpu) {
 		lwkt_send_ipiq(td->td_gd, lwkt_deschedule_remote, td);
+		return;
+	}
+	if (td->td_flags & TDF_MIGRATING) {
+		lwkt_send_ipiq(td->td_migrate_gd, lwkt_deschedule_remote, td);
 		return;
 	}
 	crit_enter();
@@ -315,6 +326,105 @@ void
 lwkt_setpri_self(int pri)
 {
 	lwkt_setpri(curthread, pri);
+}
+
+/* On the new CPU: take over a thread that finished switching out elsewhere. */
+static void
+lwkt_adopt_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
+{
+	thread_t td = arg;
+	struct globaldata *gd = mycpu;
+
+	td->td_gd = gd;
+	td->td_migrate_gd = NULL;
+	td->td_flags &= ~TDF_MIGRATING;
+	TAILQ_INSERT_TAIL(&gd->gd_tdallq, td, td_allq);
+	lwkt_enqueue(td);
+	if ((td->td_pri & TDPRI_MASK) > (gd->gd_curthread->td_pri & TDPRI_MASK))
+		need_lwkt_resched();
+}
+
+/*
+ * Called by whichever thread runs next on a CPU once a switch has
+ * completed (LWKT-SPEC §10b): if the thread that switched out was
+ * migrating, it is now entirely off this CPU (TDF_RUNNING clear, off its
+ * stack), so hand it to its new CPU.  The new CPU never has to wait for it.
+ */
+void
+lwkt_switch_return(void)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_migrate_td;
+
+	if (td != NULL) {
+		gd->gd_migrate_td = NULL;
+		lwkt_send_ipiq(td->td_migrate_gd, lwkt_adopt_remote, td);
+	}
+}
+
+/*
+ * Move the current thread to another CPU: leave this CPU's queues and
+ * lists, switch away, and resume on `rgd` once it has adopted the thread.
+ * Thread context.
+ */
+void
+lwkt_setcpu_self(struct globaldata *rgd)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+
+	if (rgd == gd)
+		return;
+	KASSERT(td != &gd->gd_idlethread && td->td_preempted == NULL &&
+	    td->td_cscount == 0, ("lwkt_setcpu_self: \"%s\" cannot migrate",
+	    td->td_comm));
+	crit_enter_quick(td);
+	lwkt_dequeue(td);
+	TAILQ_REMOVE(&gd->gd_tdallq, td, td_allq);
+	td->td_migrate_gd = rgd;
+	td->td_flags |= TDF_MIGRATING;
+	KKASSERT(gd->gd_migrate_td == NULL);
+	gd->gd_migrate_td = td;
+	lwkt_switch();
+	KKASSERT(mycpu == rgd && td->td_gd == rgd);
+	crit_exit_quick(td);
+}
+
+/* On the owner: give up a descheduled thread to CPU `cpu`. */
+static void
+lwkt_release_remote(void *arg, int cpu, struct intrframe *f __unused)
+{
+	thread_t td = arg;
+
+	KASSERT((td->td_flags & (TDF_RUNQ | TDF_RUNNING | TDF_PREEMPT_LOCK)) == 0,
+	    ("lwkt_acquire: thread \"%s\" is not descheduled (flags 0x%x)",
+	    td->td_comm, td->td_flags));
+	TAILQ_REMOVE(&td->td_gd->gd_tdallq, td, td_allq);
+	td->td_gd = globaldata_find(cpu);
+}
+
+/*
+ * Pull a descheduled thread of another CPU to this one: wait until it has
+ * fully switched out there, have its owner unlink it, link it here.  The
+ * caller then schedules it as it likes.  Thread context.
+ */
+void
+lwkt_acquire(thread_t td)
+{
+	struct globaldata *gd = mycpu, *ogd = td->td_gd;
+
+	if (ogd == gd)
+		return;
+	while (td->td_flags & (TDF_RUNNING | TDF_PREEMPT_LOCK)) {
+		lwkt_process_ipiq();
+		cpu_pause();
+	}
+	lwkt_wait_ipiq(ogd, lwkt_send_ipiq2(ogd, lwkt_release_remote, td,
+	    gd->gd_cpuid));
+	KKASSERT(td->td_gd == gd);
+	crit_enter();
+	TAILQ_INSERT_TAIL(&gd->gd_tdallq, td, td_allq);
+	crit_exit();
 }
 
 /*

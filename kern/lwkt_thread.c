@@ -158,6 +158,7 @@ lwkt_thread_start(void)
 {
 	thread_t td = curthread;
 
+	lwkt_switch_return();
 	cpu_enable_intr();
 	crit_exit();
 	td->td_func(td->td_arg);
@@ -254,7 +255,7 @@ lwkt_wait_free(thread_t td)
 static const char *const td_flag_names[] = {
 	"RUNNING", "RUNQ", "PREEMPT_LOCK", "PREEMPT_DONE", "IDLE_NOHLT",
 	"ALLOC_THREAD", "ALLOC_STACK", "VERBOSE", "STOPREQ", "EXITING",
-	"MPSAFE", "TSLEEPQ",
+	"MPSAFE", "TSLEEPQ", "MIGRATING",
 };
 
 /* "RUNNING|RUNQ" for a td_flags value; any CPU. */

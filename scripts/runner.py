@@ -152,7 +152,17 @@ MATRIX = [
          require=[r"^Fatal trap 14 \(Page fault\) on cpu 1\b",
                   r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
                   r"<fault_here\+0x[0-9a-f]+>", r"^panic: backtrace:",
-                  r"^  cpu [023]: .*stopped"]),
+                  r"^  cpu [023]: .*(stopped by NMI|held, serving IPIQ)"]),
+    # Stop the world while others are busy: a spinning CPU is held by the
+    # panic's cpusync (serving IPIQ); one spinning in a critical section
+    # cannot take the message and is stopped by NMI.
+    Boot("panic-busy",    "4", "multi",
+         "test=selftest.panic_busy expect.ncpus=4", PANIC,
+         require=[r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
+                  r"^  cpu 0: .*held, serving IPIQ",
+                  r"^  cpu 2: .*held, serving IPIQ, curthread \"busy_2\"",
+                  r"^  cpu 3: .*stopped by NMI, curthread \"busy_3\" \(crit 1\)",
+                  r"^panic: halting with the panic status"]),
     # Scheduler fault demos: a critical section count going negative, and a
     # thread overrunning its stack into the guard page (double-fault task).
     Boot("crit-negative", "2", "multi", "test=selftest.crit_negative", PANIC,

@@ -291,7 +291,7 @@ class TestVerdict(unittest.TestCase):
                "panic: fatal trap 14 (Page fault) on cpu 1\n"
                "panic: backtrace:\n  #0  0x00104198 <panic+0xd8>\n"
                "panic: per-CPU state:\n"
-               "  cpu 0: apic id 0, stopped, curthread 0x0\n")
+               "  cpu 0: apic id 0, held, serving IPIQ, curthread \"idle_0\"\n")
         p, out = judge_log(log, 37, boot=boot)
         self.assertEqual(out.code, 0)
         self.assertEqual([(c.name, c.result) for c in out.cases],

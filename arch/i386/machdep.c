@@ -148,31 +148,29 @@ cpu_apicid_live(void)
 }
 
 /*
- * Panic path, interrupts off: NMI every other online CPU (an NMI gets
- * through even where interrupts are disabled) and wait up to 100 ms for
- * each to report GDS_STOPPED.
+ * Panic path, interrupts off: NMI the CPUs of `mask` (an NMI gets through
+ * even where interrupts or critical sections hold a CPU) and wait up to
+ * 100 ms for each to report GDS_STOPPED.
  */
 void
-cpu_stop_others(void)
+cpu_stop_cpus(cpumask_t mask)
 {
-	struct globaldata *gd = mycpu;
 	uint64_t deadline;
 	int cpu;
 
-	if (!smp_active)
+	mask &= smp_active_mask & ~mycpu->gd_cpumask;
+	if (!smp_active || mask == 0)
 		return;
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		struct globaldata *ogd = globaldata_find(cpu);
-
-		if (ogd != gd && ogd->gd_state == GDS_ONLINE)
-			lapic_send_ipi(ogd->gd_apicid, ICR_NMI);
-	}
+	for (cpu = 0; cpu < ncpus; cpu++)
+		if (CPUMASK_TEST(mask, cpu))
+			lapic_send_ipi(globaldata_find(cpu)->gd_apicid, ICR_NMI);
 	deadline = cpu_ticks() + cpu_tsc_hz / 1000000 * STOP_WAIT_US;
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		struct globaldata *ogd = globaldata_find(cpu);
+		struct globaldata *ogd;
 
-		if (ogd == gd || !CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TEST(mask, cpu))
 			continue;
+		ogd = globaldata_find(cpu);
 		while (ogd->gd_state != GDS_STOPPED && cpu_ticks() < deadline)
 			cpu_pause();
 		if (ogd->gd_state != GDS_STOPPED)
@@ -193,7 +191,8 @@ cpu_stop_self(void)
 void
 cpu_dump_md(struct globaldata *gd)
 {
-	if (gd->gd_state == GDS_STOPPED && gd->gd_stop_eip != 0) {
+	if ((gd->gd_state == GDS_STOPPED || gd->gd_state == GDS_HELD) &&
+	    gd->gd_stop_eip != 0) {
 		kprintf("    stopped at ");
 		cpu_print_addr(gd->gd_stop_eip);
 		kprintf("\n");

@@ -85,7 +85,8 @@ trap(struct intrframe *tf)
 	thread_t td = gd->gd_curthread;
 	uint32_t vec = tf->tf_trapno;
 
-	if (vec == 2 && panic_cpu >= 0 && panic_cpu != gd->gd_cpuid) {
+	if (vec == 2 && panic_cpu >= 0 && panic_cpu != gd->gd_cpuid &&
+	    gd->gd_state != GDS_HELD) {
 		gd->gd_stop_eip = tf->tf_eip;
 		gd->gd_stop_ebp = tf->tf_ebp;
 		cpu_stop_self();
@@ -140,6 +141,8 @@ ipiq_intr(struct intrframe *tf)
 		atomic_set_int(&gd->gd_reqflags, RQF_IPIQ);
 		return;
 	}
+	gd->gd_stop_eip = tf->tf_eip;		/* where a panic freeze finds us */
+	gd->gd_stop_ebp = tf->tf_ebp;
 	crit_enter_quick(td);
 	lwkt_process_ipiq_frame(tf);
 	crit_exit_noyield(td);

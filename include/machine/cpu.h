@@ -6,6 +6,7 @@
 #define _MACHINE_CPU_H_
 
 #include <sys/types.h>
+#include <sys/cpumask.h>
 
 struct globaldata;
 
@@ -20,8 +21,8 @@ struct globaldata;
 /* Any CPU: end the run with a status (halts forever if no exit device). */
 void	cpu_shutdown(int kexit) __noreturn;
 
-/* Panic path, interrupts off: freeze every other online CPU, bounded wait. */
-void	cpu_stop_others(void);
+/* Panic path: freeze the CPUs in `mask` by NMI, bounded wait. */
+void	cpu_stop_cpus(cpumask_t mask);
 /* Frozen-CPU loop entered by a CPU that finds another CPU panicking. */
 void	cpu_stop_self(void) __noreturn;
 

@@ -39,6 +39,8 @@ void	lwkt_cpusync_finish(struct lwkt_cpusync *cs);
 void	lwkt_cpusync_simple(cpumask_t mask, cpusync_func_t *func, void *data);
 /* func(data) runs on every CPU of the mask in tandem with the release. */
 void	lwkt_cpusync_fastdata(cpumask_t mask, cpusync_func2_t *func, void *data);
+/* Panic: start a rendezvous on `mask` without waiting; never finished. */
+void	lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs);
 /* IPIQ processing: poll the rendezvous this CPU is held in; true if any remain. */
 bool	lwkt_cpusync_poll(void);
 

@@ -29,7 +29,8 @@ struct lwkt_cpusync;
 /* gd_state: life of a CPU, written by that CPU only (read by any) */
 #define GDS_OFFLINE	0		/* not started (or failed to start) */
 #define GDS_ONLINE	1		/* running kernel code */
-#define GDS_STOPPED	2		/* frozen by a panic on another CPU */
+#define GDS_STOPPED	2		/* frozen by NMI for a panic elsewhere */
+#define GDS_HELD	3		/* frozen for a panic elsewhere, serving IPIQ */
 
 struct globaldata {
 	struct globaldata *gd_self;	/* offset 0: target of %fs:0 */

@@ -45,6 +45,7 @@ struct globaldata;
 #define TDF_EXITING		0x0200	/* lwkt_exit() called */
 #define TDF_MPSAFE		0x0400
 #define TDF_TSLEEPQ		0x0800	/* on a sleep queue (tsleep) */
+#define TDF_MIGRATING		0x1000	/* switched out to move to td_migrate_gd */
 
 #define MAXCOMLEN		23
 #define KSTACK_PAGES		4	/* usable stack; one guard page below */
@@ -70,6 +71,7 @@ struct thread {
 	const volatile void *td_wchan;	/* what it sleeps on */
 	const char	*td_wmesg;
 	int		td_cscount;	/* cpusyncs this thread masters */
+	struct globaldata *td_migrate_gd; /* lwkt_setcpu_self() target */
 	uint64_t	td_switch_count; /* times switched to */
 	char		td_comm[MAXCOMLEN + 1];
 #ifdef DEBUG_CRIT_SECTIONS
@@ -113,6 +115,9 @@ void	lwkt_setpri(thread_t td, int pri);
 void	lwkt_setpri_self(int pri);
 void	lwkt_preempt(thread_t ntd, int critcount);
 void	lwkt_idle_loop(void) __noreturn;
+void	lwkt_setcpu_self(struct globaldata *rgd);
+void	lwkt_acquire(thread_t td);
+void	lwkt_switch_return(void);
 void	lwkt_splz(void);
 void	crit_panic(void) __noreturn;
 void	crit_debug_check(struct thread *td, const char *id);
