@@ -15,6 +15,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/counters.h>
 #include <sys/kopts.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
@@ -382,6 +383,7 @@ ktest_main(void)
 			}
 		}
 	}
+	lwkt_counters_print();
 	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail, kt_skip);
 	return kt_fail > 0 ? KEXIT_FAIL : KEXIT_PASS;
 }
