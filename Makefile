@@ -85,8 +85,11 @@ run: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(CMDLINE)" \
 	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
 
+# Benchmarks boot 8 CPUs so cpusync can be measured over 2, 4 and 8.
+BENCH_SMP ?= 8
+
 bench: $(B)/kernel.elf
-	$(PYTHON) scripts/runner.py bench --smp $(SMP) \
+	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
 test: $(B)/kernel.elf

@@ -20,7 +20,7 @@
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
-#include <sys/ipiq.h>
+#include <sys/ipiq2.h>
 #include <sys/thread2.h>
 #include <sys/vm_page.h>
 #include <machine/atomic.h>
@@ -29,8 +29,6 @@
 
 #define IPIQ_WARN_US	1000000		/* lwkt_wait_ipiq: warn after 1 s */
 #define IPIQ_PANIC_US	30000000	/* and panic after 30 s */
-
-enum ipiq_mode { IPIQ_SIGNAL, IPIQ_PASSIVE, IPIQ_NOWAIT };
 
 bool ipiq_optimized = true;
 
@@ -48,38 +46,23 @@ lwkt_ipiq_init_cpu(struct globaldata *gd)
 	memset(gd->gd_ipiq, 0, bytes);
 }
 
-static inline uint32_t
-ipiq_fill(const struct lwkt_ipiq *ip)
-{
-	return ip->ip_windex - ip->ip_rindex;
-}
-
-static void
-ipiq_signal(struct globaldata *gd, struct globaldata *target,
-    struct lwkt_ipiq *ip)
-{
-	if (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized)
-		cpu_send_ipiq(target);
-	else
-		gd->gd_cnt_ipiq_avoided++;
-}
-
 /*
- * The FIFO is more than half full: signal the target whatever ip_npoll
- * says (it may hold only passive messages, LWKT-SPEC §10b), then serve our
- * own incoming messages with interrupts enabled until it is a quarter full.
+ * The FIFO is more than half full: make sure the target has been signalled
+ * (a FIFO can fill with passive messages while no IPI is pending,
+ * LWKT-SPEC §10b), then serve our own incoming messages with interrupts
+ * enabled until it is a quarter full.  Sender, in its critical section.
  */
-static void
-ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
+void
+lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
     struct lwkt_ipiq *ip)
 {
 	uint32_t ef = read_eflags();
 
 	gd->gd_cnt_ipiq_fifofull++;
-	atomic_swap_int(&ip->ip_npoll, 1);
-	cpu_send_ipiq(target);
+	if (atomic_swap_int(&ip->ip_npoll, 1) == 0)
+		cpu_send_ipiq(target);
 	cpu_enable_intr();
-	while (ipiq_fill(ip) > MAXCPUFIFO / 4) {
+	while (lwkt_ipiq_fill(ip) > MAXCPUFIFO / 4) {
 		lwkt_process_ipiq();
 		cpu_pause();
 	}
@@ -87,60 +70,27 @@ ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
 		cpu_disable_intr();
 }
 
-static int
-ipiq_send(struct globaldata *target, ipifunc3_t *func, void *arg, int arg2,
-    enum ipiq_mode mode)
-{
-	struct globaldata *gd = mycpu;
-	thread_t td = gd->gd_curthread;
-	struct lwkt_ipiq *ip;
-	struct lwkt_ipiq_entry *e;
-	uint32_t seq;
-
-	if (target == gd) {
-		KASSERT(mode != IPIQ_PASSIVE, ("passive IPIQ message to self"));
-		func(arg, arg2, NULL);
-		return 0;
-	}
-	crit_enter_quick(td);
-	++gd->gd_intr_nesting_level;
-	ip = &gd->gd_ipiq[target->gd_cpuid];
-	if (mode == IPIQ_NOWAIT && ipiq_fill(ip) >= MAXCPUFIFO * 2 / 3) {
-		--gd->gd_intr_nesting_level;
-		crit_exit_quick(td);
-		return ENOENT;
-	}
-	if (ipiq_fill(ip) > MAXCPUFIFO / 2)
-		ipiq_wait_room(gd, target, ip);
-	e = &ip->ip_info[ip->ip_windex & MAXCPUFIFO_MASK];
-	e->ie_func = func;
-	e->ie_arg = arg;
-	e->ie_arg2 = arg2;
-	cpu_ccfence();
-	seq = ++ip->ip_windex;
-	if (mode == IPIQ_PASSIVE)
-		gd->gd_cnt_ipiq_passive++;
-	else
-		ipiq_signal(gd, target, ip);
-	--gd->gd_intr_nesting_level;
-	crit_exit_quick(td);
-	return mode == IPIQ_NOWAIT ? 0 : (int)seq;
-}
-
-/* Queue func(arg, arg2) for `target`; returns the sequence to wait for (0 if run inline). */
-int
-lwkt_send_ipiq3(struct globaldata *target, ipifunc3_t *func, void *arg,
-    int arg2)
-{
-	return ipiq_send(target, func, arg, arg2, IPIQ_SIGNAL);
-}
-
 /* Queue without an IPI: the target picks it up on its next tick or pass. */
 int
 lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
     void *arg, int arg2)
 {
-	return ipiq_send(target, func, arg, arg2, IPIQ_PASSIVE);
+	struct globaldata *gd = mycpu;
+	thread_t td = gd->gd_curthread;
+	struct lwkt_ipiq *ip;
+	uint32_t seq;
+
+	KASSERT(target != gd, ("passive IPIQ message to self"));
+	crit_enter_quick(td);
+	++gd->gd_intr_nesting_level;
+	ip = &gd->gd_ipiq[target->gd_cpuid];
+	if (lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)
+		lwkt_ipiq_wait_room(gd, target, ip);
+	seq = lwkt_ipiq_put(ip, func, arg, arg2);
+	gd->gd_cnt_ipiq_passive++;
+	--gd->gd_intr_nesting_level;
+	crit_exit_quick(td);
+	return (int)seq;
 }
 
 /* 0 when queued (or run inline), ENOENT when the FIFO is 2/3 full. */
@@ -148,7 +98,13 @@ int
 lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
     void *arg, int arg2)
 {
-	return ipiq_send(target, func, arg, arg2, IPIQ_NOWAIT);
+	struct globaldata *gd = mycpu;
+
+	if (target != gd &&
+	    lwkt_ipiq_fill(&gd->gd_ipiq[target->gd_cpuid]) >= MAXCPUFIFO * 2 / 3)
+		return ENOENT;
+	lwkt_send_ipiq3(target, func, arg, arg2);
+	return 0;
 }
 
 /* Send to every online, not stopped CPU in `mask`; returns how many. */
@@ -163,7 +119,7 @@ lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 		mask &= ~CPUMASK(cpu);
 		if (globaldata_find(cpu)->gd_state != GDS_ONLINE)
 			continue;
-		ipiq_send(globaldata_find(cpu), func, arg, arg2, IPIQ_SIGNAL);
+		lwkt_send_ipiq3(globaldata_find(cpu), func, arg, arg2);
 		n++;
 	}
 	return n;

@@ -40,8 +40,6 @@ struct lwkt_ipiq {
 	struct lwkt_ipiq_entry ip_info[MAXCPUFIFO];
 } __aligned(64);
 
-int	lwkt_send_ipiq3(struct globaldata *target, ipifunc3_t *func,
-	    void *arg, int arg2);
 int	lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 	    void *arg, int arg2);
 int	lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
@@ -57,10 +55,14 @@ void	lwkt_ipiq_init_cpu(struct globaldata *gd);
 /* Knob: 0 = always send the IPI (no ip_npoll interlock), for comparison. */
 extern bool ipiq_optimized;
 
-#define lwkt_send_ipiq(gd, f, a)	lwkt_send_ipiq3(gd, f, a, 0)
-#define lwkt_send_ipiq2(gd, f, a, a2)	lwkt_send_ipiq3(gd, f, a, a2)
+/* Out-of-line parts of lwkt_send_ipiq3() (sys/ipiq2.h). */
+void	lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
+	    struct lwkt_ipiq *ip);
+
 #define lwkt_send_ipiq_passive(gd, f, a) lwkt_send_ipiq3_passive(gd, f, a, 0)
 #define lwkt_send_ipiq_nowait(gd, f, a)	lwkt_send_ipiq3_nowait(gd, f, a, 0)
 #define lwkt_send_ipiq_mask(m, f, a)	lwkt_send_ipiq3_mask(m, f, a, 0)
+
+#include <sys/ipiq2.h>
 
 #endif
