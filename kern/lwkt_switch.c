@@ -141,7 +141,8 @@ lwkt_switch(void)
 	if (ntd != td) {
 		ntd->td_switch_count++;
 		cpu_lwkt_switch(ntd);
-		lwkt_switch_return();
+		if (__predict_false(mycpu->gd_migrate_td != NULL))
+			lwkt_switch_return();
 	}
 	crit_exit_quick(td);
 }
@@ -193,10 +194,23 @@ lwkt_schedule_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
 	lwkt_schedule(arg);
 }
 
+/* Out of line so the local path of lwkt_schedule stays short. */
+static __noinline void
+lwkt_schedule_forward(struct globaldata *gd, thread_t td)
+{
+	lwkt_send_ipiq(gd, lwkt_schedule_remote, td);
+}
+
 static void
 lwkt_deschedule_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
 {
 	lwkt_deschedule(arg);
+}
+
+static __noinline void
+lwkt_deschedule_forward(struct globaldata *gd, thread_t td)
+{
+	lwkt_send_ipiq(gd, lwkt_deschedule_remote, td);
 }
 
 /*
@@ -210,13 +224,13 @@ lwkt_schedule(thread_t td)
 	struct globaldata *gd = mycpu;
 	thread_t cur;
 
-	if (td->td_gd != gd) {
-		lwkt_send_ipiq(td->td_gd, lwkt_schedule_remote, td);
+	if (__predict_false(td->td_gd != gd)) {
+		lwkt_schedule_forward(td->td_gd, td);
 		return;
 	}
-	if (td->td_flags & TDF_MIGRATING) {
+	if (__predict_false(td->td_flags & TDF_MIGRATING)) {
 		/* In flight: the request follows the adoption message. */
-		lwkt_send_ipiq(td->td_migrate_gd, lwkt_schedule_remote, td);
+		lwkt_schedule_forward(td->td_migrate_gd, td);
 		return;
 	}
 	KASSERT((td->td_flags & TDF_EXITING) == 0,
@@ -246,12 +260,12 @@ lwkt_schedule_self(void)
 void
 lwkt_deschedule(thread_t td)
 {
-	if (td->td_gd != mycpu) {
-		lwkt_send_ipiq(td->td_gd, lwkt_deschedule_remote, td);
+	if (__predict_false(td->td_gd != mycpu)) {
+		lwkt_deschedule_forward(td->td_gd, td);
 		return;
 	}
-	if (td->td_flags & TDF_MIGRATING) {
-		lwkt_send_ipiq(td->td_migrate_gd, lwkt_deschedule_remote, td);
+	if (__predict_false(td->td_flags & TDF_MIGRATING)) {
+		lwkt_deschedule_forward(td->td_migrate_gd, td);
 		return;
 	}
 	crit_enter();
