@@ -10,6 +10,7 @@
 #include <sys/callout.h>
 #include <sys/kopts.h>
 #include <sys/thread2.h>
+#include <sys/tsleep.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
@@ -26,6 +27,7 @@ mi_startup(void)
 	    cpumask_count(smp_active_mask), smp_active_mask,
 	    smp_active ? "SMP" : "uniprocessor", hz,
 	    lwkt_untimely_switch ? ", untimely_switch on" : "");
+	tsleep_init_cpu();
 	clock_start_cpu();
 	if (lwkt_create(ktest_main_thread, NULL, &td, NULL, TDF_STOPREQ, 0,
 	    "ktest") != 0)
@@ -39,6 +41,7 @@ mi_startup(void)
 void
 kern_ap_started(void)
 {
+	tsleep_init_cpu();
 	clock_start_cpu();
 	cpu_enable_intr();
 	lwkt_idle_loop();

@@ -43,6 +43,9 @@ counters_read(struct globaldata *gd, void *arg)
 	c->ipi_recv = gd->gd_cnt_ipi_recv;
 	c->timer_intr = gd->gd_cnt_timer_intr;
 	c->timer_deferred = gd->gd_cnt_timer_deferred;
+	c->tok_req = gd->gd_cnt_tok_req;
+	c->tok_migrate = gd->gd_cnt_tok_migrate;
+	c->tok_contention = gd->gd_cnt_tok_contention;
 }
 
 void
@@ -79,10 +82,11 @@ lwkt_counters_print(void)
 			continue;
 		kprintf("# counters cpu %d: switch %llu preempt %llu/%llu/%llu halt %llu "
 		    "ipiq run %llu full %llu avoided %llu passive %llu cs %llu "
-		    "ipi %llu/%llu\n", cpu, c[cpu].switch_count,
+		    "ipi %llu/%llu tok %llu/%llu/%llu\n", cpu, c[cpu].switch_count,
 		    c[cpu].preempt_hit, c[cpu].preempt_miss, c[cpu].preempt_weird,
 		    c[cpu].idle_halt, c[cpu].ipiq_count, c[cpu].ipiq_fifofull,
 		    c[cpu].ipiq_avoided, c[cpu].ipiq_passive, c[cpu].ipiq_cscount,
-		    c[cpu].ipi_sent, c[cpu].ipi_recv);
+		    c[cpu].ipi_sent, c[cpu].ipi_recv, c[cpu].tok_req,
+		    c[cpu].tok_migrate, c[cpu].tok_contention);
 	}
 }

@@ -32,7 +32,7 @@ struct km_free {
 
 static struct km_free *km_buckets[KM_NBUCKETS];
 static struct kmalloc_stats km_stats;
-static struct spinlock km_lock = SPINLOCK_INITIALIZER;
+static struct spinlock km_lock = SPINLOCK_INITIALIZER("kmalloc");
 
 static int
 size_to_bucket(size_t total)

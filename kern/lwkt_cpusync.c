@@ -1,8 +1,9 @@
 /*
  * cpusync rendezvous (sys/cpusync.h, LWKT-SPEC §8).
  *
- * A target's part starts in cpusync_remote_start(), an IPIQ message: count
- * in, run cs_run_func, and put the rendezvous on this CPU's gd_cpusyncq.
+ * A target's part starts in cpusync_remote_start(), an IPIQ message: put
+ * the rendezvous on this CPU's gd_cpusyncq, run cs_run_func and count in
+ * (so when start returns, cs_run_func has finished on every target).
  * lwkt_process_ipiq_frame() then polls that queue after every pass over the
  * FIFOs (lwkt_cpusync_poll) and keeps looping while anything is queued, so
  * the CPU stays held inside IPIQ processing yet serves other messages.
@@ -37,9 +38,9 @@ cpusync_remote_start(void *arg, int arg2 __unused, struct intrframe *f __unused)
 	KASSERT(gd->gd_cpusyncq_n < MAXCPU, ("cpusync: queue of cpu %d full",
 	    gd->gd_cpuid));
 	gd->gd_cpusyncq[gd->gd_cpusyncq_n++] = cs;
-	atomic_add_int(&cs->cs_count, 1);
 	if (cs->cs_run_func != NULL)
 		cs->cs_run_func(cs);
+	atomic_add_int(&cs->cs_count, 1);	/* counted in once run_func is done */
 }
 
 bool

@@ -10,6 +10,7 @@
 #include <sys/globaldata.h>
 #include <sys/ipiq.h>
 #include <sys/thread2.h>
+#include <sys/token.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
@@ -83,25 +84,40 @@ lwkt_dequeue(thread_t td)
 }
 
 /*
- * Pick the next thread: the head of the highest non-empty queue (clearing
- * the mask bits of queues found empty), or the idle thread.  Round-robin
- * comes from lwkt_switch putting a still-runnable thread that switches out
- * at the tail of its queue, so the head is always the one that waited
- * longest.
+ * Pick the next thread: the first thread, in queue order, of the highest
+ * non-empty queue whose tokens are all on this CPU (lwkt_token_chk asks
+ * for missing ones), clearing the mask bits of queues found empty; the
+ * idle thread if there is none.  gd_tokwait records that runnable threads
+ * were skipped for tokens, so the idle thread may halt until they arrive.
+ * Round-robin comes from lwkt_switch putting a still-runnable thread that
+ * switches out at the tail of its queue.
  */
 static thread_t
 lwkt_pick(struct globaldata *gd)
 {
+	uint32_t mask = gd->gd_runqmask;
+	bool waiting = false;
 	thread_t ntd;
 	int pri;
 
-	while (gd->gd_runqmask != 0) {
-		pri = 31 - __builtin_clz(gd->gd_runqmask);
+	while (mask != 0) {
+		pri = 31 - __builtin_clz(mask);
+		mask &= ~(1u << pri);
 		ntd = TAILQ_FIRST(&gd->gd_tdrunq[pri]);
-		if (ntd != NULL)
-			return ntd;
-		gd->gd_runqmask &= ~(1u << pri);
+		if (ntd == NULL) {
+			gd->gd_runqmask &= ~(1u << pri);
+			continue;
+		}
+		for (; ntd != NULL; ntd = TAILQ_NEXT(ntd, td_threadq)) {
+			if (__predict_true(ntd->td_toks == NULL) ||
+			    lwkt_token_chk(ntd)) {
+				gd->gd_tokwait = false;
+				return ntd;
+			}
+			waiting = true;
+		}
 	}
+	gd->gd_tokwait = waiting;
 	return &gd->gd_idlethread;
 }
 
@@ -120,6 +136,9 @@ lwkt_switch(void)
 	if (gd->gd_intr_nesting_level != 0)
 		panic("lwkt_switch: called from interrupt context (nesting "
 		    "level %d) by \"%s\"", gd->gd_intr_nesting_level, td->td_comm);
+	if (gd->gd_spinlocks != 0)
+		panic("lwkt_switch: \"%s\" holds %d spinlock(s)", td->td_comm,
+		    gd->gd_spinlocks);
 	crit_enter_quick(td);
 	gd->gd_cnt_switch++;
 	if ((ntd = td->td_preempted) != NULL) {
@@ -139,6 +158,8 @@ lwkt_switch(void)
 		ntd = lwkt_pick(gd);
 	}
 	if (ntd != td) {
+		if (__predict_false(td->td_toks != NULL))
+			lwkt_token_switchout(td, ntd);
 		ntd->td_switch_count++;
 		cpu_lwkt_switch(ntd);
 		if (__predict_false(mycpu->gd_migrate_td != NULL))
@@ -245,6 +266,31 @@ lwkt_schedule(thread_t td)
 			need_lwkt_resched();
 	}
 	crit_exit_quick(cur);
+}
+
+static void
+lwkt_schedule_noresched_remote(void *arg, int arg2 __unused,
+    struct intrframe *f __unused)
+{
+	lwkt_schedule_noresched(arg);
+}
+
+/* Make td runnable without preempting or asking for a reschedule. */
+void
+lwkt_schedule_noresched(thread_t td)
+{
+	if (td->td_gd != mycpu) {
+		lwkt_send_ipiq(td->td_gd, lwkt_schedule_noresched_remote, td);
+		return;
+	}
+	if (td->td_flags & TDF_MIGRATING) {
+		lwkt_send_ipiq(td->td_migrate_gd, lwkt_schedule_noresched_remote,
+		    td);
+		return;
+	}
+	crit_enter();
+	lwkt_enqueue(td);
+	crit_exit();
 }
 
 void
@@ -486,7 +532,8 @@ lwkt_splz(void)
 
 /*
  * Each CPU's idle thread, on the CPU's boot stack.  It reaps dead threads,
- * switches when anything is runnable and otherwise halts with "sti; hlt"
+ * switches when anything is runnable (and not just waiting for tokens,
+ * whose arrival requests a reschedule) and otherwise halts with "sti; hlt"
  * after a last check with interrupts off, so a wakeup cannot be missed.
  */
 void
@@ -498,13 +545,13 @@ lwkt_idle_loop(void)
 	KKASSERT(td == &gd->gd_idlethread);
 	for (;;) {
 		lwkt_reap();
-		if (gd->gd_runqmask != 0 ||
+		if ((gd->gd_runqmask != 0 && !gd->gd_tokwait) ||
 		    (gd->gd_reqflags & RQF_AST_LWKT_RESCHED)) {
 			lwkt_switch();
 			continue;
 		}
 		cpu_disable_intr();
-		if (gd->gd_runqmask == 0 && (gd->gd_reqflags &
+		if ((gd->gd_runqmask == 0 || gd->gd_tokwait) && (gd->gd_reqflags &
 		    (RQF_DEFERRED | RQF_AST_LWKT_RESCHED)) == 0 &&
 		    (td->td_flags & TDF_IDLE_NOHLT) == 0 &&
 		    TAILQ_EMPTY(&gd->gd_tdreapq)) {

@@ -17,6 +17,7 @@
 #include <sys/malloc.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
+#include <sys/token.h>
 #include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
@@ -46,6 +47,7 @@ lwkt_init_cpu_threads(void)
 	td->td_kstack = (char *)gd->gd_stack_base;
 	td->td_kstack_size = gd->gd_stack_size;
 	ksnprintf(td->td_comm, sizeof(td->td_comm), "idle_%d", gd->gd_cpuid);
+	lwkt_initport(&td->td_msgport, td);
 	TAILQ_INSERT_TAIL(&gd->gd_tdallq, td, td_allq);
 	gd->gd_curthread = td;
 }
@@ -78,6 +80,7 @@ lwkt_init_thread(thread_t td, int cpu, int flags)
 	td->td_gd = gd;
 	td->td_pri = TDPRI_KERN_DAEMON;
 	td->td_critcount = 1;
+	lwkt_initport(&td->td_msgport, td);
 	cpu_thread_init(td);
 	if (gd == mycpu) {
 		crit_enter();
@@ -175,6 +178,8 @@ lwkt_exit(void)
 		kprintf("thread \"%s\" exits on cpu %d\n", td->td_comm,
 		    gd->gd_cpuid);
 	KASSERT(td != &gd->gd_idlethread, ("the idle thread cannot exit"));
+	KASSERT(td->td_toks == NULL, ("thread \"%s\" exits holding token \"%s\"",
+	    td->td_comm, td->td_toks->tr_tok->t_name));
 	crit_enter_quick(td);
 	td->td_flags |= TDF_EXITING;
 	lwkt_deschedule_self();
@@ -310,10 +315,12 @@ lwkt_dump_threads(void)
 		n = 0;
 		TAILQ_FOREACH(td, &gd->gd_tdallq, td_allq) {
 			lwkt_flags_str(td->td_flags, fl, sizeof(fl));
-			kprintf("    %p %-16s pri %2d crit %d %-9s %s%s%s\n",
-			    td, td->td_comm, td->td_pri, td->td_critcount,
+			kprintf("    %p %-16s pri %2d crit %d %-9s %s%s%s", td,
+			    td->td_comm, td->td_pri, td->td_critcount,
 			    td_state(td), fl, td->td_wmesg ? " wmesg " : "",
 			    td->td_wmesg ? td->td_wmesg : "");
+			lwkt_token_print(td);
+			kprintf("\n");
 			if (++n >= 64) {
 				kprintf("    ...\n");
 				break;

@@ -16,7 +16,7 @@ static struct vm_arena kernel_arena = {
 	.va_npages = VM_PAGE_MAX_PA / PAGE_SIZE,
 	.va_bitmap = kernel_bitmap,
 	.va_nfree = 0,
-	.va_lock = SPINLOCK_INITIALIZER,
+	.va_lock = SPINLOCK_INITIALIZER("vm_page kernel"),
 };
 static vm_paddr_t kernel_top;
 
@@ -50,7 +50,7 @@ vm_arena_init(struct vm_arena *a, const char *name, vm_paddr_t base,
 	a->va_npages = npages;
 	a->va_bitmap = bitmap;
 	a->va_nfree = 0;
-	spin_init(&a->va_lock);
+	spin_init(&a->va_lock, name);
 	memset(bitmap, 0, howmany(npages, 32) * sizeof(uint32_t));
 }
 

@@ -85,6 +85,31 @@ negative:
 	return -1;
 }
 
+/*
+ * Spinlock fast path for sys/spinlock2.h: take *lock if it is 0 by
+ * storing (cpuid + 1) with one compare-and-exchange, so the lock word
+ * names its holder (a failed attempt leaves it untouched).  Returns the
+ * lock word seen: 0 = acquired.
+ */
+static __always_inline uint32_t
+cpu_spin_tryget(volatile uint32_t *lock)
+{
+	uint32_t old = 0, me;
+
+	__asm__ __volatile__(
+	    "movl %%fs:12, %1\n\t"
+	    "incl %1\n\t"
+	    "lock; cmpxchgl %1, %2"
+	    : "+a"(old), "=&r"(me), "+m"(*lock) :: "memory", "cc");
+	return old;
+}
+
+static __always_inline void
+cpu_spin_count(int delta)
+{
+	__asm__ __volatile__("addl %0, %%fs:16" :: "ri"(delta) : "memory", "cc");
+}
+
 #define mycpu		_get_mycpu()
 #define mycpuid		(mycpu->gd_cpuid)
 #define curthread	_get_curthread()

@@ -27,6 +27,9 @@ struct lwkt_counters {
 	uint64_t	ipi_recv;
 	uint64_t	timer_intr;
 	uint64_t	timer_deferred;
+	uint64_t	tok_req;
+	uint64_t	tok_migrate;
+	uint64_t	tok_contention;
 };
 
 /* Run read(gd, arg) for every CPU of `mask` while all of them are held. */

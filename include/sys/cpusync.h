@@ -1,7 +1,8 @@
 /*
  * cpusync (LWKT-SPEC §8): a synchronous rendezvous of CPUs built on the
  * IPIQ.  The master (a thread) calls lwkt_cpusync_start(); every other CPU
- * in the mask counts itself in, runs cs_run_func, and is then held inside
+ * in the mask runs cs_run_func, counts itself in (so start returns once the
+ * function has finished everywhere), and is then held inside
  * its IPIQ processing (still serving other messages) until the master's
  * lwkt_cpusync_finish(), when it runs cs_fin1_func, counts itself out and
  * runs cs_fin2_func.  The master stays in a critical section from start to

@@ -36,7 +36,8 @@ struct globaldata {
 	struct globaldata *gd_self;	/* offset 0: target of %fs:0 */
 	struct thread	*gd_curthread;	/* offset 4: machine/thread.h */
 	volatile uint32_t gd_reqflags;	/* offset 8: RQF_*, set with atomics */
-	int		gd_cpuid;	/* dense 0..ncpus-1 */
+	int		gd_cpuid;	/* offset 12: dense 0..ncpus-1 */
+	int		gd_spinlocks;	/* offset 16: spinlocks held (owner only) */
 	cpumask_t	gd_cpumask;	/* CPUMASK(gd_cpuid) */
 	cpumask_t	gd_other_cpus;	/* every started CPU but this one */
 	int		gd_apicid;	/* local APIC id, as the MADT listed it */
@@ -67,6 +68,10 @@ struct globaldata {
 	int		gd_cpusyncq_n;
 	/* A thread that switched out to migrate, for the next thread to send on. */
 	struct thread	*gd_migrate_td;
+	/* lwkt_switch found runnable threads all waiting for tokens: idle may halt. */
+	bool		gd_tokwait;
+	/* Sleepers (kern/kern_synch.c): owner CPU, in a critical section. */
+	struct thread_list *gd_tsleep_hash;
 
 	/* Boot stack of this CPU. */
 	vm_offset_t	gd_stack_base;
@@ -92,6 +97,9 @@ struct globaldata {
 	uint64_t	gd_cnt_intr;
 	uint64_t	gd_cnt_timer_intr;
 	uint64_t	gd_cnt_timer_deferred;
+	uint64_t	gd_cnt_tok_req;		/* lwkt_gettoken calls here */
+	uint64_t	gd_cnt_tok_migrate;	/* tokens this CPU handed away */
+	uint64_t	gd_cnt_tok_contention;	/* requests it had to refuse */
 
 	/* Console: this CPU's line being built (kern/kern_cons.c). */
 	uint32_t	gd_conlen;
@@ -108,6 +116,10 @@ _Static_assert(offsetof(struct globaldata, gd_curthread) == 4,
     "machine/thread.h reads curthread at %fs:4");
 _Static_assert(offsetof(struct globaldata, gd_reqflags) == 8,
     "machine/thread.h reads reqflags at %fs:8");
+_Static_assert(offsetof(struct globaldata, gd_cpuid) == 12,
+    "machine/thread.h reads the cpuid at %fs:12");
+_Static_assert(offsetof(struct globaldata, gd_spinlocks) == 16,
+    "machine/thread.h counts spinlocks at %fs:16");
 
 #include <machine/thread.h>
 

@@ -1,43 +1,44 @@
 /*
- * Spinlock fast paths.  Until critical sections exist (scheduler issue),
- * holding a spinlock masks interrupts on the holding CPU, which is what a
- * critical section will provide: no preemption and no local interrupt
- * handler racing the holder.  Locks must be released in reverse order of
- * acquisition on a CPU (the saved EFLAGS nest).  Any CPU, any context.
+ * Spinlock fast paths (LWKT-SPEC §9.2).  spin_lock() enters a critical
+ * section, then takes the lock with one exchange; spin_lock_quick() assumes
+ * the caller already is in one.  Holders must not block or switch (that
+ * panics) and must release in reverse order.  Never take a spinlock from a
+ * hard interrupt on a CPU that may already hold it.  Any CPU.
  */
 #ifndef _SYS_SPINLOCK2_H_
 #define _SYS_SPINLOCK2_H_
 
 #include <sys/spinlock.h>
+#include <sys/thread2.h>
 #include <machine/atomic.h>
-#include <machine/cpufunc.h>
 
-static inline void
-spin_init(struct spinlock *s)
+static __always_inline void
+spin_lock_quick(struct spinlock *s)
 {
-	s->lock = 0;
-	s->saved_flags = 0;
+	if (__predict_false(cpu_spin_tryget(&s->lock) != 0))
+		spin_lock_contested(s);
+	cpu_spin_count(1);
 }
 
-static inline void
+static __always_inline void
+spin_unlock_quick(struct spinlock *s)
+{
+	cpu_spin_count(-1);
+	atomic_store_rel_int(&s->lock, 0);
+}
+
+static __always_inline void
 spin_lock(struct spinlock *s)
 {
-	uint32_t ef = intr_disable();
-
-	while (atomic_swap_int(&s->lock, 1) != 0) {
-		while (s->lock != 0)
-			cpu_pause();
-	}
-	s->saved_flags = ef;
+	crit_enter_quick(curthread);
+	spin_lock_quick(s);
 }
 
-static inline void
+static __always_inline void
 spin_unlock(struct spinlock *s)
 {
-	uint32_t ef = s->saved_flags;
-
-	atomic_store_rel_int(&s->lock, 0);
-	intr_restore(ef);
+	spin_unlock_quick(s);
+	crit_exit_quick(curthread);
 }
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/msgport.h>
 
 struct globaldata;
 
@@ -70,8 +71,12 @@ struct thread {
 	void		*td_arg;
 	const volatile void *td_wchan;	/* what it sleeps on */
 	const char	*td_wmesg;
+	TAILQ_ENTRY(thread) td_sleepq;	/* gd_tsleep_hash slot */
+	bool		td_timedout;	/* tsleep: the timeout fired */
 	int		td_cscount;	/* cpusyncs this thread masters */
 	struct globaldata *td_migrate_gd; /* lwkt_setcpu_self() target */
+	struct lwkt_tokref *td_toks;	/* tokens held, newest first */
+	struct lwkt_port td_msgport;	/* this thread's reply port */
 	uint64_t	td_switch_count; /* times switched to */
 	char		td_comm[MAXCOMLEN + 1];
 #ifdef DEBUG_CRIT_SECTIONS
@@ -105,6 +110,7 @@ void	lwkt_flags_str(uint32_t flags, char *buf, size_t len);
 /* Scheduling (kern/lwkt_switch.c) */
 void	lwkt_switch(void);
 void	lwkt_schedule(thread_t td);
+void	lwkt_schedule_noresched(thread_t td);
 void	lwkt_schedule_self(void);
 void	lwkt_deschedule(thread_t td);
 void	lwkt_deschedule_self(void);

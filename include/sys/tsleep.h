@@ -1,0 +1,27 @@
+/*
+ * Sleeping and waking (LWKT-SPEC §10).  tsleep() blocks the current thread
+ * on an address until wakeup()/wakeup_one() on the same address, or until
+ * `timo` hardclock ticks pass (EWOULDBLOCK; 0 = no timeout).  Each CPU
+ * keeps its own sleepers in a hash table; for every hash slot a global CPU
+ * mask says which CPUs may have sleepers there, and a wakeup visits those
+ * CPUs by passing one IPIQ message from CPU to CPU.
+ *
+ * To close the window between testing a condition and sleeping on it,
+ * call tsleep_interlock(ident) first, then test, then tsleep(ident,
+ * PINTERLOCKED, ...): a wakeup after tsleep_interlock is never lost.
+ * Thread context.
+ */
+#ifndef _SYS_TSLEEP_H_
+#define _SYS_TSLEEP_H_
+
+#include <sys/types.h>
+
+#define PINTERLOCKED	0x0400		/* tsleep_interlock() already queued us */
+
+void	tsleep_interlock(const volatile void *ident);
+int	tsleep(const volatile void *ident, int flags, const char *wmesg, int timo);
+void	wakeup(const volatile void *ident);
+void	wakeup_one(const volatile void *ident);
+void	tsleep_init_cpu(void);
+
+#endif
