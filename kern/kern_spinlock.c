@@ -59,7 +59,7 @@ spin_lock_contested(struct spinlock *s)
 	for (;;) {
 		while (s->lock != 0)
 			spin_wait(s, t0, &warned, "spinlock");
-		if (cpu_spin_tryget(&s->lock) == 0)
+		if (cpu_spin_tryget(&s->lock))
 			break;
 	}
 	/* A writer also waits for readers that got in before it. */
@@ -71,7 +71,7 @@ bool
 spin_trylock(struct spinlock *s)
 {
 	crit_enter();
-	if (cpu_spin_tryget(&s->lock) == 0) {
+	if (cpu_spin_tryget(&s->lock)) {
 		if (s->shared == 0) {
 			cpu_spin_count(1);
 			return true;

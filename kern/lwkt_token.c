@@ -12,9 +12,10 @@
  * releases the token.  The new owner is sent a message that makes it
  * reschedule, so the thread waiting there gets to run.
  *
- * Holding: lwkt_gettoken links the caller's tokref on curthread->td_toks
- * and returns once this CPU owns the token and no thread this one
- * preempted holds it; until then the thread stays runnable but
+ * Holding: lwkt_gettoken (inline, sys/token2.h) links the caller's tokref
+ * on curthread->td_toks and returns once this CPU owns the token and no
+ * thread this one preempted holds it; until then (lwkt_gettoken_slow) the
+ * thread stays runnable but
  * lwkt_switch() skips it (lwkt_token_chk asks for what is missing), so the
  * CPU runs other threads or halts.  The same check stands before every
  * resumption of a thread, which is how a thread that blocked gets back
@@ -164,40 +165,38 @@ lwkt_token_switchout(thread_t td, thread_t ntd)
 			tok_try_grant(ref->tr_tok, ntd);
 }
 
-/* Slow path: wait, switching, until this CPU owns tok and no thread we preempted holds it. */
-static void
-tok_acquire_wait(thread_t td, struct lwkt_token *tok)
-{
-	struct globaldata *gd;
-
-	for (;;) {
-		gd = mycpu;
-		if (tok->t_cpu == gd && (td->td_preempted == NULL ||
-		    !tok_held_running(tok, td->td_preempted)))
-			return;
-		if (tok->t_cpu != gd)
-			tok_request(gd, tok);
-		lwkt_switch();
-	}
-}
-
+/*
+ * Slow path of lwkt_gettoken (the tokref is already linked): switch until
+ * this CPU owns the token and no thread we preempted holds it.
+ */
 void
-lwkt_gettoken(struct lwkt_tokref *ref, struct lwkt_token *tok)
+lwkt_gettoken_slow(struct lwkt_tokref *ref)
 {
+	struct lwkt_token *tok = ref->tr_tok;
 	thread_t td = curthread;
 	struct globaldata *gd;
 
 	crit_enter_quick(td);
-	ref->tr_tok = tok;
-	ref->tr_next = td->td_toks;
-	td->td_toks = ref;
-	gd = mycpu;
-	gd->gd_cnt_tok_req++;
-	atomic_add_int(&tok->t_requests, 1);
-	if (__predict_false(tok->t_cpu != gd || td->td_preempted != NULL))
-		tok_acquire_wait(td, tok);
-	ref->tr_reqgd = mycpu;
-	ref->tr_gen = ++tok->t_gen;
+	for (;;) {
+		gd = mycpu;
+		if (tok->t_cpu == gd && (td->td_preempted == NULL ||
+		    !tok_held_running(tok, td->td_preempted)))
+			break;
+		if (tok->t_cpu != gd)
+			tok_request(gd, tok);
+		lwkt_switch();
+	}
+	crit_exit_quick(td);
+}
+
+/* Someone asked for a token we just released: hand it over if we can. */
+void
+lwkt_reltoken_slow(struct lwkt_token *tok)
+{
+	thread_t td = curthread;
+
+	crit_enter_quick(td);
+	tok_try_grant(tok, td);
 	crit_exit_quick(td);
 }
 
@@ -219,26 +218,10 @@ lwkt_trytoken(struct lwkt_tokref *ref, struct lwkt_token *tok)
 	ref->tr_reqgd = gd;
 	td->td_toks = ref;
 	gd->gd_cnt_tok_req++;
-	atomic_add_int(&tok->t_requests, 1);
+	tok->t_requests++;
 	ref->tr_gen = ++tok->t_gen;
 	crit_exit_quick(td);
 	return 1;
-}
-
-/* Releases nest: ref must be the newest token the caller holds. */
-void
-lwkt_reltoken(struct lwkt_tokref *ref)
-{
-	thread_t td = curthread;
-	struct lwkt_token *tok = ref->tr_tok;
-
-	crit_enter_quick(td);
-	KASSERT(td->td_toks == ref, ("lwkt_reltoken: \"%s\" releases token "
-	    "\"%s\" out of order", td->td_comm, tok->t_name));
-	td->td_toks = ref->tr_next;
-	if (__predict_false(tok->t_reqmask != 0))
-		tok_try_grant(tok, td);
-	crit_exit_quick(td);
 }
 
 /* True if anyone else acquired the token since this holder last got it. */

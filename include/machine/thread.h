@@ -88,21 +88,29 @@ negative:
 /*
  * Spinlock fast path for sys/spinlock2.h: take *lock if it is 0 by
  * storing (cpuid + 1) with one compare-and-exchange, so the lock word
- * names its holder (a failed attempt leaves it untouched).  Returns the
- * lock word seen: 0 = acquired.
+ * names its holder (a failed attempt leaves it untouched).  True if taken.
  */
-static __always_inline uint32_t
+static __always_inline bool
 cpu_spin_tryget(volatile uint32_t *lock)
 {
 	uint32_t old = 0, me;
 
-	__asm__ __volatile__(
+	__asm__ goto __volatile__(
 	    "movl %%fs:12, %1\n\t"
 	    "incl %1\n\t"
-	    "lock; cmpxchgl %1, %2"
-	    : "+a"(old), "=&r"(me), "+m"(*lock) :: "memory", "cc");
-	return old;
+	    "lock; cmpxchgl %1, %2\n\t"
+	    "jnz %l[busy]"
+	    : "+a"(old), "=&r"(me), "+m"(*lock) :: "memory", "cc" : busy);
+	return true;
+busy:
+	return false;
 }
+
+/* Add 1 to a 64-bit counter of this CPU's globaldata (one %fs-relative add). */
+#define cpu_gd_count(field)						\
+	__asm__ __volatile__("addl $1, %%fs:%c0\n\tadcl $0, %%fs:%c1"	\
+	    :: "i"(offsetof(struct globaldata, field)),			\
+	       "i"(offsetof(struct globaldata, field) + 4) : "memory", "cc")
 
 static __always_inline void
 cpu_spin_count(int delta)

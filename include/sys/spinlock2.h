@@ -15,7 +15,7 @@
 static __always_inline void
 spin_lock_quick(struct spinlock *s)
 {
-	if (__predict_false(cpu_spin_tryget(&s->lock) != 0))
+	if (__predict_false(!cpu_spin_tryget(&s->lock)))
 		spin_lock_contested(s);
 	cpu_spin_count(1);
 }

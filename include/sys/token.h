@@ -21,7 +21,7 @@ struct lwkt_token {
 	volatile cpumask_t t_reqmask;	/* CPUs asking for it (atomic) */
 	uint32_t	t_gen;		/* bumped by every acquisition (owner) */
 	const char	*t_name;
-	volatile uint32_t t_requests;	/* lwkt_gettoken calls (atomic) */
+	uint32_t	t_requests;	/* acquisitions (by the owner's holder) */
 	uint32_t	t_migrations;	/* ownership moved to another CPU (owner) */
 	uint32_t	t_contention;	/* requests refused: held by a running thread */
 	TAILQ_ENTRY(lwkt_token) t_link;	/* registry (lwkt tokens in gdb) */
@@ -36,10 +36,9 @@ struct lwkt_tokref {
 
 void	lwkt_token_init(struct lwkt_token *tok, const char *name);
 void	lwkt_token_uninit(struct lwkt_token *tok);
-void	lwkt_gettoken(struct lwkt_tokref *ref, struct lwkt_token *tok);
 int	lwkt_trytoken(struct lwkt_tokref *ref, struct lwkt_token *tok);
-void	lwkt_reltoken(struct lwkt_tokref *ref);
 bool	lwkt_token_is_stale(struct lwkt_tokref *ref);
+/* lwkt_gettoken() and lwkt_reltoken() are inline: sys/token2.h. */
 
 /* Scheduler hooks (kern/lwkt_switch.c), owner CPU in a critical section. */
 bool	lwkt_token_chk(struct thread *td);
@@ -47,5 +46,7 @@ void	lwkt_token_switchout(struct thread *td, struct thread *ntd);
 void	lwkt_token_print(struct thread *td);
 
 extern TAILQ_HEAD(lwkt_token_list, lwkt_token) lwkt_tokens;
+
+#include <sys/token2.h>
 
 #endif
