@@ -51,7 +51,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v qemu-system-i386 >/dev/null && command -v gdb >/dev/null \
 	      && echo yes)
 
-.PHONY: all deps run bench test clean
+.PHONY: all deps run bench test clean gdb debug gdb-test
 all: $(B)/kernel.elf $(B)/lwkt.iso
 
 deps:
@@ -81,9 +81,33 @@ $(B)/kernel.elf: $(OBJS) linker.ld scripts/ksyms.py
 $(B)/lwkt.iso: $(B)/kernel.elf scripts/mkiso
 	scripts/mkiso $(B)/kernel.elf "" $@
 
+# GDB=1: `make run` becomes `make debug`.
+ifeq ($(GDB),1)
+run: debug
+else
 run: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(CMDLINE)" \
 	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
+endif
+
+# Debugging (README: "Debugging with gdb").  `make gdb`: QEMU paused under
+# its gdb stub and gdb attached here; `make debug`: QEMU only, printing
+# the gdb command to attach.  GDBPORT=N: the stub on TCP port N (0: any
+# free one) instead of a unix socket under build/gdb/.
+GDBPORT	?=
+GDB_RUN_ARGS = --smp $(SMP) --cmdline "$(CMDLINE)" --thread $(THREAD) \
+	    --qemu-args "$(QEMU_ARGS)" --kernel $(B)/kernel.elf \
+	    $(if $(GDBPORT),--port $(GDBPORT))
+
+gdb: $(B)/kernel.elf
+	@$(PYTHON) scripts/runner.py gdb $(GDB_RUN_ARGS)
+
+debug: $(B)/kernel.elf
+	@$(PYTHON) scripts/runner.py debug $(GDB_RUN_ARGS)
+
+# The gdb helpers (scripts/gdb/lwkt.py) checked against QEMU -smp 4.
+gdb-test: $(B)/kernel.elf
+	$(PYTHON) scripts/gdb_test.py --kernel $(B)/kernel.elf
 
 # Benchmarks boot 8 CPUs so cpusync can be measured over 2, 4 and 8.
 BENCH_SMP ?= 8
@@ -95,6 +119,7 @@ bench: $(B)/kernel.elf
 test: $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py
+	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)')
 
 clean:

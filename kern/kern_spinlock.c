@@ -1,11 +1,18 @@
 /*
- * Spinlocks: the contended path, try-lock and shared (reader) locking
- * (sys/spinlock.h).  A contended lock is retried with a bounded wait: a
- * console line after 1 s naming the lock and its holder CPU, a panic after
- * 10 s.  Shared mode: readers count themselves in `shared` while no writer
- * holds `lock`; a writer takes `lock` and then waits for the readers to
- * drain, so readers never see a half-written value.  Any CPU, any context
- * that may spin (never a hard interrupt on a CPU that may hold the lock).
+ * Spinlocks: the contended path, try-lock and shared mode (sys/spinlock.h;
+ * the lock word's layout is in include/machine/thread.h).
+ *
+ * Exclusive: taken only when the whole word is 0 (no holder, no readers).
+ * A contended writer sets SPINLOCK_WANT, which keeps new readers out, waits
+ * for the holder and the readers to leave, and then takes the word from
+ * WANT alone to its own tag (another waiting writer sets WANT again).
+ * Shared: a reader adds 1 and keeps it if there is neither a holder nor a
+ * waiting writer, else backs out and waits.  Releasing an exclusive lock
+ * clears only the top byte, so a reader's transient count survives it.
+ *
+ * Waits are bounded: a console line after 1 s naming the lock and its
+ * holder CPU, a panic after 10 s.  Any CPU, any context that may spin
+ * (never a hard interrupt on a CPU that may hold the lock).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -22,11 +29,15 @@ void
 spin_init(struct spinlock *s, const char *name)
 {
 	s->lock = 0;
-	s->shared = 0;
 	s->name = name;
 }
 
-/* Bounded wait while `busy` holds; reports name the lock and its holder. */
+static int
+spin_holder(uint32_t v)
+{
+	return (int)(v >> 24) - 1;
+}
+
 static void
 spin_wait(struct spinlock *s, uint64_t t0, bool *warned, const char *what)
 {
@@ -37,72 +48,71 @@ spin_wait(struct spinlock *s, uint64_t t0, bool *warned, const char *what)
 		*warned = true;
 		kprintf("spin: cpu %d has waited %llu ms for %s \"%s\" (held by "
 		    "cpu %d, %u readers)\n", mycpuid, us / 1000, what, s->name,
-		    (int)v - 1, s->shared);
+		    spin_holder(v), v & SPINLOCK_SHARED_MASK);
 	}
 	if (us > SPIN_PANIC_US)
 		panic("spin: cpu %d waited %u s for %s \"%s\" held by cpu %d "
 		    "(%u readers)", mycpuid, SPIN_PANIC_US / 1000000, what,
-		    s->name, (int)v - 1, s->shared);
+		    s->name, spin_holder(v), v & SPINLOCK_SHARED_MASK);
 	cpu_pause();
 }
 
-/* The lock was taken: spin until the exchange succeeds. */
 void
 spin_lock_contested(struct spinlock *s)
 {
 	uint64_t t0 = cpu_ticks();
+	uint32_t me = mycpu->gd_spinid, v;
 	bool warned = false;
 
-	if (s->lock == (uint32_t)mycpuid + 1)
+	if ((s->lock & SPINLOCK_EXCL_MASK) == me)
 		panic("spin: cpu %d takes spinlock \"%s\" it already holds",
 		    mycpuid, s->name);
 	for (;;) {
-		while (s->lock != 0)
-			spin_wait(s, t0, &warned, "spinlock");
-		if (cpu_spin_tryget(&s->lock))
-			break;
-	}
-	/* A writer also waits for readers that got in before it. */
-	while (s->shared != 0)
-		spin_wait(s, t0, &warned, "the readers of spinlock");
-}
-
-bool
-spin_trylock(struct spinlock *s)
-{
-	crit_enter();
-	if (cpu_spin_tryget(&s->lock)) {
-		if (s->shared == 0) {
-			cpu_spin_count(1);
-			return true;
+		v = s->lock;
+		if ((v & ~SPINLOCK_WANT) == 0) {
+			if (atomic_cmpset_int(&s->lock, v, me))
+				return;
+			continue;
 		}
-		atomic_store_rel_int(&s->lock, 0);
-	} else if (s->lock == (uint32_t)mycpuid + 1) {
-		panic("spin: cpu %d trylock of spinlock \"%s\" it already holds",
-		    mycpuid, s->name);
+		if ((v & SPINLOCK_WANT) == 0)
+			atomic_set_int(&s->lock, SPINLOCK_WANT);
+		spin_wait(s, t0, &warned, "spinlock");
 	}
-	crit_exit();
-	return false;
 }
 
 /*
- * Shared: count in, then back out and wait if a writer holds the lock.  A
- * writer that wins the exchange waits for every counted reader (above), so
- * readers and the writer never overlap.
+ * The critical sections below are the _quick kind: they end in
+ * spin_unlock()/spin_unlock_shared(), another function, by design.
  */
+bool
+spin_trylock(struct spinlock *s)
+{
+	crit_enter_quick(curthread);
+	if (cpu_spin_tryget(&s->lock)) {
+		cpu_spin_count(1);
+		return true;
+	}
+	if ((s->lock & SPINLOCK_EXCL_MASK) == mycpu->gd_spinid)
+		panic("spin: cpu %d trylock of spinlock \"%s\" it already holds",
+		    mycpuid, s->name);
+	crit_exit_quick(curthread);
+	return false;
+}
+
 void
 spin_lock_shared(struct spinlock *s)
 {
 	uint64_t t0 = cpu_ticks();
 	bool warned = false;
+	uint32_t v;
 
-	crit_enter();
+	crit_enter_quick(curthread);
 	for (;;) {
-		atomic_add_int(&s->shared, 1);
-		if (s->lock == 0)
+		v = atomic_fetchadd_int(&s->lock, 1);
+		if ((v & (SPINLOCK_EXCL_MASK | SPINLOCK_WANT)) == 0)
 			break;
-		atomic_subtract_int(&s->shared, 1);
-		while (s->lock != 0)
+		atomic_subtract_int(&s->lock, 1);
+		while (s->lock & (SPINLOCK_EXCL_MASK | SPINLOCK_WANT))
 			spin_wait(s, t0, &warned, "shared spinlock");
 	}
 	cpu_spin_count(1);
@@ -112,6 +122,6 @@ void
 spin_unlock_shared(struct spinlock *s)
 {
 	cpu_spin_count(-1);
-	atomic_subtract_int(&s->shared, 1);
-	crit_exit();
+	atomic_subtract_int(&s->lock, 1);
+	crit_exit_quick(curthread);
 }

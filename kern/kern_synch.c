@@ -27,6 +27,7 @@
 #define TSLEEP_HASH	64		/* power of two */
 
 static volatile cpumask_t tsleep_cpus[TSLEEP_HASH];
+int mycpu_reload;			/* never written: see machine/thread.h */
 
 static inline uint32_t
 tsleep_slot(const volatile void *ident)
@@ -77,6 +78,16 @@ tsleep_dequeue(thread_t td)
 	    td_sleepq);
 	td->td_flags &= ~TDF_TSLEEPQ;
 	td->td_wchan = NULL;
+}
+
+/* Take td (of this CPU) off its sleep queue if it is on one (lwkt_exit). */
+void
+tsleep_remove(thread_t td)
+{
+	crit_enter();
+	if (td->td_flags & TDF_TSLEEPQ)
+		tsleep_dequeue(td);
+	crit_exit();
 }
 
 void

@@ -93,17 +93,37 @@ lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 	return (int)seq;
 }
 
-/* 0 when queued (or run inline), ENOENT when the FIFO is 2/3 full. */
+/*
+ * 0 when queued (or run inline), ENOENT when the FIFO is at least 2/3
+ * full; never waits for room.
+ */
 int
 lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
     void *arg, int arg2)
 {
 	struct globaldata *gd = mycpu;
+	thread_t td;
+	struct lwkt_ipiq *ip;
 
-	if (target != gd &&
-	    lwkt_ipiq_fill(&gd->gd_ipiq[target->gd_cpuid]) >= MAXCPUFIFO * 2 / 3)
+	if (target == gd) {
+		func(arg, arg2, NULL);
+		return 0;
+	}
+	td = gd->gd_curthread;
+	crit_enter_quick(td);
+	ip = &gd->gd_ipiq[target->gd_cpuid];
+	if (lwkt_ipiq_fill(ip) >= MAXCPUFIFO * 2 / 3) {
+		crit_exit_quick(td);
 		return ENOENT;
-	lwkt_send_ipiq3(target, func, arg, arg2);
+	}
+	++gd->gd_intr_nesting_level;
+	lwkt_ipiq_put(ip, func, arg, arg2);
+	if (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized)
+		cpu_send_ipiq(target);
+	else
+		gd->gd_cnt_ipiq_avoided++;
+	--gd->gd_intr_nesting_level;
+	crit_exit_quick(td);
 	return 0;
 }
 

@@ -171,8 +171,8 @@ lwkt_switch(void)
 /*
  * Preempt the current thread in favour of ntd, an interrupt-like thread of
  * this CPU that was just made runnable, if the current thread holds no
- * critical section beyond the `critcount` its caller accounts for.
- * Otherwise ask for a reschedule (a miss).  The preempted thread gets the
+ * critical section beyond the `critcount` its caller accounts for and this
+ * CPU owns every token ntd holds.  Otherwise ask for a reschedule (a miss).  The preempted thread gets the
  * CPU back as soon as ntd blocks.
  */
 void
@@ -190,7 +190,8 @@ lwkt_preempt(thread_t ntd, int critcount)
 		need_lwkt_resched();
 		return;
 	}
-	if (td->td_critcount > critcount || (td->td_flags & TDF_PREEMPT_LOCK)) {
+	if (td->td_critcount > critcount || (td->td_flags & TDF_PREEMPT_LOCK) ||
+	    (ntd->td_toks != NULL && !lwkt_token_chk(ntd))) {
 		gd->gd_cnt_preempt_miss++;
 		need_lwkt_resched();
 		return;
@@ -518,9 +519,14 @@ lwkt_splz(void)
 		}
 		crit_exit_noyield(td);
 	}
-	/* Switch only from the outermost level; nest_count stays raised so
-	 * the crit_exit inside lwkt_switch does not come back here. */
-	if (td->td_nest_count == 1) {
+	/*
+	 * Switch only from the outermost level; nest_count stays raised so
+	 * the crit_exit inside lwkt_switch does not come back here.  A thread
+	 * that preempted another runs on until it blocks: a switch from it
+	 * would only return to the preempted thread and leave this one
+	 * queued, to be switched to later as if the other had blocked.
+	 */
+	if (td->td_nest_count == 1 && td->td_preempted == NULL) {
 		if (gd->gd_reqflags & RQF_AST_LWKT_RESCHED)
 			lwkt_switch();
 		else if ((gd->gd_reqflags & RQF_UNTIMELY) &&

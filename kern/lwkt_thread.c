@@ -18,6 +18,7 @@
 #include <sys/systimer.h>
 #include <sys/thread2.h>
 #include <sys/token.h>
+#include <sys/tsleep.h>
 #include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
@@ -180,6 +181,7 @@ lwkt_exit(void)
 	KASSERT(td != &gd->gd_idlethread, ("the idle thread cannot exit"));
 	KASSERT(td->td_toks == NULL, ("thread \"%s\" exits holding token \"%s\"",
 	    td->td_comm, td->td_toks->tr_tok->t_name));
+	tsleep_remove(td);		/* an interlock it never slept on */
 	crit_enter_quick(td);
 	td->td_flags |= TDF_EXITING;
 	lwkt_deschedule_self();

@@ -8,8 +8,9 @@
  * current owner, so requests chase a moving token.  The owner grants it
  * unless a thread that is running or preempted on the owner holds it
  * (counted as contention); refused requests stay in t_reqmask and are
- * granted when such a holder switches out (lwkt_token_switchout) or
- * releases the token.  The new owner is sent a message that makes it
+ * granted when such a holder switches out (lwkt_token_switchout), when the
+ * requester asks again (at its next scheduling pass), or at a release once
+ * the token has served a batch of acquisitions here (TOKEN_GRANT_BATCH).  The new owner is sent a message that makes it
  * reschedule, so the thread waiting there gets to run.
  *
  * Holding: lwkt_gettoken (inline, sys/token2.h) links the caller's tokref
@@ -69,8 +70,14 @@ tok_held_running(struct lwkt_token *tok, thread_t run)
 }
 
 static void
-tok_arrived(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+tok_arrived(void *arg, int arg2 __unused, struct intrframe *f __unused)
 {
+	struct lwkt_token *tok = arg;
+
+	if (tok->t_cpu == mycpu) {
+		tok->t_gen_arrived = tok->t_gen;
+		tok->t_ticks_arrived = mycpu->gd_ticks;
+	}
 	mycpu->gd_tokwait = false;
 	need_lwkt_resched();
 }
@@ -99,6 +106,9 @@ tok_try_grant(struct lwkt_token *tok, thread_t run)
 		gd->gd_cnt_tok_contention++;
 		return;
 	}
+	if (tok->t_gen == tok->t_gen_arrived &&
+	    gd->gd_ticks - tok->t_ticks_arrived < TOKEN_ARRIVAL_GRACE)
+		return;		/* not used here yet: the asker asks again */
 	above = req & ~((gd->gd_cpumask << 1) - 1);
 	cpu = cpumask_first(above != 0 ? above : req);
 	rgd = globaldata_find(cpu);
@@ -189,12 +199,17 @@ lwkt_gettoken_slow(struct lwkt_tokref *ref)
 	crit_exit_quick(td);
 }
 
-/* Someone asked for a token we just released: hand it over if we can. */
+/*
+ * Someone asked for a token we just released: hand it over if we can and
+ * this CPU has had it for a batch of acquisitions (TOKEN_GRANT_BATCH).
+ */
 void
 lwkt_reltoken_slow(struct lwkt_token *tok)
 {
 	thread_t td = curthread;
 
+	if (tok->t_gen - tok->t_gen_arrived < TOKEN_GRANT_BATCH)
+		return;
 	crit_enter_quick(td);
 	tok_try_grant(tok, td);
 	crit_exit_quick(td);

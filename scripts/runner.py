@@ -26,6 +26,20 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       build/logs/<boot>.log; the last line is "N passed, N failed".
       Exit 0 only if every boot met its expectation.
 
+  runner.py gdb [--smp SPEC] [--cmdline "..."] [--thread ...]
+                [--qemu-args "..."] [--port N]
+      QEMU paused at its first instruction (-S) with its gdb stub on a
+      unix socket of its own under build/gdb/ (--port N: TCP port N on
+      127.0.0.1, 0 = a free one), then gdb in this terminal, connected,
+      with scripts/gdb/lwkt.py loaded (`lwkt ...` commands).  The guest's
+      serial output goes to a file in that directory.  QEMU is killed
+      when gdb exits.
+
+  runner.py debug [same options as gdb] [--timeout S]
+      Only QEMU, paused and waiting for a debugger; prints the gdb command
+      to attach from another terminal, then streams the serial output and
+      judges the run like `run` (no host timeout unless --timeout).
+
   All take --kernel ELF (default build/kernel.elf).  ISOs are built by
   scripts/mkiso into build/iso/<hash>.iso and reused while the kernel and
   command line are unchanged.  $QEMU overrides the emulator binary.
@@ -42,8 +56,11 @@ import os
 import re
 import shlex
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -807,12 +824,14 @@ def kill_group(proc):
             continue
 
 
-def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None):
+def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
+             started=None):
     """Run QEMU; feed its serial output to a KtapParser line by line.
 
     echo(bytes) gets the raw output as it arrives.  The run is killed after
     `timeout` seconds (or at `deadline`, a time.monotonic() value, if that
-    is sooner).  Returns a BootRun.
+    is sooner).  started(Popen) is called once QEMU is running.  Returns a
+    BootRun.
     """
     br = BootRun()
     br.cmd = cmd
@@ -835,6 +854,8 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None):
         return br
     with RUNNING_LOCK:
         RUNNING.add(proc)
+    if started is not None:
+        started(proc)
     err_chunks = []
 
     def read_err():
@@ -919,15 +940,18 @@ def find_boot(name):
     return None
 
 
-def cmd_run(a):
-    if a.boot:
+def boot_from_args(a, name="run"):
+    """The boot row of `run`, `gdb` and `debug`: --boot NAME's row or a
+    plain -smp 4 boot, overridden by the options given; None (after
+    saying why) if --boot names no row."""
+    if getattr(a, "boot", None):
         boot = find_boot(a.boot)
         if boot is None:
             print("runner: no boot named %r (see `runner.py test --list`)"
                   % a.boot, file=sys.stderr)
-            return EXIT_CODE[ST_ERROR]
+            return None
     else:
-        boot = Boot("run", "4", "multi", "", PASS, forbid=())
+        boot = Boot(name, "4", "multi", "", PASS, forbid=())
     if a.smp is not None:
         boot["smp"] = a.smp
     if a.thread is not None:
@@ -938,6 +962,13 @@ def cmd_run(a):
         boot["args"] = boot["args"] + shlex.split(a.qemu_args)
     if a.timeout is not None:
         boot["timeout"] = a.timeout
+    return boot
+
+
+def cmd_run(a):
+    boot = boot_from_args(a)
+    if boot is None:
+        return EXIT_CODE[ST_ERROR]
     br, log_path = boot_live(a.kernel, boot)
     if br is None:
         return EXIT_CODE[ST_ERROR]
@@ -987,6 +1018,333 @@ def print_failures(res, br, log_path):
     if err:
         print("runner: qemu stderr:\n" + "\n".join(err))
     print("runner: log in %s" % os.path.relpath(log_path))
+
+
+# ---------------------------------------------------------------------------
+# `gdb` and `debug`: QEMU paused under its gdb stub (also scripts/gdb_test.py)
+# ---------------------------------------------------------------------------
+GDB_DIR = os.path.join(BUILD, "gdb")
+LWKT_GDB = os.path.join(ROOT, "scripts", "gdb", "lwkt.py")
+SUN_PATH_MAX = 107                    # sockaddr_un.sun_path less its NUL
+GDB_DIR_MAX_AGE = 86400               # session directories kept a day
+
+
+def free_tcp_port():
+    """A TCP port nobody listens on now (bound to port 0, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_listening(port):
+    """True if something listens on TCP `port` (Linux: /proc/net/tcp*);
+    None if that cannot be told."""
+    seen = False
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(f) as fh:
+                lines = fh.readlines()[1:]
+        except OSError:
+            continue
+        seen = True
+        for line in lines:
+            w = line.split()
+            if len(w) > 3 and w[3] == "0A" and \
+                    int(w[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False if seen else None
+
+
+def prune_gdb_dirs(max_age=GDB_DIR_MAX_AGE):
+    """Remove session directories older than a day."""
+    try:
+        names = os.listdir(GDB_DIR)
+    except OSError:
+        return
+    now = time.time()
+    for n in names:
+        d = os.path.join(GDB_DIR, n)
+        try:
+            if now - os.path.getmtime(d) > max_age:
+                for f in os.listdir(d):
+                    os.unlink(os.path.join(d, f))
+                os.rmdir(d)
+        except OSError:
+            pass
+
+
+class GdbStub(object):
+    """Where one session's QEMU gdb stub listens, and its files.
+
+    Each session gets a directory of its own, build/gdb/<kind>-XXXXXXXX/
+    (mkdtemp: concurrent sessions never collide), holding the stub's unix
+    socket `qemu.sock`, the `gdbinit` that connects to it and the guest's
+    `serial.log`.  port=N: a TCP port on 127.0.0.1 instead of the socket
+    (0: a free one, picked by binding port 0 - a small race, which the
+    socket does not have).
+    """
+
+    def __init__(self, kind, port=None):
+        os.makedirs(GDB_DIR, exist_ok=True)
+        prune_gdb_dirs()
+        self.dir = tempfile.mkdtemp(prefix=kind + "-", dir=GDB_DIR)
+        self.sock = self.port = None
+        if port is None:
+            self.sock = os.path.join(self.dir, "qemu.sock")
+            if len(self.sock.encode()) > SUN_PATH_MAX:   # a deep checkout
+                os.rmdir(self.dir)
+                self.dir = tempfile.mkdtemp(prefix="lwkt-%s-" % kind)
+                self.sock = os.path.join(self.dir, "qemu.sock")
+        else:
+            self.port = port or free_tcp_port()
+        self.gdbinit = os.path.join(self.dir, "gdbinit")
+        self.serial_log = os.path.join(self.dir, "serial.log")
+        self.qemu_err = os.path.join(self.dir, "qemu.stderr")
+
+    def qemu_args(self):
+        """-S: wait at the first instruction; the stub on our socket."""
+        if self.sock:
+            return ["-S", "-chardev", "socket,id=gdb0,server=on,wait=off,"
+                    "path=" + self.sock.replace(",", ",,"),
+                    "-gdb", "chardev:gdb0"]
+        return ["-S", "-gdb", "tcp:127.0.0.1:%d" % self.port]
+
+    def address(self):
+        """What `target remote` takes (gdb connects to a socket file)."""
+        return self.sock if self.sock else "127.0.0.1:%d" % self.port
+
+    def wait_ready(self, proc, timeout=15.0):
+        """True once QEMU listens; False if it exited or took too long."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                return False
+            if self.sock:
+                try:
+                    if stat.S_ISSOCK(os.stat(self.sock).st_mode):
+                        return True
+                except OSError:
+                    pass
+            else:
+                ok = tcp_listening(self.port)
+                if ok:
+                    return True
+                if ok is None:            # cannot tell: give it a moment
+                    time.sleep(0.5)
+                    return proc.poll() is None
+            time.sleep(0.02)
+        return False
+
+    def cleanup(self):
+        """The socket goes; gdbinit and serial.log stay for a day."""
+        if self.sock:
+            try:
+                os.unlink(self.sock)
+            except OSError:
+                pass
+
+
+def gdb_banner(stub):
+    return "\n".join([
+        "lwkt: QEMU waits at its first instruction (BIOS reset vector); "
+        "every vCPU is stopped.",
+        "  continue (c)        boot; ^C stops every vCPU again",
+        "  break FUNC          also before `continue`: QEMU's stub keeps "
+        "breakpoints in its",
+        "                      translator, so they work before GRUB loads "
+        "the kernel",
+        "  lwkt cpus | vcpus | threads [cpu] | runq [cpu] | ipiq | tokens "
+        "| bt THREAD",
+        "                      (help lwkt); info threads: one gdb thread "
+        "per vCPU",
+        "  guest serial output: %s" % stub.serial_log,
+    ])
+
+
+def write_gdbinit(stub, kernel, banner=True):
+    """The commands that load the kernel's symbols and our helpers and
+    connect to the stub (gdb -x FILE)."""
+    lines = [
+        "# One QEMU debug session; written by scripts/runner.py.",
+        "set confirm off",
+        "set pagination off",
+        "set architecture i386",
+        "file %s" % os.path.abspath(kernel),
+        "source %s" % LWKT_GDB,
+        "target remote %s" % stub.address(),
+    ]
+    if banner:
+        lines += ["python", "print(%r)" % gdb_banner(stub), "end"]
+    with open(stub.gdbinit, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return stub.gdbinit
+
+
+def start_gdb_qemu(boot, iso, stub, stdout=None):
+    """QEMU for `boot`, paused, with its stub at `stub`; serial output to
+    `stdout` (a file object), else stub.serial_log.  Returns the Popen
+    (in a session of its own: ^C at gdb does not reach it)."""
+    cmd = qemu_command(boot, iso) + stub.qemu_args()
+    out = stdout if stdout is not None else open(stub.serial_log, "wb")
+    with open(stub.qemu_err, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err, start_new_session=True)
+    if stdout is None:
+        out.close()
+    with RUNNING_LOCK:
+        RUNNING.add(proc)
+    return proc
+
+
+def stop_qemu(proc):
+    if proc.poll() is None:
+        kill_group(proc)
+    with RUNNING_LOCK:
+        RUNNING.discard(proc)
+
+
+def qemu_stderr(stub):
+    try:
+        with open(stub.qemu_err, errors="replace") as f:
+            return [l for l in f.read().splitlines() if l.strip() and
+                    "terminating on signal" not in l]
+    except OSError:
+        return []
+
+
+def short_path(p):
+    """p relative to the current directory if it is below it."""
+    r = os.path.relpath(p)
+    return os.path.abspath(p) if r.startswith("..") else r
+
+
+def run_in_foreground(cmd):
+    """Run an interactive program (gdb) as the terminal's foreground
+    process group, so ^C reaches only it (it stops the vCPUs) and not
+    make or this script; without a terminal, just ignore ^C meanwhile.
+    Returns its exit status."""
+    # a handler, not SIG_IGN: the child must not inherit an ignored SIGINT
+    old_int = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        try:
+            tty = os.open("/dev/tty", os.O_RDWR)
+            fg = os.tcgetpgrp(tty)
+        except OSError:
+            return subprocess.call(cmd)
+        old_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            proc = subprocess.Popen(cmd, preexec_fn=os.setpgrp)
+            try:
+                os.tcsetpgrp(tty, proc.pid)
+            except OSError:
+                pass
+            return proc.wait()
+        finally:
+            try:
+                os.tcsetpgrp(tty, fg)
+            except OSError:
+                pass
+            signal.signal(signal.SIGTTOU, old_ttou)
+            os.close(tty)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+
+
+def cmd_gdb(a):
+    boot = boot_from_args(a, "gdb")
+    if boot is None:
+        return EXIT_CODE[ST_ERROR]
+    if not os.path.exists(a.kernel):
+        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
+        return EXIT_CODE[ST_ERROR]
+    iso, err = build_iso(a.kernel, boot["cmdline"])
+    if err:
+        print("runner: ERROR: %s" % err)
+        return EXIT_CODE[ST_ERROR]
+    stub = GdbStub("gdb", a.port)
+    proc = start_gdb_qemu(boot, iso, stub)
+    try:
+        if not stub.wait_ready(proc):
+            print("runner: ERROR: QEMU's gdb stub did not come up%s" % (
+                "".join("\n  " + l for l in qemu_stderr(stub)[-5:])))
+            return EXIT_CODE[ST_ERROR]
+        write_gdbinit(stub, a.kernel)
+        print("runner: QEMU pid %d, -smp %s, paused; gdb stub on %s"
+              % (proc.pid, boot["smp"], stub.address()))
+        sys.stdout.flush()
+        gdb = [os.environ.get("GDB", "gdb"), "-q", "-x", stub.gdbinit]
+        try:
+            run_in_foreground(gdb)
+        except OSError as e:
+            print("runner: ERROR: cannot start %s: %s" % (gdb[0], e))
+            return EXIT_CODE[ST_ERROR]
+    finally:
+        stop_qemu(proc)
+        stub.cleanup()
+    print("runner: gdb exited, QEMU stopped; guest serial output in %s"
+          % short_path(stub.serial_log))
+    return 0
+
+
+def cmd_debug(a):
+    boot = boot_from_args(a, "debug")
+    if boot is None:
+        return EXIT_CODE[ST_ERROR]
+    if a.timeout is None:
+        boot["timeout"] = 10 ** 8            # as long as the user likes
+    if not os.path.exists(a.kernel):
+        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
+        return EXIT_CODE[ST_ERROR]
+    iso, err = build_iso(a.kernel, boot["cmdline"])
+    if err:
+        print("runner: ERROR: %s" % err)
+        return EXIT_CODE[ST_ERROR]
+    stub = GdbStub("debug", a.port)
+    write_gdbinit(stub, a.kernel)
+    out = getattr(sys.stdout, "buffer", sys.stdout)
+    filt = AnsiFilter()
+    lock = threading.Lock()
+
+    def echo(data):
+        with lock:
+            out.write(filt(data))
+            out.flush()
+
+    def announce(proc):
+        if not stub.wait_ready(proc):
+            return
+        gdb = os.environ.get("GDB", "gdb")
+        text = ("runner: QEMU pid %d, -smp %s, paused: waiting for a debugger"
+                " on %s\nrunner: attach from another terminal with:\n\n"
+                "    %s -x %s\n\n"
+                "runner: (it loads %s, sources %s and connects);\n"
+                "runner: `continue` in gdb boots; ^C here stops QEMU.\n"
+                % (proc.pid, boot["smp"], stub.address(), gdb, stub.gdbinit,
+                   short_path(a.kernel), short_path(LWKT_GDB)))
+        with lock:
+            out.write(text.encode())
+            out.flush()
+
+    def started(proc):
+        threading.Thread(target=announce, args=(proc,), daemon=True).start()
+
+    sys.stdout.flush()
+    cmd = qemu_command(boot, iso) + stub.qemu_args()
+    try:
+        br = run_qemu(cmd, boot["timeout"], stub.serial_log, echo,
+                      started=started)
+    finally:
+        stub.cleanup()
+    out.write(b"\n")
+    out.flush()
+    if "Terminated via GDBstub" in br.stderr:     # gdb's `kill`
+        print("runner: QEMU terminated from gdb after %.1f s; serial output "
+              "in %s" % (br.wall, short_path(stub.serial_log)))
+        return 0
+    res = judge_run(boot, br)
+    print_failures(res, br, short_path(stub.serial_log))
+    print(verdict_line(res, br.parser, br.wall))
+    return res.code
 
 
 # ---------------------------------------------------------------------------
@@ -1360,6 +1718,24 @@ def main(argv=None):
     b.add_argument("--qemu-args", default="", help="extra QEMU arguments")
     b.add_argument("--out", help="JSON results (default build/bench.json)")
     b.add_argument("--kernel", dest="kernel_sub", default=None)
+    for kind, hlp in (("gdb", "QEMU paused under its gdb stub, and gdb "
+                       "attached in this terminal"),
+                      ("debug", "QEMU paused under its gdb stub; prints "
+                       "the gdb command to attach")):
+        g = sub.add_parser(kind, help=hlp)
+        g.add_argument("--smp", help="QEMU -smp spec (default 4)")
+        g.add_argument("--thread", choices=("single", "multi"),
+                       help="TCG thread mode (default multi)")
+        g.add_argument("--cmdline", help="kernel command line")
+        g.add_argument("--qemu-args", default="", help="extra QEMU arguments")
+        g.add_argument("--boot", help="take settings from this matrix row")
+        g.add_argument("--port", type=int, default=None,
+                       help="gdb stub on TCP port N of 127.0.0.1 (0: a free "
+                       "one) instead of a unix socket under build/gdb/")
+        g.add_argument("--timeout", type=int, default=None,
+                       help="seconds (debug only; default: none)" if
+                       kind == "debug" else argparse.SUPPRESS)
+        g.add_argument("--kernel", dest="kernel_sub", default=None)
     t = sub.add_parser("test", help="the boot matrix")
     t.add_argument("--only", help="run boots whose name matches REGEX")
     t.add_argument("--list", action="store_true", help="list boots and exit")
@@ -1380,6 +1756,12 @@ def main(argv=None):
         if a.smp is not None and a.smp.strip() == "":
             a.smp = None
         return cmd_bench(a)
+    if a.cmd in ("gdb", "debug"):
+        if a.smp is not None and a.smp.strip() == "":
+            a.smp = None
+        if a.cmd == "gdb":
+            a.timeout = None
+        return cmd_gdb(a) if a.cmd == "gdb" else cmd_debug(a)
     if a.cmd == "test":
         a.jobs = max(1, a.jobs)
         return cmd_test(a)

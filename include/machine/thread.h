@@ -11,16 +11,26 @@
 struct globaldata;
 struct thread;
 
+/*
+ * The dummy memory operand makes every function call (which may migrate
+ * the thread to another CPU, lwkt_setcpu_self) invalidate a previous
+ * `mycpu`, while straight-line code may still reuse one load.
+ */
+extern int mycpu_reload;
+
 static __always_inline struct globaldata *
 _get_mycpu(void)
 {
 	struct globaldata *gd;
 
-	__asm__ ("movl %%fs:0, %0" : "=r"(gd));
+	__asm__ ("movl %%fs:0, %0" : "=r"(gd) : "m"(mycpu_reload));
 	return gd;
 }
 
-/* The current thread: one load, %fs:4 (gd_curthread). */
+/*
+ * The current thread: one load, %fs:4 (gd_curthread).  It may be reused
+ * across calls: a thread is still the current thread after it migrates.
+ */
 static __always_inline struct thread *
 _get_curthread(void)
 {
@@ -86,24 +96,37 @@ negative:
 }
 
 /*
- * Spinlock fast path for sys/spinlock2.h: take *lock if it is 0 by
- * storing (cpuid + 1) with one compare-and-exchange, so the lock word
- * names its holder (a failed attempt leaves it untouched).  True if taken.
+ * Spinlock fast paths for sys/spinlock2.h.  The lock word holds the
+ * exclusive holder's tag ((cpuid + 1) << 24, gd_spinid at %fs:20) in its
+ * top byte, a "writer waiting" bit and the count of shared holders below.
+ * An exclusive lock is taken only from 0 (one compare-and-exchange) and
+ * released by clearing the top byte alone, so shared holders counting in
+ * or backing out meanwhile are never lost.
  */
+#define SPINLOCK_EXCL_MASK	0xFF000000u
+#define SPINLOCK_WANT		0x00800000u
+#define SPINLOCK_SHARED_MASK	0x007FFFFFu
+
 static __always_inline bool
 cpu_spin_tryget(volatile uint32_t *lock)
 {
 	uint32_t old = 0, me;
 
 	__asm__ goto __volatile__(
-	    "movl %%fs:12, %1\n\t"
-	    "incl %1\n\t"
+	    "movl %%fs:20, %1\n\t"
 	    "lock; cmpxchgl %1, %2\n\t"
 	    "jnz %l[busy]"
 	    : "+a"(old), "=&r"(me), "+m"(*lock) :: "memory", "cc" : busy);
 	return true;
 busy:
 	return false;
+}
+
+static __always_inline void
+cpu_spin_release(volatile uint32_t *lock)
+{
+	__asm__ __volatile__("lock; andl %1, %0"
+	    : "+m"(*lock) : "i"(~SPINLOCK_EXCL_MASK) : "memory", "cc");
 }
 
 /* Add 1 to a 64-bit counter of this CPU's globaldata (one %fs-relative add). */

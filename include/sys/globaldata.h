@@ -38,6 +38,7 @@ struct globaldata {
 	volatile uint32_t gd_reqflags;	/* offset 8: RQF_*, set with atomics */
 	int		gd_cpuid;	/* offset 12: dense 0..ncpus-1 */
 	int		gd_spinlocks;	/* offset 16: spinlocks held (owner only) */
+	uint32_t	gd_spinid;	/* offset 20: (cpuid + 1) << 24, spinlock owner tag */
 	cpumask_t	gd_cpumask;	/* CPUMASK(gd_cpuid) */
 	cpumask_t	gd_other_cpus;	/* every started CPU but this one */
 	int		gd_apicid;	/* local APIC id, as the MADT listed it */
@@ -120,6 +121,8 @@ _Static_assert(offsetof(struct globaldata, gd_cpuid) == 12,
     "machine/thread.h reads the cpuid at %fs:12");
 _Static_assert(offsetof(struct globaldata, gd_spinlocks) == 16,
     "machine/thread.h counts spinlocks at %fs:16");
+_Static_assert(offsetof(struct globaldata, gd_spinid) == 20,
+    "machine/thread.h reads the spinlock owner tag at %fs:20");
 
 #include <machine/thread.h>
 

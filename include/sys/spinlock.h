@@ -1,8 +1,10 @@
 /*
  * Spinlocks (LWKT-SPEC §9.2): short, non-blocking mutual exclusion between
- * CPUs.  The lock word is 0 when free, else the holder's cpuid + 1.  The
- * fast paths are in sys/spinlock2.h, the contended paths and the shared
- * (reader) locks in kern/kern_spinlock.c.
+ * CPUs, with an optional shared (reader) mode.  One lock word: the top byte
+ * is the exclusive holder's cpuid + 1, bit 23 says a writer waits, the low
+ * bits count shared holders (include/machine/thread.h).  The fast paths are
+ * in sys/spinlock2.h, the contended paths and shared mode in
+ * kern/kern_spinlock.c.
  */
 #ifndef _SYS_SPINLOCK_H_
 #define _SYS_SPINLOCK_H_
@@ -10,12 +12,11 @@
 #include <sys/types.h>
 
 struct spinlock {
-	volatile uint32_t	lock;		/* 0 free, else holder cpuid + 1 */
-	volatile uint32_t	shared;		/* readers inside (spin_lock_shared) */
+	volatile uint32_t	lock;		/* holder tag | WANT | readers */
 	const char		*name;		/* for reports */
 };
 
-#define SPINLOCK_INITIALIZER(name)	{ 0, 0, (name) }
+#define SPINLOCK_INITIALIZER(name)	{ 0, (name) }
 
 void	spin_init(struct spinlock *s, const char *name);
 void	spin_lock_contested(struct spinlock *s);

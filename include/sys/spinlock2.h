@@ -24,7 +24,7 @@ static __always_inline void
 spin_unlock_quick(struct spinlock *s)
 {
 	cpu_spin_count(-1);
-	atomic_store_rel_int(&s->lock, 0);
+	cpu_spin_release(&s->lock);
 }
 
 static __always_inline void

@@ -20,6 +20,8 @@ struct lwkt_token {
 	struct globaldata *volatile t_cpu; /* owner; written by the owner only */
 	volatile cpumask_t t_reqmask;	/* CPUs asking for it (atomic) */
 	uint32_t	t_gen;		/* bumped by every acquisition (owner) */
+	uint32_t	t_gen_arrived;	/* t_gen when it came to this CPU (owner) */
+	uint64_t	t_ticks_arrived; /* the owner's gd_ticks then */
 	const char	*t_name;
 	uint32_t	t_requests;	/* acquisitions (by the owner's holder) */
 	uint32_t	t_migrations;	/* ownership moved to another CPU (owner) */
@@ -44,6 +46,19 @@ bool	lwkt_token_is_stale(struct lwkt_tokref *ref);
 bool	lwkt_token_chk(struct thread *td);
 void	lwkt_token_switchout(struct thread *td, struct thread *ntd);
 void	lwkt_token_print(struct thread *td);
+
+/*
+ * Under contention a CPU passes the token on at a release only after it
+ * has been acquired this many times since it arrived (or at once when its
+ * holder switches out): a bounded batch instead of one migration per entry.
+ */
+#define TOKEN_GRANT_BATCH	16
+/*
+ * A token that has just arrived stays until a thread here has acquired it,
+ * or this many hardclock ticks have passed (the thread that asked may be
+ * gone): otherwise it could bounce between CPUs without serving anyone.
+ */
+#define TOKEN_ARRIVAL_GRACE	2
 
 extern TAILQ_HEAD(lwkt_token_list, lwkt_token) lwkt_tokens;
 

@@ -23,5 +23,8 @@ int	tsleep(const volatile void *ident, int flags, const char *wmesg, int timo);
 void	wakeup(const volatile void *ident);
 void	wakeup_one(const volatile void *ident);
 void	tsleep_init_cpu(void);
+/* Take a thread of this CPU off its sleep queue (after an unused interlock). */
+struct thread;
+void	tsleep_remove(struct thread *td);
 
 #endif

@@ -1,0 +1,536 @@
+/*
+ * Suite "migrate": moving threads between CPUs (LWKT-SPEC §3, §10b).
+ *   - hop_all_cpus: a thread moves itself (lwkt_setcpu_self) across all
+ *     CPUs MG_HOPS times, round-robin and then pseudo-randomly, while a
+ *     thread on every CPU runs cpusyncs over all CPUs in a loop; after
+ *     each hop it runs on the CPU it asked for, td_gd is that CPU, it is
+ *     on that CPU's gd_tdallq and no longer marked migrating; at the end
+ *     it is on exactly one CPU's gd_tdallq;
+ *   - acquire: a thread blocked on CPU b is pulled to CPU a with
+ *     lwkt_acquire(), scheduled there and runs on a; only a lists it;
+ *   - setcpu_self_to_self: moving to the CPU we are on changes nothing
+ *     and does not switch.
+ * Each CPU's lists are read only by that CPU, inside a critical section.
+ * Every wait is bounded.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/cpusync.h>
+#include <sys/ipiq.h>
+#include <sys/ktest.h>
+#include <sys/systimer.h>
+#include <sys/thread2.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+
+#define MS		1000u		/* microseconds */
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ */
+
+static uint64_t
+us_since(uint64_t tsc)
+{
+	return cpu_ticks_to_us(cpu_ticks() - tsc);
+}
+
+/* Poll *word >= target every `step` us, for at most `us` us; true if reached. */
+static bool
+poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word < target) {
+		if (us_since(t0) >= us)
+			return false;
+		lwkt_sleep_us(step);
+	}
+	return true;
+}
+
+static bool
+cpu_online(int cpu)
+{
+	return cpu >= 0 && cpu < MAXCPU && CPUMASK_TEST(smp_active_mask, cpu);
+}
+
+static int
+online_cpus(void)
+{
+	return cpumask_count(smp_active_mask);
+}
+
+/* The next online CPU after `cpu`, cyclically (cpu itself if alone). */
+static int
+next_cpu(int cpu)
+{
+	int c = cpu;
+
+	do {
+		c = (c + 1) % MAXCPU;
+	} while (!cpu_online(c));
+	return c;
+}
+
+/*
+ * The CPU we run on, loaded afresh: a volatile asm with a memory clobber,
+ * which the compiler can neither reuse from before a call nor move across
+ * one.  The checks of the migration itself use it, so that they stay
+ * valid even if `mycpu` is stale (see hop_all_cpus, HB_STALE).
+ */
+static __always_inline struct globaldata *
+live_mycpu(void)
+{
+	struct globaldata *gd;
+
+	__asm__ __volatile__("movl %%fs:0, %0" : "=r"(gd) :: "memory");
+	return gd;
+}
+
+/* Is td on this CPU's gd_tdallq? */
+static bool
+on_my_allq(thread_t td)
+{
+	thread_t it;
+	bool found = false;
+
+	crit_enter();
+	TAILQ_FOREACH(it, &live_mycpu()->gd_tdallq, td_allq)
+		if (it == td)
+			found = true;
+	crit_exit();
+	return found;
+}
+
+static uint32_t
+xorshift(uint32_t *s)
+{
+	uint32_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*s = x;
+	return x;
+}
+
+/* ---------------------------------------------------------------------
+ * hop_all_cpus
+ *
+ * The hopper (a thread of its own, created on the test's CPU) makes
+ * MG_HOPS moves: the first half to the next online CPU in turn, the
+ * second half to a pseudo-random other CPU (seeded by ktest_random).
+ * Meanwhile a "syncer" thread on every CPU calls lwkt_cpusync_simple()
+ * over all CPUs in a loop until the hopper is done, checking each time
+ * that the function ran on every CPU.  A cpusync of all CPUs occupies all
+ * of them, so between two cpusyncs each of the n syncers sleeps
+ * MG_DUTY * n - 1 times as long as its last one took (all together they
+ * hold the CPUs about 1 / MG_DUTY of the time): under
+ * single-threaded TCG a cpusync takes microseconds and they run back to
+ * back (thousands during the hops); under multi-threaded TCG with more
+ * vCPUs than host cores a cpusync of all CPUs takes milliseconds (every
+ * vCPU must get the host at once) and running them back to back made
+ * each hop wait tens of milliseconds.  So that the two always overlap,
+ * the hopper waits after every MG_SYNC_EVERY hops until one more cpusync
+ * has completed.  After each hop the hopper
+ * checks, against a fresh read of %fs:0, that it runs on the target, that
+ * td_gd is that CPU, that it is on that CPU's gd_tdallq and no longer
+ * marked migrating (TDF_MIGRATING, td_migrate_gd), that it holds no
+ * critical section and that a stack canary survived.  Separately it
+ * checks that `mycpuid` and `mycpu` (the kernel's macros) name the new
+ * CPU too: they must not hand back a %fs:0 load the compiler made before
+ * the lwkt_setcpu_self() call (HB_STALE).  At the end the hopper parks,
+ * and each CPU counts it on its own gd_tdallq: exactly the CPU it is on.
+ */
+
+#define MG_HOPS		1000
+#define MG_WAIT_US	(15000 * MS)
+#define MG_END_US	(5000 * MS)
+#define MG_SYNC_EVERY	100		/* hops, then wait for a new cpusync */
+#define MG_DUTY		3		/* cpusyncs: 1 / MG_DUTY of the time */
+#define MG_GAP_MIN	20		/* us between cpusyncs, at least */
+#define MG_GAP_MAX	(200 * MS)	/* and at most */
+
+static struct {
+	thread_t volatile hopper;
+	uint32_t	seed;
+	volatile uint32_t hops;
+	volatile uint32_t done;
+	volatile uint32_t may_exit;
+	volatile uint32_t exited;
+	volatile int	final_cpu;
+	/* failures after a hop (the first one is described) */
+	volatile uint32_t bad;
+	volatile int	bad_hop, bad_want, bad_cpu, bad_what;
+	volatile uint32_t stale;		/* mycpu named the old CPU */
+	volatile int	stale_hop, stale_want, stale_cpu, stale_seen;
+	/* syncers */
+	volatile uint32_t stop;
+	volatile uint32_t syncers_done;
+	volatile uint32_t cs_calls[MAXCPU];
+	volatile uint32_t cs_total;
+	volatile uint64_t sync_wait_us;		/* hopper, waiting for them */
+	volatile uint32_t cs_bad;		/* ran on fewer CPUs than asked */
+	volatile cpumask_t cs_bad_mask;
+	volatile uint32_t cs_runs[MAXCPU];	/* func runs, by CPU */
+	/* the census */
+	volatile uint32_t listed[MAXCPU];
+} hop;
+
+enum { HB_CPU = 1, HB_GD, HB_ALLQ, HB_FLAGS, HB_CRIT, HB_CANARY, HB_SYNC };
+
+static void
+hop_bad(int h, int want, int what)
+{
+	if (atomic_fetchadd_int(&hop.bad, 1) == 0) {
+		hop.bad_hop = h;
+		hop.bad_want = want;
+		hop.bad_cpu = live_mycpu()->gd_cpuid;
+		hop.bad_what = what;
+	}
+}
+
+static void
+hop_thread(void *arg __unused)
+{
+	thread_t td = curthread;
+	struct globaldata *gd, *tgd, *from, *to;
+	volatile uint32_t canary[4] = { 0xC0FFEE01, 0xC0FFEE02, 0xC0FFEE03,
+	    0xC0FFEE04 };
+	uint32_t seed = hop.seed | 1, r, cs_seen = hop.cs_total;
+	uint64_t t0;
+	int h, want, cur, n = online_cpus(), k, i;
+
+	for (h = 0; h < MG_HOPS; h++) {
+		cur = live_mycpu()->gd_cpuid;
+		if (h < MG_HOPS / 2) {
+			want = next_cpu(cur);
+		} else {
+			/* The k-th other online CPU, k random. */
+			r = xorshift(&seed) % (uint32_t)(n - 1);
+			want = cur;
+			for (k = 0; k <= (int)r; k++)
+				want = next_cpu(want);
+		}
+		tgd = globaldata_find(want);
+		/* Ordinary code: mycpu before and after the move. */
+		from = mycpu;
+		lwkt_setcpu_self(tgd);
+		to = mycpu;
+		gd = live_mycpu();
+		if (to != gd || to->gd_cpuid != gd->gd_cpuid) {
+			if (atomic_fetchadd_int(&hop.stale, 1) == 0) {
+				hop.stale_hop = h;
+				hop.stale_want = want;
+				hop.stale_cpu = gd->gd_cpuid;
+				hop.stale_seen = to->gd_cpuid;
+			}
+		}
+		if (from->gd_cpuid != cur)
+			hop_bad(h, want, HB_CPU);
+		else if (gd->gd_cpuid != want)
+			hop_bad(h, want, HB_CPU);
+		else if (td->td_gd != gd)
+			hop_bad(h, want, HB_GD);
+		else if (!on_my_allq(td))
+			hop_bad(h, want, HB_ALLQ);
+		else if ((td->td_flags & TDF_MIGRATING) ||
+		    td->td_migrate_gd != NULL)
+			hop_bad(h, want, HB_FLAGS);
+		else if (td->td_critcount != 0)
+			hop_bad(h, want, HB_CRIT);
+		for (i = 0; i < 4; i++)
+			if (canary[i] != 0xC0FFEE01u + i)
+				hop_bad(h, want, HB_CANARY);
+		hop.hops = h + 1;
+		/* Make sure cpusyncs keep coming between the hops. */
+		if (h % MG_SYNC_EVERY == MG_SYNC_EVERY - 1) {
+			t0 = cpu_ticks();
+			if (!poll_for(&hop.cs_total, cs_seen + 1, 50,
+			    MG_WAIT_US))
+				hop_bad(h, want, HB_SYNC);
+			cs_seen = hop.cs_total;
+			hop.sync_wait_us += us_since(t0);
+		}
+	}
+	hop.final_cpu = live_mycpu()->gd_cpuid;
+	hop.done = 1;
+	poll_for(&hop.may_exit, 1, 1000, MG_WAIT_US);
+	hop.exited = 1;
+}
+
+static void
+hop_cs_func(struct lwkt_cpusync *cs)
+{
+	atomic_set_int(cs->cs_data, mycpu->gd_cpumask);
+	atomic_add_int(&hop.cs_runs[mycpuid], 1);
+}
+
+static void
+hop_syncer(void *arg __unused)
+{
+	volatile cpumask_t seen;
+	cpumask_t want;
+	uint64_t t0 = cpu_ticks(), t1, d;
+	int me = live_mycpu()->gd_cpuid, n = online_cpus();
+
+	while (!hop.stop && us_since(t0) < MG_WAIT_US) {
+		seen = 0;
+		want = smp_active_mask;
+		t1 = cpu_ticks();
+		lwkt_cpusync_simple(want, hop_cs_func, (void *)&seen);
+		d = us_since(t1);
+		if (seen != want) {
+			hop.cs_bad++;
+			hop.cs_bad_mask = seen;
+		}
+		hop.cs_calls[me]++;
+		atomic_add_int(&hop.cs_total, 1);
+		/* All syncers together: 1 / MG_DUTY of the time (see above). */
+		d *= MG_DUTY * n - 1;
+		lwkt_sleep_us(d < MG_GAP_MIN ? MG_GAP_MIN :
+		    d > MG_GAP_MAX ? MG_GAP_MAX : (uint32_t)d);
+	}
+	atomic_add_int(&hop.syncers_done, 1);
+}
+
+static void
+hop_census(struct ktest_ctx *kt __unused, void *arg __unused)
+{
+	hop.listed[mycpuid] = on_my_allq(hop.hopper);
+}
+
+static const char *const hb_names[] = {
+	"?", "mycpuid is not the target", "td_gd is not mycpu",
+	"not on the new CPU's gd_tdallq", "still marked migrating",
+	"holds a critical section", "stack canary changed",
+	"no cpusync completed for a long time",
+};
+
+KTEST(migrate, hop_all_cpus)
+{
+	thread_t td;
+	uint64_t t0, us;
+	uint32_t calls = 0, runs = 0, listed = 0;
+	int n = online_cpus(), cpu;
+	bool ok;
+
+	if (n < 2) {
+		ktest_skip(kt, "needs two CPUs");
+		return;
+	}
+	memset((void *)&hop, 0, sizeof(hop));
+	hop.seed = ktest_random(kt);
+	for (cpu = 0; cpu < MAXCPU; cpu++)
+		if (cpu_online(cpu))
+			ASSERT_EQ(lwkt_create(hop_syncer, NULL, NULL, NULL, 0,
+			    cpu, "syncer_%d", cpu), 0);
+	t0 = cpu_ticks();
+	ASSERT_EQ(lwkt_create(hop_thread, NULL, &td, NULL, TDF_STOPREQ,
+	    mycpuid, "hopper"), 0);
+	hop.hopper = td;
+	lwkt_schedule(td);
+	ok = poll_for(&hop.done, 1, 1000, MG_WAIT_US);
+	us = us_since(t0);
+	hop.stop = 1;
+	EXPECT_TRUE(poll_for(&hop.syncers_done, n, 1000, MG_END_US));
+	if (ok) {
+		/* Parked on its last CPU: exactly that CPU lists it. */
+		EXPECT_EQ(ktest_on_each_cpu(kt, hop_census, NULL), n);
+		for (cpu = 0; cpu < MAXCPU; cpu++)
+			listed += hop.listed[cpu];
+		EXPECT_EQ(listed, 1);
+		EXPECT_EQ(hop.listed[hop.final_cpu], 1);
+	}
+	hop.may_exit = 1;
+	EXPECT_TRUE(poll_for(&hop.exited, 1, 1000, MG_END_US));
+	for (cpu = 0; cpu < MAXCPU; cpu++) {
+		calls += hop.cs_calls[cpu];
+		runs += hop.cs_runs[cpu];
+	}
+	ktest_log(kt, "%u hops in %llu ms (%llu us per hop; %llu ms of it "
+	    "waiting for cpusyncs) while %u cpusyncs ran (%u function calls)",
+	    hop.hops, us / 1000, hop.hops ? us / hop.hops : 0,
+	    hop.sync_wait_us / 1000, calls, runs);
+	ASSERT_TRUE(ok);
+	EXPECT_EQ(hop.hops, MG_HOPS);
+	if (hop.bad != 0)
+		ktest_fail(kt, __FILE__, __LINE__, "%u bad hops; first: hop %d "
+		    "to cpu %d, on cpu %d: %s", hop.bad, hop.bad_hop,
+		    hop.bad_want, hop.bad_cpu,
+		    hb_names[hop.bad_what < (int)nitems(hb_names) ?
+		    hop.bad_what : 0]);
+	if (hop.stale != 0)
+		ktest_fail(kt, __FILE__, __LINE__, "%u of %u hops: mycpuid "
+		    "after lwkt_setcpu_self() said cpu %d, but the thread runs "
+		    "on cpu %d (first: hop %d to cpu %d): mycpu is a %%fs:0 "
+		    "load the compiler may reuse from before the call "
+		    "(machine/thread.h _get_mycpu: non-volatile asm without a "
+		    "memory operand)", hop.stale, hop.hops, hop.stale_seen,
+		    hop.stale_cpu, hop.stale_hop, hop.stale_want);
+	EXPECT_EQ(hop.cs_bad, 0);
+	EXPECT_GT(calls, 0);
+	EXPECT_EQ(runs, calls * (uint32_t)n);
+}
+
+/* ---------------------------------------------------------------------
+ * acquire: every CPU a (at once) has a thread created on the next CPU b
+ * that blocks in a loop on a flag.  Once it is switched out, a calls
+ * lwkt_acquire(): td_gd becomes a and a's gd_tdallq lists it.  a then sets
+ * the flag and schedules it locally: it runs on a, with td_gd == mycpu.
+ * The threads then park, and each CPU counts them on its own gd_tdallq:
+ * each is listed by its new CPU only.
+ */
+
+#define AQ_WAIT_US	(5000 * MS)
+
+static struct aq_slot {
+	thread_t volatile td;
+	volatile uint32_t ready;
+	volatile uint32_t go;
+	volatile uint32_t ran;
+	volatile uint32_t wakeups;
+	volatile int	ran_cpu;
+	volatile uint32_t gd_ok;
+	volatile uint32_t macro_ok;
+	volatile uint32_t exited;
+	int		from, to;
+} aq[MAXCPU];
+
+static volatile uint32_t aq_may_exit;
+static volatile uint32_t aq_listed[MAXCPU][MAXCPU];	/* [lister][slot] */
+
+static void
+aq_victim(void *arg)
+{
+	struct aq_slot *sl = arg;
+
+	crit_enter();
+	sl->ready = 1;
+	while (!sl->go) {
+		lwkt_deschedule_self();
+		lwkt_switch();
+		sl->wakeups++;
+	}
+	sl->ran_cpu = live_mycpu()->gd_cpuid;
+	sl->gd_ok = curthread->td_gd == live_mycpu();
+	sl->macro_ok = mycpu == live_mycpu();
+	crit_exit();
+	sl->ran = 1;
+	poll_for(&aq_may_exit, 1, 1000, 4 * AQ_WAIT_US);
+	sl->exited = 1;
+}
+
+static void
+aq_puller(struct ktest_ctx *kt, void *arg __unused)
+{
+	int a = mycpuid, b = next_cpu(a);
+	struct aq_slot *sl = &aq[a];
+	thread_t td;
+	uint64_t t0;
+
+	sl->from = b;
+	sl->to = a;
+	ASSERT_EQ(lwkt_create(aq_victim, sl, &td, NULL, 0, b, "aq_%d_%d", b,
+	    a), 0);
+	sl->td = td;
+	ASSERT_TRUE(poll_for(&sl->ready, 1, 100, AQ_WAIT_US));
+	t0 = cpu_ticks();
+	while (td->td_flags & (TDF_RUNNING | TDF_RUNQ)) {
+		ASSERT_LT(us_since(t0), AQ_WAIT_US);
+		lwkt_sleep_us(100);
+	}
+	EXPECT_PTR_EQ(td->td_gd, globaldata_find(b));
+	lwkt_acquire(td);
+	EXPECT_PTR_EQ(td->td_gd, mycpu);
+	EXPECT_TRUE(on_my_allq(td));
+	EXPECT_EQ(sl->wakeups, 0);
+	sl->go = 1;
+	lwkt_schedule(td);
+	ASSERT_TRUE(poll_for(&sl->ran, 1, 100, AQ_WAIT_US));
+	EXPECT_EQ(sl->wakeups, 1);
+	EXPECT_EQ(sl->ran_cpu, a);
+	EXPECT_TRUE(sl->gd_ok);
+	EXPECT_TRUE(sl->macro_ok);
+}
+
+static void
+aq_census(struct ktest_ctx *kt __unused, void *arg __unused)
+{
+	int me = mycpuid, s;
+
+	for (s = 0; s < MAXCPU; s++)
+		if (aq[s].td != NULL)
+			aq_listed[me][s] = on_my_allq(aq[s].td);
+}
+
+KTEST(migrate, acquire)
+{
+	int n = online_cpus(), c, s, nl;
+
+	/* A thread already ours: nothing to do. */
+	lwkt_acquire(curthread);
+	EXPECT_PTR_EQ(curthread->td_gd, mycpu);
+	if (n < 2) {
+		ktest_skip(kt, "needs two CPUs (local no-op checked)");
+		return;
+	}
+	memset((void *)aq, 0, sizeof(aq));
+	memset((void *)aq_listed, 0, sizeof(aq_listed));
+	aq_may_exit = 0;
+	EXPECT_EQ(ktest_on_each_cpu(kt, aq_puller, NULL), n);
+	EXPECT_EQ(ktest_on_each_cpu(kt, aq_census, NULL), n);
+	for (s = 0; s < MAXCPU; s++) {
+		if (aq[s].td == NULL || !aq[s].ran)
+			continue;
+		for (nl = 0, c = 0; c < MAXCPU; c++)
+			nl += aq_listed[c][s];
+		EXPECT_EQ(nl, 1);
+		EXPECT_EQ(aq_listed[aq[s].to][s], 1);
+	}
+	aq_may_exit = 1;
+	for (s = 0; s < MAXCPU; s++)
+		if (aq[s].td != NULL && aq[s].ran)
+			EXPECT_TRUE(poll_for(&aq[s].exited, 1, 1000,
+			    AQ_WAIT_US));
+}
+
+/* ---------------------------------------------------------------------
+ * setcpu_self_to_self: lwkt_setcpu_self(mycpu) returns at once: same CPU,
+ * same td_gd, still listed, not marked migrating, no switch (checked
+ * inside a critical section so no tick can switch us meanwhile) and
+ * nothing left for the next thread to hand over (gd_migrate_td).
+ */
+KTEST(migrate, setcpu_self_to_self)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	uint64_t sw0, sw1, tsw0, tsw1;
+	int i;
+
+	crit_enter();
+	for (i = 0; i < 3; i++) {
+		sw0 = gd->gd_cnt_switch;
+		tsw0 = td->td_switch_count;
+		lwkt_setcpu_self(gd);
+		sw1 = gd->gd_cnt_switch;
+		tsw1 = td->td_switch_count;
+		EXPECT_PTR_EQ(mycpu, gd);
+		EXPECT_PTR_EQ(td->td_gd, gd);
+		EXPECT_EQ(sw1, sw0);
+		EXPECT_EQ(tsw1, tsw0);
+		EXPECT_EQ(td->td_flags & TDF_MIGRATING, 0);
+		EXPECT_PTR_EQ(td->td_migrate_gd, NULL);
+		EXPECT_PTR_EQ(gd->gd_migrate_td, NULL);
+		EXPECT_EQ(td->td_critcount, 1);
+	}
+	crit_exit();
+	/* Outside a section too (a tick may switch us, but we stay here). */
+	lwkt_setcpu_self(gd);
+	EXPECT_PTR_EQ(mycpu, gd);
+	EXPECT_PTR_EQ(td->td_gd, gd);
+	EXPECT_TRUE(on_my_allq(td));
+	EXPECT_EQ(td->td_critcount, 0);
+}

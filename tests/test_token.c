@@ -1,0 +1,851 @@
+/*
+ * Suite "token": LWKT tokens (LWKT-SPEC §9.1, sys/token.h).
+ *   - mutual_exclusion: one thread per CPU takes the same token 100,000
+ *     times in all and runs a region that detects overlap with plain
+ *     (non-atomic) stores and a non-atomic counter; no two are ever inside
+ *     together, the counter is exact, and the token really moved.
+ *   - stale_after_block: a holder that blocks while another thread takes
+ *     the token learns it (lwkt_token_is_stale), and is not resumed before
+ *     its CPU owns the token again and the other holder has left; a holder
+ *     that blocks with nobody interfering keeps a fresh token.
+ *   - running_holder_keeps: a holder that runs across clock ticks without
+ *     blocking keeps the token; another CPU's request waits for the
+ *     release.
+ *   - preempt_no_token: an interrupt-like thread that preempts the holder
+ *     of a token does not get it until the holder leaves its region.
+ *   - trytoken: lwkt_trytoken() never waits; it fails while a running
+ *     thread of another CPU, or a thread the caller preempted, holds the
+ *     token, and succeeds on a free token this CPU owns.
+ *
+ * Tokens serialize threads only while they run: a holder that is switched
+ * out (not preempted) lets the token go.  The regions here never block,
+ * and each CPU runs one contender, so no such switch can let two of them
+ * in together.  Where a check depends on a holder not being switched out
+ * at an unlucky instant (by a clock tick's reschedule, or because a tick
+ * found it in a critical section, so softclock could not preempt it and
+ * ran as an ordinary switch), a run in which that happened and the check
+ * failed is inconclusive and repeated (at most ATTEMPTS times).
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/ktest.h>
+#include <sys/systimer.h>
+#include <sys/thread2.h>
+#include <sys/token.h>
+#include <sys/tsleep.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+#define ATTEMPTS	8
+#define MS		1000u		/* microseconds */
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ */
+
+static uint64_t
+us_since(uint64_t tsc)
+{
+	return cpu_ticks_to_us(cpu_ticks() - tsc);
+}
+
+/* Poll *word >= target every `step` us for at most `us` us; true if so. */
+static bool
+poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word < target) {
+		if (us_since(t0) >= us)
+			return false;
+		lwkt_sleep_us(step);
+	}
+	return true;
+}
+
+/* The lowest online CPU other than this one; this one if it is alone. */
+static int
+other_cpu(void)
+{
+	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
+
+	return m != 0 ? cpumask_first(m) : mycpuid;
+}
+
+/* Some work the compiler cannot drop. */
+static __noinline uint32_t
+busy_work(uint32_t n)
+{
+	volatile uint32_t x = n;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		x = x * 1103515245u + 12345u;
+	return x;
+}
+
+/*
+ * After tsleep_interlock() found the condition already true we are still
+ * on a sleep queue; a thread must not block elsewhere or exit like that.
+ * Requeue on our own address (nobody else's ident) and wake it.
+ */
+static void
+tsleep_forget(void)
+{
+	thread_t td = curthread;
+
+	if (td->td_flags & TDF_TSLEEPQ) {
+		tsleep_interlock(td);
+		wakeup(td);
+	}
+}
+
+static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok;
+static bool toks_ready;
+
+/* Tokens register themselves globally: initialize them once per boot. */
+static void
+toks_init(void)
+{
+	if (toks_ready)
+		return;
+	lwkt_token_init(&me_tok, "test_mutex");
+	lwkt_token_init(&sb_tok, "test_stale");
+	lwkt_token_init(&rh_tok, "test_running");
+	lwkt_token_init(&pn_tok, "test_preempt");
+	lwkt_token_init(&tt_tok, "test_try");
+	toks_ready = true;
+}
+
+static void
+tok_gd_counts(uint64_t *req, uint64_t *mig, uint64_t *con)
+{
+	struct globaldata *gd;
+	int cpu;
+
+	*req = *mig = *con = 0;
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		if (!CPUMASK_TEST(smp_active_mask, cpu))
+			continue;
+		gd = globaldata_find(cpu);
+		*req += gd->gd_cnt_tok_req;
+		*mig += gd->gd_cnt_tok_migrate;
+		*con += gd->gd_cnt_tok_contention;
+	}
+}
+
+/*
+ * An interrupt-like thread on the test's CPU: TDPRI_INT_MED,
+ * td_preemptable = lwkt_preempt.  It parks inside a critical section
+ * (like an interrupt thread); each time it is scheduled it records the
+ * thread it preempted, runs it.fn and parks again.
+ */
+static struct {
+	thread_t	td;
+	void		(*fn)(void);
+	volatile uint32_t parked;
+	volatile uint32_t runs;
+	volatile uint32_t stop;
+	volatile uint32_t exited;
+	thread_t volatile preempted;	/* td_preempted as a run began */
+} it;
+
+static void
+ithread_main(void *arg __unused)
+{
+	thread_t td = curthread;
+
+	crit_enter();
+	it.parked = 1;
+	for (;;) {
+		lwkt_deschedule_self();
+		lwkt_switch();
+		if (it.stop)
+			break;
+		it.preempted = td->td_preempted;
+		it.fn();
+		it.runs++;
+	}
+	it.exited = 1;
+	crit_exit();
+}
+
+/* Create it and let it reach its loop (not as a preemption). */
+static bool
+ithread_start(struct ktest_ctx *kt, void (*fn)(void))
+{
+	memset((void *)&it, 0, sizeof(it));
+	it.fn = fn;
+	if (lwkt_create(ithread_main, NULL, &it.td, NULL, TDF_STOPREQ,
+	    mycpuid, "tok_ithread") != 0)
+		return false;
+	lwkt_setpri(it.td, TDPRI_INT_MED);
+	lwkt_schedule(it.td);
+	EXPECT_TRUE(poll_for(&it.parked, 1, 200, 1000 * MS));
+	it.td->td_preemptable = lwkt_preempt;
+	return it.parked != 0;
+}
+
+static void
+ithread_stop(struct ktest_ctx *kt)
+{
+	it.stop = 1;
+	lwkt_schedule(it.td);
+	EXPECT_TRUE(poll_for(&it.exited, 1, 200, 1000 * MS));
+}
+
+static void
+it_kick(struct systimer *st __unused, void *arg __unused)
+{
+	lwkt_schedule(it.td);
+}
+
+/* ---------------------------------------------------------------------
+ * mutual_exclusion
+ */
+
+#define ME_TOTAL	100000
+#define ME_WORK		8
+#define ME_BUDGET_US	(6000 * MS)	/* then a worker gives up */
+
+static struct {
+	volatile uint32_t inside;	/* cpuid + 1 of the thread inside */
+	volatile uint32_t count;	/* entries (non-atomic increments) */
+	volatile uint32_t overlaps;
+	volatile uint32_t not_owner;	/* inside, t_cpu not our CPU */
+	volatile uint32_t in_crit;	/* gettoken left us in a section */
+	uint32_t	quota[MAXCPU];
+	volatile uint32_t entries[MAXCPU];
+	uint32_t	nworkers;
+	volatile uint32_t ready;	/* workers at the start line */
+	volatile uint32_t go;
+} me;
+
+/* Start together: the last worker to arrive wakes the others. */
+static void
+me_start_line(void)
+{
+	int i;
+
+	if (atomic_fetchadd_int(&me.ready, 1) + 1 == me.nworkers) {
+		me.go = 1;
+		wakeup(&me.go);
+		return;
+	}
+	for (i = 0; i < 3 && me.go == 0; i++) {
+		tsleep_interlock(&me.go);
+		if (me.go == 0)
+			tsleep(&me.go, PINTERLOCKED, "mestart", hz);
+	}
+	tsleep_forget();
+}
+
+static void
+me_worker(struct ktest_ctx *kt __unused, void *arg __unused)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct lwkt_tokref ref;
+	uint32_t id = gd->gd_cpuid + 1, n = me.quota[gd->gd_cpuid];
+	uint32_t i, c, overlaps = 0, not_owner = 0, in_crit = 0;
+	uint64_t t0;
+
+	me_start_line();
+	t0 = cpu_ticks();
+	for (i = 0; i < n; i++) {
+		if (us_since(t0) > ME_BUDGET_US)
+			break;			/* failed: too slow */
+		lwkt_gettoken(&ref, &me_tok);
+		if (td->td_critcount != 0)
+			in_crit++;
+		if (me_tok.t_cpu != gd)
+			not_owner++;
+		if (me.inside != 0)
+			overlaps++;
+		me.inside = id;
+		c = me.count;
+		busy_work(ME_WORK);
+		me.count = c + 1;
+		busy_work(ME_WORK);
+		if (me.inside != id)
+			overlaps++;
+		me.inside = 0;
+		lwkt_reltoken(&ref);
+	}
+	me.entries[gd->gd_cpuid] = i;
+	atomic_add_int(&me.overlaps, overlaps);
+	atomic_add_int(&me.not_owner, not_owner);
+	atomic_add_int(&me.in_crit, in_crit);
+}
+
+KTEST(token, mutual_exclusion)
+{
+	uint64_t req0, mig0, con0, req1, mig1, con1, t0;
+	uint32_t treq0, tmig0, tcon0, quota, sum = 0;
+	int cpu, n = cpumask_count(smp_active_mask);
+
+	toks_init();
+	memset((void *)&me, 0, sizeof(me));
+	me.nworkers = n;
+	quota = ME_TOTAL / n;
+	for (cpu = 0; cpu < ncpus; cpu++)
+		if (CPUMASK_TEST(smp_active_mask, cpu))
+			me.quota[cpu] = quota;
+	me.quota[cpumask_first(smp_active_mask)] += ME_TOTAL - quota * n;
+
+	treq0 = me_tok.t_requests;
+	tmig0 = me_tok.t_migrations;
+	tcon0 = me_tok.t_contention;
+	tok_gd_counts(&req0, &mig0, &con0);
+	t0 = cpu_ticks();
+	ASSERT_EQ(ktest_on_each_cpu(kt, me_worker, NULL), n);
+	tok_gd_counts(&req1, &mig1, &con1);
+	ktest_log(kt, "%d CPU(s), %u entries in %llu ms: %u migrations, %u "
+	    "refusals (held by a running thread)", n, ME_TOTAL,
+	    us_since(t0) / 1000, me_tok.t_migrations - tmig0,
+	    me_tok.t_contention - tcon0);
+
+	for (cpu = 0; cpu < ncpus; cpu++)
+		sum += me.entries[cpu];
+	if (sum != ME_TOTAL)
+		ktest_log(kt, "only %u of %u entries within %u s", sum,
+		    ME_TOTAL, ME_BUDGET_US / 1000000);
+	EXPECT_EQ(sum, ME_TOTAL);
+	EXPECT_EQ(me.overlaps, 0);
+	EXPECT_EQ(me.count, sum);
+	EXPECT_EQ(me.not_owner, 0);
+	EXPECT_EQ(me.in_crit, 0);
+	EXPECT_EQ(me.inside, 0);
+	EXPECT_EQ(me_tok.t_requests - treq0, sum);
+	EXPECT_EQ(req1 - req0, sum);
+	/* Only this test used tokens meanwhile: per-CPU sums match. */
+	EXPECT_EQ(mig1 - mig0, me_tok.t_migrations - tmig0);
+	EXPECT_EQ(con1 - con0, me_tok.t_contention - tcon0);
+	if (n >= 2)
+		EXPECT_GT(me_tok.t_migrations - tmig0, 0);
+	else
+		EXPECT_EQ(me_tok.t_migrations - tmig0, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * stale_after_block
+ */
+
+#define SB_HOLD_US	(5 * MS)
+
+static struct {
+	thread_t	td;
+	volatile uint32_t inside;	/* the interferer is in its region */
+	volatile uint32_t was_stale;	/* seen right after getting it */
+	volatile uint32_t misses;	/* preemption misses meanwhile */
+	volatile uint32_t exited;
+} sb;
+
+/* Takes the token from the blocked holder, wakes it, runs holding it. */
+static void
+sb_interferer(void *arg __unused)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_tokref ref;
+	uint64_t miss0;
+
+	lwkt_gettoken(&ref, &sb_tok);
+	miss0 = gd->gd_cnt_preempt_miss;
+	sb.was_stale = lwkt_token_is_stale(&ref);
+	sb.inside = 1;
+	wakeup(&sb.inside);
+	cpu_delay_us(SB_HOLD_US);	/* runs, never blocks, holding it */
+	sb.misses = gd->gd_cnt_preempt_miss - miss0;
+	sb.inside = 0;
+	lwkt_reltoken(&ref);
+	sb.exited = 1;
+}
+
+/*
+ * One round; false if it was inconclusive: a holder was switched out
+ * (legitimately losing the token) because a clock tick found it inside a
+ * critical section and softclock could not preempt it.
+ */
+static bool
+sb_round(struct ktest_ctx *kt, bool interfere)
+{
+	struct globaldata *gd = mycpu, *owner;
+	thread_t td = curthread;
+	struct lwkt_tokref ref;
+	uint32_t seen_inside = 0, con0, early_inside = 0;
+	uint64_t miss0, misses;
+	int cpu = other_cpu(), err = 0;
+	bool stale0, stale1;
+
+	memset((void *)&sb, 0, sizeof(sb));
+	if (interfere) {
+		if (lwkt_create(sb_interferer, NULL, &sb.td, NULL, TDF_STOPREQ,
+		    cpu, "tok_interferer") != 0) {
+			EXPECT_TRUE(false);
+			return true;
+		}
+		/* Above us: on our own CPU it runs as soon as we block. */
+		lwkt_setpri(sb.td, td->td_pri + 1);
+	}
+	con0 = sb_tok.t_contention;
+	lwkt_gettoken(&ref, &sb_tok);
+	miss0 = gd->gd_cnt_preempt_miss;
+	stale0 = lwkt_token_is_stale(&ref);
+	EXPECT_PTR_EQ(sb_tok.t_cpu, gd);
+	if (!interfere) {
+		lwkt_sleep_us(2 * MS);
+		owner = sb_tok.t_cpu;	/* first thing after the sleep */
+	} else {
+		if (cpu != gd->gd_cpuid) {
+			/* While we run holding it, it must wait. */
+			lwkt_schedule(sb.td);
+			cpu_delay_us(SB_HOLD_US);
+			early_inside = sb.inside;
+			crit_enter();
+		} else {
+			crit_enter();
+			lwkt_schedule(sb.td);	/* runs once we block */
+		}
+		misses = gd->gd_cnt_preempt_miss - miss0;
+		tsleep_interlock(&sb.inside);
+		if (sb.inside == 0)
+			err = tsleep(&sb.inside, PINTERLOCKED, "tokstale",
+			    2 * hz);
+		owner = sb_tok.t_cpu;	/* first thing after the sleep */
+		seen_inside = sb.inside;
+		crit_exit();
+		tsleep_forget();
+	}
+	stale1 = lwkt_token_is_stale(&ref);
+	lwkt_reltoken(&ref);
+
+	if (!interfere) {
+		EXPECT_FALSE(stale0);
+		EXPECT_PTR_EQ(owner, gd);
+		EXPECT_FALSE(stale1);
+		return true;
+	}
+	EXPECT_TRUE(poll_for(&sb.exited, 1, 200, 3000 * MS));
+	if ((early_inside != 0 || err != 0) && misses != 0) {
+		ktest_log(kt, "a clock tick switched the holder out in a "
+		    "critical section; again");
+		return false;
+	}
+	if (seen_inside != 0 && sb.misses != 0) {
+		ktest_log(kt, "a clock tick switched the interferer out in a "
+		    "critical section; again");
+		return false;
+	}
+	EXPECT_FALSE(stale0);
+	EXPECT_PTR_EQ(owner, gd);
+	EXPECT_EQ(err, 0);
+	EXPECT_EQ(early_inside, 0);
+	EXPECT_EQ(seen_inside, 0);	/* not resumed while it held it */
+	EXPECT_TRUE(stale1);
+	EXPECT_EQ(sb.was_stale, 0);	/* fresh for the interferer itself */
+	if (cpu != gd->gd_cpuid)
+		ktest_log(kt, "cpu %d -> cpu %d: %u refusal(s) while a running "
+		    "thread held it", gd->gd_cpuid, cpu,
+		    sb_tok.t_contention - con0);
+	return true;
+}
+
+KTEST(token, stale_after_block)
+{
+	int i, attempt;
+
+	toks_init();
+	if (other_cpu() == mycpuid)
+		ktest_log(kt, "one CPU: the interferer runs on this CPU");
+	for (i = 0; i < 3 && ktest_failures(kt) == 0; i++) {
+		for (attempt = 0; attempt < ATTEMPTS; attempt++)
+			if (sb_round(kt, true))
+				break;
+		EXPECT_LT(attempt, ATTEMPTS);
+		sb_round(kt, false);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * running_holder_keeps: a holder that keeps running (spinning across
+ * several clock ticks, never blocking, alone on its CPU) keeps the token;
+ * a thread of another CPU that asks meanwhile is refused and gets it only
+ * after the release.  The clock interrupt's softclock preemption must not
+ * count as switching the holder out.  (A tick that finds the holder in a
+ * critical section cannot preempt it and softclock then runs as an
+ * ordinary switch, which does release the token: such a run is
+ * inconclusive and repeated.)
+ */
+
+static struct {
+	volatile uint32_t released;	/* the holder let it go */
+	volatile uint32_t got;
+	volatile uint32_t released_at_got;
+	volatile uint32_t exited;
+} rh;
+
+static void
+rh_waiter(void *arg __unused)
+{
+	struct lwkt_tokref ref;
+
+	lwkt_gettoken(&ref, &rh_tok);
+	rh.released_at_got = rh.released;
+	rh.got = 1;
+	lwkt_reltoken(&ref);
+	rh.exited = 1;
+}
+
+KTEST(token, running_holder_keeps)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_tokref ref;
+	thread_t wtd;
+	uint64_t ticks0, ticks1, miss0, misses, end;
+	uint32_t con0, hold_us = 3 * (1000000 / hz), got_early, asked;
+	int cpu = other_cpu(), attempt;
+
+	toks_init();
+	if (cpu == gd->gd_cpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	if (hold_us < 30 * MS)
+		hold_us = 30 * MS;
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		memset((void *)&rh, 0, sizeof(rh));
+		ASSERT_EQ(lwkt_create(rh_waiter, NULL, &wtd, NULL, TDF_STOPREQ,
+		    cpu, "tok_waiter"), 0);
+		lwkt_gettoken(&ref, &rh_tok);
+		con0 = rh_tok.t_contention;
+		ticks0 = gd->gd_ticks;
+		miss0 = gd->gd_cnt_preempt_miss;
+		lwkt_schedule(wtd);
+		/* Run, holding it, until it has asked, then 3 ticks more. */
+		end = cpu_ticks() + cpu_tsc_hz;
+		while ((rh_tok.t_reqmask & CPUMASK(cpu)) == 0 &&
+		    rh.got == 0 && cpu_ticks() < end)
+			cpu_pause();
+		asked = (rh_tok.t_reqmask & CPUMASK(cpu)) != 0;
+		cpu_delay_us(hold_us);
+		got_early = rh.got;
+		rh.released = 1;
+		ticks1 = gd->gd_ticks;
+		misses = gd->gd_cnt_preempt_miss - miss0;
+		lwkt_reltoken(&ref);
+		EXPECT_TRUE(poll_for(&rh.exited, 1, 200, 2000 * MS));
+		if (got_early != 0 && misses != 0) {
+			ktest_log(kt, "attempt %d: a clock tick switched us "
+			    "out in a critical section; again", attempt);
+			continue;
+		}
+		ktest_log(kt, "held %llu ticks; %u refusal(s)",
+		    ticks1 - ticks0, rh_tok.t_contention - con0);
+		EXPECT_TRUE(asked);
+		EXPECT_GE(ticks1 - ticks0, 2);
+		EXPECT_EQ(got_early, 0);
+		EXPECT_EQ(rh.got, 1);
+		EXPECT_EQ(rh.released_at_got, 1);
+		EXPECT_GT(rh_tok.t_contention - con0, 0);
+		break;
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+}
+
+/* ---------------------------------------------------------------------
+ * preempt_no_token
+ */
+
+static struct {
+	volatile uint32_t inside;	/* the preempted holder is inside */
+	volatile uint32_t started;	/* the ithread began */
+	volatile uint32_t got;		/* ... and got the token */
+	volatile uint32_t seen_inside;	/* the holder's marker then */
+	volatile uint32_t owner_ok;	/* t_cpu == mycpu then */
+	thread_t volatile preempted_at_got; /* its td_preempted then */
+	int		wait_pri;	/* its priority while it waits */
+} pn;
+
+/*
+ * The ithread's run.  While it waits for the token it drops just below
+ * the holder: a clock tick handled in the same interrupt as our kick
+ * leaves a reschedule request behind, which would otherwise switch the
+ * holder out for the ithread (an ordinary switch, which legitimately
+ * releases the holder's token) before the holder could leave its region.
+ * The token rule under test does not depend on priorities.
+ */
+static void
+pn_ithread_fn(void)
+{
+	struct lwkt_tokref ref;
+
+	pn.started = 1;
+	lwkt_setpri_self(pn.wait_pri);
+	lwkt_gettoken(&ref, &pn_tok);
+	pn.seen_inside = pn.inside;
+	pn.owner_ok = pn_tok.t_cpu == mycpu;
+	pn.preempted_at_got = curthread->td_preempted;
+	pn.got = 1;
+	lwkt_reltoken(&ref);
+	lwkt_setpri_self(TDPRI_INT_MED);
+}
+
+KTEST(token, preempt_no_token)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct systimer st = { .st_queued = false };
+	struct lwkt_tokref ref;
+	uint64_t hit0, ticks0, ticks1, end;
+	uint32_t runs0, got_inside, started;
+	int attempt;
+
+	toks_init();
+	ASSERT_TRUE(ithread_start(kt, pn_ithread_fn));
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		memset((void *)&pn, 0, sizeof(pn));
+		pn.wait_pri = td->td_pri - 1;
+		runs0 = it.runs;
+		hit0 = gd->gd_cnt_preempt_hit;
+		lwkt_gettoken(&ref, &pn_tok);
+		EXPECT_EQ(td->td_critcount, 0);
+		pn.inside = 1;
+		/*
+		 * Kick 1 ms after a clock tick: a late timer interrupt then
+		 * does not run the kick and the next tick in one pass (the
+		 * tick's reschedule would switch us out for the ithread).
+		 */
+		ticks0 = gd->gd_ticks;
+		end = cpu_ticks() + cpu_tsc_hz / 20;	/* 50 ms */
+		while (gd->gd_ticks == ticks0 && cpu_ticks() < end)
+			cpu_pause();
+		ticks0 = gd->gd_ticks;
+		systimer_init_oneshot(&st, it_kick, NULL, 1 * MS);
+		/* Spin in the region, preemptable, until it has tried. */
+		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
+		while (pn.started == 0 && cpu_ticks() < end)
+			cpu_pause();
+		got_inside = pn.got;
+		started = pn.started;
+		pn.inside = 0;
+		lwkt_reltoken(&ref);
+		ticks1 = gd->gd_ticks;
+		systimer_del(&st);
+		/* We block: now it gets the token. */
+		if (!poll_for(&it.runs, runs0 + 1, 200, 1000 * MS)) {
+			EXPECT_EQ(it.runs, runs0 + 1);
+			break;
+		}
+		EXPECT_EQ(started, 1);
+		EXPECT_EQ(pn.got, 1);
+		/* Never while it preempted the holder. */
+		EXPECT_PTR_EQ(pn.preempted_at_got, NULL);
+		EXPECT_TRUE(pn.owner_ok);
+		if (it.preempted != td) {
+			ktest_log(kt, "attempt %d: the kick did not preempt us "
+			    "(landed during a clock tick's work); again",
+			    attempt);
+			continue;
+		}
+		if ((got_inside != 0 || pn.seen_inside != 0) &&
+		    ticks1 != ticks0) {
+			ktest_log(kt, "attempt %d: a clock tick switched us "
+			    "out inside the region; again", attempt);
+			continue;
+		}
+		EXPECT_GT(gd->gd_cnt_preempt_hit, hit0);
+		EXPECT_EQ(got_inside, 0);
+		EXPECT_EQ(pn.seen_inside, 0);
+		break;
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+	ithread_stop(kt);
+}
+
+/* ---------------------------------------------------------------------
+ * trytoken
+ */
+
+static struct {
+	volatile uint32_t inside;
+	volatile uint32_t release;
+	volatile uint32_t exited;
+	volatile int	result;		/* the ithread's trytoken */
+	thread_t volatile preempted_after;
+	struct lwkt_tokref *volatile toks_after;
+	volatile uint64_t switches;	/* lwkt_switch calls during it */
+} tt;
+
+/* Another CPU: hold the token, running (not blocking), until released. */
+static void
+tt_holder(void *arg __unused)
+{
+	struct lwkt_tokref ref;
+	uint64_t end;
+
+	lwkt_gettoken(&ref, &tt_tok);
+	tt.inside = 1;
+	end = cpu_ticks() + 2 * cpu_tsc_hz;	/* 2 s safety net */
+	while (tt.release == 0 && cpu_ticks() < end)
+		cpu_pause();
+	tt.inside = 0;
+	lwkt_reltoken(&ref);
+	tt.exited = 1;
+}
+
+static void
+tt_ithread_fn(void)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_tokref ref;
+	uint64_t sw0 = gd->gd_cnt_switch;
+
+	tt.result = lwkt_trytoken(&ref, &tt_tok);
+	tt.switches = gd->gd_cnt_switch - sw0;
+	tt.toks_after = curthread->td_toks;
+	tt.preempted_after = curthread->td_preempted;
+	if (tt.result)
+		lwkt_reltoken(&ref);
+}
+
+/* lwkt_trytoken() inside a critical section: result, and switches made. */
+static int
+try_counted(struct lwkt_tokref *ref, uint64_t *switches)
+{
+	struct globaldata *gd = mycpu;
+	uint64_t sw0;
+	int r;
+
+	crit_enter();
+	sw0 = gd->gd_cnt_switch;
+	r = lwkt_trytoken(ref, &tt_tok);
+	*switches = gd->gd_cnt_switch - sw0;
+	crit_exit();
+	return r;
+}
+
+KTEST(token, trytoken)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct lwkt_tokref ref;
+	uint64_t sw, t0, us;
+	uint32_t runs0, fails = 0, switched = 0;
+	int cpu = other_cpu(), attempt, r, i;
+
+	toks_init();
+
+	/* Free and owned here: succeeds, not left in a critical section. */
+	lwkt_gettoken(&ref, &tt_tok);
+	lwkt_reltoken(&ref);
+	EXPECT_PTR_EQ(tt_tok.t_cpu, gd);
+	r = try_counted(&ref, &sw);
+	EXPECT_EQ(r, 1);
+	EXPECT_EQ(sw, 0);
+	EXPECT_EQ(td->td_critcount, 0);
+	if (r) {
+		EXPECT_PTR_EQ(td->td_toks, &ref);
+		EXPECT_FALSE(lwkt_token_is_stale(&ref));
+		lwkt_reltoken(&ref);
+	}
+	EXPECT_PTR_EQ(td->td_toks, NULL);
+
+	/* A thread we preempt holds it: the preempting thread fails at once. */
+	ASSERT_TRUE(ithread_start(kt, tt_ithread_fn));
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		runs0 = it.runs;
+		tt.result = -1;
+		lwkt_gettoken(&ref, &tt_tok);
+		lwkt_schedule(it.td);	/* preempts us: not in a section */
+		lwkt_reltoken(&ref);
+		if (!poll_for(&it.runs, runs0 + 1, 200, 1000 * MS)) {
+			EXPECT_EQ(it.runs, runs0 + 1);
+			break;
+		}
+		if (it.preempted != td) {
+			ktest_log(kt, "attempt %d: not run as a preemption; "
+			    "again", attempt);
+			continue;
+		}
+		EXPECT_EQ(tt.result, 0);
+		EXPECT_EQ(tt.switches, 0);
+		EXPECT_PTR_EQ(tt.preempted_after, td); /* no block */
+		EXPECT_PTR_EQ(tt.toks_after, NULL);
+		break;
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+	/* ... and succeeds once we no longer hold it. */
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		runs0 = it.runs;
+		tt.result = -1;
+		lwkt_schedule(it.td);
+		if (!poll_for(&it.runs, runs0 + 1, 200, 1000 * MS)) {
+			EXPECT_EQ(it.runs, runs0 + 1);
+			break;
+		}
+		if (it.preempted != td)
+			continue;
+		EXPECT_EQ(tt.result, 1);
+		EXPECT_EQ(tt.switches, 0);
+		EXPECT_PTR_NE(tt.toks_after, NULL);
+		break;
+	}
+	EXPECT_LT(attempt, ATTEMPTS);
+	ithread_stop(kt);
+
+	if (cpu == gd->gd_cpuid) {
+		ktest_log(kt, "one CPU: no remote holder");
+		return;
+	}
+
+	/* A running thread of another CPU holds it. */
+	memset((void *)&tt, 0, sizeof(tt));
+	ASSERT_EQ(lwkt_create(tt_holder, NULL, NULL, NULL, 0, cpu,
+	    "tok_holder"), 0);
+	if (!poll_for(&tt.inside, 1, 200, 2000 * MS)) {
+		EXPECT_EQ(tt.inside, 1);
+		tt.release = 1;
+		EXPECT_TRUE(poll_for(&tt.exited, 1, 200, 3000 * MS));
+		return;
+	}
+	EXPECT_PTR_EQ(tt_tok.t_cpu, globaldata_find(cpu));
+	t0 = cpu_ticks();
+	for (i = 0; i < 100; i++) {
+		r = try_counted(&ref, &sw);
+		if (r) {
+			fails++;
+			lwkt_reltoken(&ref);
+		}
+		if (sw != 0)
+			switched++;
+	}
+	us = us_since(t0);
+	EXPECT_EQ(fails, 0);
+	EXPECT_EQ(switched, 0);
+	EXPECT_PTR_EQ(td->td_toks, NULL);
+	EXPECT_EQ(tt.inside, 1);
+	tt.release = 1;
+	EXPECT_TRUE(poll_for(&tt.exited, 1, 200, 3000 * MS));
+	ktest_log(kt, "100 failed lwkt_trytoken() calls took %llu us", us);
+
+	/* Free now, but another CPU owns it: still fails, without asking. */
+	EXPECT_PTR_EQ(tt_tok.t_cpu, globaldata_find(cpu));
+	r = try_counted(&ref, &sw);
+	EXPECT_EQ(r, 0);
+	EXPECT_EQ(sw, 0);
+	if (r)
+		lwkt_reltoken(&ref);
+
+	/* Bring it back: free and owned here, it succeeds. */
+	lwkt_gettoken(&ref, &tt_tok);
+	lwkt_reltoken(&ref);
+	r = try_counted(&ref, &sw);
+	EXPECT_EQ(r, 1);
+	EXPECT_EQ(sw, 0);
+	if (r)
+		lwkt_reltoken(&ref);
+	EXPECT_PTR_EQ(td->td_toks, NULL);
+}
+

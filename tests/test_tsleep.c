@@ -1,0 +1,575 @@
+/*
+ * Suite "tsleep": sleeping and waking (LWKT-SPEC §10, sys/tsleep.h).
+ *   - pingpong: two threads on different CPUs (the same CPU when alone)
+ *     take 10,000 turns each, handing over with wakeup() and waiting with
+ *     the tsleep_interlock() pattern; no wakeup is ever lost (a lost one
+ *     would show as a timeout).
+ *   - wakeup_one_of_n: N sleepers spread over the CPUs on one address;
+ *     each wakeup_one() wakes exactly one of them, until all are awake,
+ *     each exactly once; one more wakes nobody.
+ *   - timeout: tsleep() with a timeout of k ticks and no wakeup returns
+ *     EWOULDBLOCK after at least k ticks (TSC and gd_ticks) and within
+ *     k + 5; timeouts of 1, 3 and 5 ticks on different CPUs expire in
+ *     that order.
+ *   - race_10000: 10,000 races in which a thread of another CPU sets the
+ *     condition and calls wakeup() at about the moment the sleeper decides
+ *     to sleep; with the interlock pattern the wakeup is never lost.
+ *   - exit_interlocked: a thread that uses the interlock pattern, finds its
+ *     condition already true and exits must not stay on a sleep queue.
+ *
+ * Every wait is bounded; a thread that might leave itself on a sleep queue
+ * after tsleep_interlock() (condition already true) takes itself off with
+ * tsleep_forget() before it exits.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/ktest.h>
+#include <sys/systimer.h>
+#include <sys/thread2.h>
+#include <sys/tsleep.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+#define MS		1000u		/* microseconds */
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ */
+
+static uint64_t
+us_since(uint64_t tsc)
+{
+	return cpu_ticks_to_us(cpu_ticks() - tsc);
+}
+
+/* Poll *word >= target every `step` us for at most `us` us; true if so. */
+static bool
+poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word < target) {
+		if (us_since(t0) >= us)
+			return false;
+		lwkt_sleep_us(step);
+	}
+	return true;
+}
+
+static int
+other_cpu(void)
+{
+	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
+
+	return m != 0 ? cpumask_first(m) : mycpuid;
+}
+
+/* The n-th online CPU, counting round the online ones. */
+static int
+nth_cpu(int n)
+{
+	int cpus = cpumask_count(smp_active_mask), cpu;
+
+	n %= cpus;
+	for (cpu = 0; cpu < ncpus; cpu++)
+		if (CPUMASK_TEST(smp_active_mask, cpu) && n-- == 0)
+			return cpu;
+	return 0;
+}
+
+static uint32_t
+tick_us(void)
+{
+	return 1000000 / hz;
+}
+
+/*
+ * After tsleep_interlock() found the condition already true we are still
+ * on a sleep queue; a thread must not exit like that.  Requeue on our own
+ * address (nobody else's ident) and wake it.
+ */
+static void
+tsleep_forget(void)
+{
+	thread_t td = curthread;
+
+	if (td->td_flags & TDF_TSLEEPQ) {
+		tsleep_interlock(td);
+		wakeup(td);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * pingpong
+ */
+
+#define PP_ROUNDS	10000
+
+static struct {
+	volatile uint32_t turn;		/* 2r + s: side s, round r */
+	volatile uint32_t timeouts;
+	volatile uint32_t stop;
+	volatile uint32_t exited;
+	volatile uint32_t rounds[2];
+	int		ident[2];	/* side s sleeps on &ident[s] */
+} pp;
+
+/* Wait for pp.turn == want; false on a timeout (a lost wakeup) or stop. */
+static bool
+pp_wait(int side, uint32_t want)
+{
+	while (pp.turn != want) {
+		if (pp.stop)
+			return false;
+		tsleep_interlock(&pp.ident[side]);
+		if (pp.turn == want || pp.stop)
+			break;
+		if (tsleep(&pp.ident[side], PINTERLOCKED, "pingpong", hz) ==
+		    EWOULDBLOCK) {
+			atomic_add_int(&pp.timeouts, 1);
+			pp.stop = 1;
+			wakeup(&pp.ident[side ^ 1]);
+			return false;
+		}
+	}
+	return pp.turn == want;
+}
+
+static void
+pp_play(int side)
+{
+	uint32_t r;
+
+	for (r = 0; r < PP_ROUNDS; r++) {
+		if (!pp_wait(side, 2 * r + side))
+			break;
+		pp.rounds[side]++;
+		pp.turn = 2 * r + side + 1;
+		wakeup(&pp.ident[side ^ 1]);
+	}
+	tsleep_forget();
+}
+
+static void
+pp_thread(void *arg __unused)
+{
+	pp_play(1);
+	pp.exited = 1;
+}
+
+KTEST(tsleep, pingpong)
+{
+	int cpu = other_cpu();
+	uint64_t t0;
+
+	memset((void *)&pp, 0, sizeof(pp));
+	t0 = cpu_ticks();
+	ASSERT_EQ(lwkt_create(pp_thread, NULL, NULL, NULL, 0, cpu,
+	    "pingpong"), 0);
+	pp_play(0);
+	EXPECT_TRUE(poll_for(&pp.exited, 1, 200, 3000 * MS));
+	ktest_log(kt, "cpu %d <-> cpu %d: %u + %u turns in %llu ms", mycpuid,
+	    cpu, pp.rounds[0], pp.rounds[1], us_since(t0) / 1000);
+	EXPECT_EQ(pp.timeouts, 0);
+	EXPECT_EQ(pp.rounds[0], PP_ROUNDS);
+	EXPECT_EQ(pp.rounds[1], PP_ROUNDS);
+	EXPECT_EQ(pp.turn, 2 * PP_ROUNDS);
+}
+
+/* ---------------------------------------------------------------------
+ * wakeup_one_of_n
+ */
+
+#define W1_MAX		16
+#define W1_SETTLE_US	(20 * MS)
+
+static struct {
+	int		ident;
+	volatile uint32_t ready;	/* interlocked on &ident */
+	volatile uint32_t woken;
+	volatile uint32_t exited;
+	volatile uint32_t wakes[W1_MAX];
+	volatile int	err[W1_MAX];
+	volatile int	cpu[W1_MAX];
+} w1;
+
+static void
+w1_sleeper(void *arg)
+{
+	int i = (int)(uintptr_t)arg, err;
+
+	w1.cpu[i] = mycpuid;
+	tsleep_interlock(&w1.ident);
+	atomic_add_int(&w1.ready, 1);
+	err = tsleep(&w1.ident, PINTERLOCKED, "wakeone", 10 * hz);
+	w1.err[i] = err;
+	w1.wakes[i]++;
+	atomic_add_int(&w1.woken, 1);
+	atomic_add_int(&w1.exited, 1);
+}
+
+KTEST(tsleep, wakeup_one_of_n)
+{
+	int n = 2 * cpumask_count(smp_active_mask), i, k, spread = 0;
+	cpumask_t used = 0;
+	uint32_t seen;
+
+	if (n < 4)
+		n = 4;
+	if (n > W1_MAX)
+		n = W1_MAX;
+	memset((void *)&w1, 0, sizeof(w1));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(lwkt_create(w1_sleeper, (void *)(uintptr_t)i, NULL,
+		    NULL, 0, nth_cpu(i), "wakeone_%d", i), 0);
+	if (!poll_for(&w1.ready, n, 200, 3000 * MS)) {
+		EXPECT_EQ(w1.ready, n);
+		goto out;
+	}
+	lwkt_sleep_us(W1_SETTLE_US);	/* let them really block */
+	EXPECT_EQ(w1.woken, 0);
+	for (k = 1; k <= n; k++) {
+		wakeup_one(&w1.ident);
+		if (!poll_for(&w1.woken, k, 200, 2000 * MS)) {
+			EXPECT_EQ(w1.woken, k);	/* lost */
+			break;
+		}
+		lwkt_sleep_us(W1_SETTLE_US);
+		seen = w1.woken;
+		EXPECT_EQ(seen, k);		/* exactly one more */
+		if (seen != (uint32_t)k)
+			break;
+	}
+	/* All awake: one more wakes nobody. */
+	wakeup_one(&w1.ident);
+	lwkt_sleep_us(W1_SETTLE_US);
+	EXPECT_EQ(w1.woken, n);
+out:
+	if (w1.exited < (uint32_t)n) {
+		wakeup(&w1.ident);	/* after a failure: let them go */
+		EXPECT_TRUE(poll_for(&w1.exited, n, 200, 12000 * MS));
+	}
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(w1.wakes[i], 1);
+		EXPECT_EQ(w1.err[i], 0);
+		if (!CPUMASK_TEST(used, w1.cpu[i]))
+			spread++;
+		used |= CPUMASK(w1.cpu[i]);
+	}
+	EXPECT_EQ(spread, cpumask_count(smp_active_mask));
+}
+
+/* ---------------------------------------------------------------------
+ * timeout
+ */
+
+#define TO_SLACK	5		/* ticks allowed beyond the timeout */
+#define TO_THREADS	3
+
+static const int to_ticks[TO_THREADS] = { 1, 3, 5 };
+
+/* One tsleep(timo = k) nobody wakes: checks; false if only too slow. */
+static bool
+to_one(struct ktest_ctx *kt, int k, bool last_try)
+{
+	struct globaldata *gd = mycpu;
+	int ident, err;
+	uint64_t t0, tk0, us, ticks;
+
+	tk0 = gd->gd_ticks;
+	t0 = cpu_ticks();
+	err = tsleep(&ident, 0, "timeout", k);
+	us = us_since(t0);
+	ticks = gd->gd_ticks - tk0;
+	EXPECT_EQ(err, EWOULDBLOCK);
+	EXPECT_GE(ticks, k);
+	EXPECT_GE(us + 1, (uint64_t)k * tick_us());
+	if (ticks > (uint64_t)k + TO_SLACK && !last_try) {
+		ktest_log(kt, "timo %d: %llu ticks (%llu us); again", k, ticks,
+		    us);
+		return false;
+	}
+	EXPECT_LE(ticks, k + TO_SLACK);
+	EXPECT_LE(us, (uint64_t)(k + TO_SLACK) * tick_us());
+	return true;
+}
+
+static struct {
+	volatile uint32_t ready;
+	volatile uint32_t go;
+	volatile uint32_t seq;
+	volatile uint32_t exited;
+	volatile int	order[TO_THREADS];	/* i-th to expire */
+	volatile int	err[TO_THREADS];
+	volatile uint64_t start[TO_THREADS];
+	int		ident[TO_THREADS];
+} to;
+
+static void
+to_thread(void *arg)
+{
+	int i = (int)(uintptr_t)arg, j, err;
+
+	for (j = 0; j < 3 && to.go == 0; j++) {
+		tsleep_interlock(&to.go);
+		if (j == 0)
+			atomic_add_int(&to.ready, 1);
+		if (to.go == 0)
+			tsleep(&to.go, PINTERLOCKED, "togo", hz);
+	}
+	tsleep_forget();
+	to.start[i] = cpu_ticks();
+	err = tsleep(&to.ident[i], 0, "timeout", to_ticks[i]);
+	to.err[i] = err;
+	to.order[atomic_fetchadd_int(&to.seq, 1)] = i;
+	atomic_add_int(&to.exited, 1);
+}
+
+KTEST(tsleep, timeout)
+{
+	uint64_t lo, hi;
+	int i, k, attempt;
+	bool in_order;
+
+	/* Each timeout alone. */
+	for (i = 0; i < TO_THREADS; i++) {
+		k = to_ticks[i];
+		for (attempt = 0; attempt < 3; attempt++)
+			if (to_one(kt, k, attempt == 2))
+				break;
+	}
+
+	/* Three at once on different CPUs expire in order. */
+	for (attempt = 0; attempt < 3; attempt++) {
+		memset((void *)&to, 0, sizeof(to));
+		for (i = 0; i < TO_THREADS; i++)
+			ASSERT_EQ(lwkt_create(to_thread, (void *)(uintptr_t)i,
+			    NULL, NULL, 0, nth_cpu(i + 1), "timeout_%d", i), 0);
+		if (!poll_for(&to.ready, TO_THREADS, 200, 3000 * MS))
+			EXPECT_EQ(to.ready, TO_THREADS);
+		to.go = 1;
+		wakeup(&to.go);
+		EXPECT_TRUE(poll_for(&to.exited, TO_THREADS, 200, 5000 * MS));
+		if (to.exited < TO_THREADS)
+			return;
+		in_order = true;
+		for (i = 0; i < TO_THREADS; i++) {
+			EXPECT_EQ(to.err[i], EWOULDBLOCK);
+			if (to.order[i] != i)
+				in_order = false;
+		}
+		lo = hi = to.start[0];
+		for (i = 1; i < TO_THREADS; i++) {
+			if (to.start[i] < lo)
+				lo = to.start[i];
+			if (to.start[i] > hi)
+				hi = to.start[i];
+		}
+		if (in_order)
+			break;
+		if (cpu_ticks_to_us(hi - lo) > tick_us() && attempt < 2) {
+			ktest_log(kt, "started %llu us apart: order %d %d %d; "
+			    "again", cpu_ticks_to_us(hi - lo), to.order[0],
+			    to.order[1], to.order[2]);
+			continue;
+		}
+		for (i = 0; i < TO_THREADS; i++)
+			EXPECT_EQ(to.order[i], i);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * race_10000
+ */
+
+#define RACE_N		10000
+#define RACE_SPIN_US	(2000 * MS)	/* then a side gives up */
+#define RACE_MAXDELAY	4096		/* loop iterations */
+
+static struct {
+	volatile uint32_t cond;		/* last round released */
+	volatile uint32_t s_round;	/* the round the sleeper is in */
+	volatile uint32_t timeouts;
+	volatile uint32_t lost;
+	volatile uint32_t stop;
+	volatile uint32_t exited;
+	volatile uint32_t rounds;	/* rounds the waker completed */
+	uint32_t	already;	/* condition true before tsleep() */
+	uint32_t	early;		/* tsleep() did not block */
+	uint32_t	slept;		/* really went to sleep */
+	uint32_t	seed;
+	bool		same_cpu;
+} rc;
+
+static uint32_t
+rc_rand(uint32_t *x)
+{
+	*x = *x * 1664525u + 1013904223u;
+	return *x >> 16;
+}
+
+/*
+ * A short delay: n steps of arithmetic, with a pause every 64 (under
+ * single-threaded TCG a pause lets the other virtual CPUs run).
+ */
+static void
+rc_delay(uint32_t n)
+{
+	volatile uint32_t v = n;
+
+	while (n-- > 0) {
+		v = v * 1103515245u + 12345u;
+		if ((n & 63) == 0)
+			cpu_pause();
+	}
+}
+
+/* Waker: wait for the sleeper to enter round i, then release it. */
+static void
+rc_waker(void *arg __unused)
+{
+	uint32_t i, x = rc.seed ^ 0x5bd1e995u;
+	uint64_t end;
+
+	for (i = 1; i <= RACE_N && !rc.stop; i++) {
+		end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+		while (rc.s_round < i && !rc.stop && cpu_ticks() < end) {
+			if (rc.same_cpu)
+				lwkt_yield();
+			else
+				cpu_pause();
+		}
+		if (rc.s_round < i)
+			break;
+		rc_delay(rc_rand(&x) & 63);
+		rc.cond = i;
+		wakeup(&rc.cond);
+		rc.rounds = i;
+	}
+	rc.exited = 1;
+}
+
+KTEST(tsleep, race_10000)
+{
+	thread_t td = curthread;
+	uint32_t i, x;
+	uint64_t t0, sw0;
+	uint32_t d = 64;		/* the sleeper's delay, adapted */
+	int cpu = other_cpu(), err;
+
+	memset((void *)&rc, 0, sizeof(rc));
+	rc.seed = x = ktest_random(kt);
+	rc.same_cpu = cpu == mycpuid;
+	t0 = cpu_ticks();
+	ASSERT_EQ(lwkt_create(rc_waker, NULL, NULL, NULL, 0, cpu, "racer"), 0);
+	for (i = 1; i <= RACE_N && !rc.stop; i++) {
+		rc.s_round = i;			/* the waker may go */
+		rc_delay(d / 2 + rc_rand(&x) % (d + 1));
+		for (;;) {
+			tsleep_interlock(&rc.cond);
+			if (rc.cond >= i) {
+				rc.already++;
+				if (!rc.same_cpu)
+					d -= d / 8;	/* waker first */
+				break;
+			}
+			sw0 = td->td_switch_count;
+			err = tsleep(&rc.cond, PINTERLOCKED, "race", hz);
+			if (td->td_switch_count == sw0) {
+				rc.early++;	/* woken before it blocked */
+			} else {
+				rc.slept++;
+				if (!rc.same_cpu && d < RACE_MAXDELAY)
+					d += d / 8 + 1;
+			}
+			if (err == EWOULDBLOCK) {
+				rc.timeouts++;
+				if (rc.cond < i) {
+					rc.lost++;
+					rc.stop = 1;
+				}
+			}
+			if (rc.cond >= i || rc.stop)
+				break;
+			/* A late wakeup from an earlier round: again. */
+		}
+	}
+	tsleep_forget();
+	rc.stop = 1;
+	EXPECT_TRUE(poll_for(&rc.exited, 1, 200, 3000 * MS));
+	ktest_log(kt, "cpu %d wakes cpu %d: %u races in %llu ms: condition "
+	    "already set %u, woken before blocking %u, slept %u (delay %u)",
+	    cpu, mycpuid, rc.rounds, us_since(t0) / 1000, rc.already, rc.early,
+	    rc.slept, d);
+	EXPECT_EQ(rc.timeouts, 0);
+	EXPECT_EQ(rc.lost, 0);
+	EXPECT_EQ(rc.rounds, RACE_N);
+	EXPECT_EQ(rc.cond, RACE_N);
+}
+
+/* ---------------------------------------------------------------------
+ * exit_interlocked: the pattern "tsleep_interlock(); if (!cond) tsleep()"
+ * leaves the thread queued when cond is already true.  A thread that then
+ * exits must not stay on its CPU's sleep queue: a later wakeup() on the
+ * address would schedule a dead thread, and a new thread made from the
+ * same memory would corrupt the queue.  We hold the thread so its memory
+ * stays put, and look at it once it has exited.
+ */
+
+static struct {
+	int		ident;
+	volatile uint32_t done;
+} ei;
+
+static void
+ei_thread(void *arg __unused)
+{
+	tsleep_interlock(&ei.ident);
+	ei.done = 1;		/* "condition already true": no tsleep */
+}
+
+KTEST(tsleep, exit_interlocked)
+{
+	thread_t td, next;
+	uint64_t t0;
+	bool queued;
+
+	memset((void *)&ei, 0, sizeof(ei));
+	ASSERT_EQ(lwkt_create(ei_thread, NULL, &td, NULL, TDF_STOPREQ,
+	    mycpuid, "exit_interlocked"), 0);
+	lwkt_hold(td);
+	lwkt_schedule(td);
+	EXPECT_TRUE(poll_for(&ei.done, 1, 200, 1000 * MS));
+	t0 = cpu_ticks();
+	while (((td->td_flags & TDF_EXITING) == 0 ||
+	    (td->td_flags & TDF_RUNNING) != 0) && us_since(t0) < 1000 * MS)
+		lwkt_sleep_us(200);
+	EXPECT_NE(td->td_flags & TDF_EXITING, 0);
+	queued = (td->td_flags & TDF_TSLEEPQ) != 0;
+	EXPECT_EQ(td->td_flags & TDF_TSLEEPQ, 0);
+	if (queued) {
+		ktest_log(kt, "the exited thread is still on a sleep queue "
+		    "(wchan %p)", td->td_wchan);
+		/*
+		 * Unlink it by hand before it is freed: queue ourselves behind
+		 * it on the same address (same CPU, same slot), so it has a
+		 * successor and the list head is not needed; then leave.
+		 */
+		crit_enter();
+		tsleep_interlock(&ei.ident);
+		next = TAILQ_NEXT(td, td_sleepq);
+		if (next != NULL) {
+			next->td_sleepq.tqe_prev = td->td_sleepq.tqe_prev;
+			*td->td_sleepq.tqe_prev = next;
+			td->td_flags &= ~TDF_TSLEEPQ;
+			td->td_wchan = NULL;
+		}
+		crit_exit();
+		tsleep_forget();
+		EXPECT_PTR_NE(next, NULL);
+	}
+	lwkt_rele(td);
+}
