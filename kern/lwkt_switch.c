@@ -399,6 +399,8 @@ lwkt_adopt_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
 	td->td_gd = gd;
 	td->td_migrate_gd = NULL;
 	td->td_flags &= ~TDF_MIGRATING;
+	if (td->td_flags & TDF_ALLOCATED_STACK)
+		cpu_kstack_guard(td, true);	/* this CPU's TLB, see pmap.c */
 	TAILQ_INSERT_TAIL(&gd->gd_tdallq, td, td_allq);
 	lwkt_enqueue(td);
 	if ((td->td_pri & TDPRI_MASK) > (gd->gd_curthread->td_pri & TDPRI_MASK))
@@ -483,6 +485,8 @@ lwkt_acquire(thread_t td)
 	lwkt_wait_ipiq(ogd, lwkt_send_ipiq2(ogd, lwkt_release_remote, td,
 	    gd->gd_cpuid));
 	KKASSERT(td->td_gd == gd);
+	if (td->td_flags & TDF_ALLOCATED_STACK)
+		cpu_kstack_guard(td, true);	/* this CPU's TLB, see pmap.c */
 	crit_enter();
 	TAILQ_INSERT_TAIL(&gd->gd_tdallq, td, td_allq);
 	crit_exit();

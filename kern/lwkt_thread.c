@@ -163,6 +163,8 @@ lwkt_thread_start(void)
 	thread_t td = curthread;
 
 	lwkt_switch_return();
+	if (td->td_flags & TDF_ALLOCATED_STACK)
+		cpu_kstack_guard(td, true);	/* this CPU's TLB, see pmap.c */
 	cpu_enable_intr();
 	crit_exit();
 	td->td_func(td->td_arg);

@@ -113,9 +113,13 @@ pmap_kenter_sync(vm_offset_t va, vm_paddr_t pa)
 }
 
 /*
- * Guard page of a thread stack.  Unmapping it must reach every CPU's TLB
- * (the page was ordinary memory that any CPU may have cached); mapping it
- * back needs no shootdown, since no CPU caches a not-present entry.
+ * Guard page of a thread stack: unmap it (on) or map it back (off).  The
+ * unmapping is invalidated on this CPU only.  Other CPUs may still hold
+ * the old translation, which matters only to code running on this stack
+ * there: the thread invalidates it again on every CPU it starts or arrives
+ * on (cpu_kstack_guard from lwkt_thread_start and adoption), so no TLB
+ * shootdown of every CPU is needed per new stack.  Mapping it back needs
+ * no invalidation: no CPU caches a not-present entry.
  */
 void
 pmap_set_guard(vm_offset_t va, bool on)
@@ -123,10 +127,12 @@ pmap_set_guard(vm_offset_t va, bool on)
 	uint32_t *pte = pmap_pte(va, false);
 
 	KKASSERT(pte != NULL && (va & PAGE_MASK) == 0);
-	if (on)
-		pmap_kenter_sync(va, 0);
-	else
+	if (on) {
+		*pte = 0;
+		invlpg(va);
+	} else {
 		*pte = (va & PG_FRAME) | PG_RW | PG_V;
+	}
 }
 
 bool

@@ -48,7 +48,11 @@ void	cpu_send_ipiq(struct globaldata *gd);
 struct thread;
 /* Build a new thread's first switch frame (it starts in lwkt_thread_start). */
 void	cpu_thread_init(struct thread *td);
-/* Unmap (on) or remap (off) the guard page at the base of td's stack. */
+/*
+ * Unmap (on) or remap (off) the guard page at the base of td's stack; "on"
+ * also drops it from this CPU's TLB, and is repeated on each CPU the thread
+ * runs on.
+ */
 void	cpu_kstack_guard(struct thread *td, bool on);
 /*
  * Map kernel page `va` to physical `pa` (0: unmap) and shoot the old
