@@ -503,7 +503,7 @@ KTEST(token, running_holder_keeps)
 	struct globaldata *gd = mycpu;
 	struct lwkt_tokref ref;
 	thread_t wtd;
-	uint64_t ticks0, ticks1, miss0, misses, end;
+	uint64_t ticks0, ticks1, miss0, misses, end, t0, t1;
 	uint32_t con0, hold_us = 3 * (1000000 / hz), got_early, asked;
 	int cpu = other_cpu(), attempt;
 
@@ -524,12 +524,18 @@ KTEST(token, running_holder_keeps)
 		miss0 = gd->gd_cnt_preempt_miss;
 		lwkt_schedule(wtd);
 		/* Run, holding it, until it has asked, then 3 ticks more. */
-		end = cpu_ticks() + cpu_tsc_hz;
+		t0 = cpu_ticks();
+		end = t0 + cpu_tsc_hz;
 		while ((rh_tok.t_reqmask & CPUMASK(cpu)) == 0 &&
 		    rh.got == 0 && cpu_ticks() < end)
 			cpu_pause();
 		asked = (rh_tok.t_reqmask & CPUMASK(cpu)) != 0;
-		cpu_delay_us(hold_us);
+		/* Three clock ticks (counted: TSC time may jump under TCG). */
+		t1 = gd->gd_ticks;
+		end = cpu_ticks() + cpu_tsc_hz;
+		while ((gd->gd_ticks - t1 < 3 || us_since(t0) < hold_us) &&
+		    cpu_ticks() < end)
+			cpu_pause();
 		got_early = rh.got;
 		rh.released = 1;
 		ticks1 = gd->gd_ticks;
@@ -544,7 +550,7 @@ KTEST(token, running_holder_keeps)
 		ktest_log(kt, "held %llu ticks; %u refusal(s)",
 		    ticks1 - ticks0, rh_tok.t_contention - con0);
 		EXPECT_TRUE(asked);
-		EXPECT_GE(ticks1 - ticks0, 2);
+		EXPECT_GE(ticks1 - ticks0, 3);
 		EXPECT_EQ(got_early, 0);
 		EXPECT_EQ(rh.got, 1);
 		EXPECT_EQ(rh.released_at_got, 1);

@@ -267,6 +267,7 @@ out:
 
 #define TO_SLACK	5		/* ticks allowed beyond the timeout */
 #define TO_THREADS	3
+#define TO_ATTEMPTS	5
 
 static const int to_ticks[TO_THREADS] = { 1, 3, 5 };
 
@@ -304,6 +305,7 @@ static struct {
 	volatile int	order[TO_THREADS];	/* i-th to expire */
 	volatile int	err[TO_THREADS];
 	volatile uint64_t start[TO_THREADS];
+	volatile uint64_t end[TO_THREADS];
 	int		ident[TO_THREADS];
 } to;
 
@@ -322,6 +324,7 @@ to_thread(void *arg)
 	tsleep_forget();
 	to.start[i] = cpu_ticks();
 	err = tsleep(&to.ident[i], 0, "timeout", to_ticks[i]);
+	to.end[i] = cpu_ticks();
 	to.err[i] = err;
 	to.order[atomic_fetchadd_int(&to.seq, 1)] = i;
 	atomic_add_int(&to.exited, 1);
@@ -329,7 +332,7 @@ to_thread(void *arg)
 
 KTEST(tsleep, timeout)
 {
-	uint64_t lo, hi;
+	uint64_t lo, hi, late, worst;
 	int i, k, attempt;
 	bool in_order;
 
@@ -341,8 +344,13 @@ KTEST(tsleep, timeout)
 				break;
 	}
 
-	/* Three at once on different CPUs expire in order. */
-	for (attempt = 0; attempt < 3; attempt++) {
+	/*
+	 * Three at once on different CPUs expire in order.  A run in which
+	 * they started more than a tick apart, or one of them resumed two
+	 * ticks (the gap between timeouts) late -- a virtual CPU that the
+	 * host did not run -- says nothing about the order: it is repeated.
+	 */
+	for (attempt = 0; attempt < TO_ATTEMPTS; attempt++) {
 		memset((void *)&to, 0, sizeof(to));
 		for (i = 0; i < TO_THREADS; i++)
 			ASSERT_EQ(lwkt_create(to_thread, (void *)(uintptr_t)i,
@@ -355,24 +363,30 @@ KTEST(tsleep, timeout)
 		if (to.exited < TO_THREADS)
 			return;
 		in_order = true;
+		lo = hi = to.start[0];
+		worst = 0;
 		for (i = 0; i < TO_THREADS; i++) {
 			EXPECT_EQ(to.err[i], EWOULDBLOCK);
 			if (to.order[i] != i)
 				in_order = false;
-		}
-		lo = hi = to.start[0];
-		for (i = 1; i < TO_THREADS; i++) {
 			if (to.start[i] < lo)
 				lo = to.start[i];
 			if (to.start[i] > hi)
 				hi = to.start[i];
+			late = cpu_ticks_to_us(to.end[i] - to.start[i]);
+			late = late > (uint64_t)to_ticks[i] * tick_us() ?
+			    late - (uint64_t)to_ticks[i] * tick_us() : 0;
+			if (late > worst)
+				worst = late;
 		}
 		if (in_order)
 			break;
-		if (cpu_ticks_to_us(hi - lo) > tick_us() && attempt < 2) {
-			ktest_log(kt, "started %llu us apart: order %d %d %d; "
-			    "again", cpu_ticks_to_us(hi - lo), to.order[0],
-			    to.order[1], to.order[2]);
+		if ((cpu_ticks_to_us(hi - lo) > tick_us() ||
+		    worst >= 2 * tick_us()) && attempt < TO_ATTEMPTS - 1) {
+			ktest_log(kt, "order %d %d %d: started %llu us apart, "
+			    "one resumed %llu us late; again", to.order[0],
+			    to.order[1], to.order[2], cpu_ticks_to_us(hi - lo),
+			    worst);
 			continue;
 		}
 		for (i = 0; i < TO_THREADS; i++)
