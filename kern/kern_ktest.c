@@ -181,6 +181,26 @@ ktest_random(struct ktest_ctx *kt)
 	return x;
 }
 
+uint64_t
+ktest_us_since(uint64_t tsc)
+{
+	return cpu_ticks_to_us(cpu_ticks() - tsc);
+}
+
+bool
+ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
+    uint32_t timeout_us)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word < target) {
+		if (ktest_us_since(t0) >= timeout_us)
+			return false;
+		lwkt_sleep_us(step_us);
+	}
+	return true;
+}
+
 int
 ktest_failures(struct ktest_ctx *kt)
 {

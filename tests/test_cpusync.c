@@ -61,26 +61,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us, at most `us` us; true if reached. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 static bool
 online(int cpu)
 {
@@ -258,7 +238,7 @@ fd_one(struct ktest_ctx *kt, cpumask_t mask)
 	/* Ours ran before the master waited for the others. */
 	EXPECT_EQ(mine, CPUMASK_TEST(want, me) ? 1 : 0);
 	EXPECT_EQ(curthread->td_cscount, 0);
-	EXPECT_TRUE(poll_for(&fd.total, n, 100, WAIT_US));
+	EXPECT_TRUE(ktest_poll(&fd.total, n, 100, WAIT_US));
 	EXPECT_EQ(fd.total, n);
 	for (cpu = 0; cpu < ncpus; cpu++)
 		if (online(cpu))
@@ -402,7 +382,7 @@ so_beats_advance(cpumask_t mask, uint32_t n, uint32_t us)
 				all = false;
 		if (all)
 			return true;
-		if (us_since(t0) >= us)
+		if (ktest_us_since(t0) >= us)
 			return false;
 		lwkt_sleep_us(1 * MS);
 	}
@@ -492,8 +472,8 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 			if (CPUMASK_TEST(outside, cpu) &&
 			    so.beat[cpu] - hb0[cpu] < 2)
 				moved = false;
-	} while (us_since(t0) < 10 * MS ||
-	    (!moved && us_since(t0) < 1000 * MS));
+	} while (ktest_us_since(t0) < 10 * MS ||
+	    (!moved && ktest_us_since(t0) < 1000 * MS));
 	for (cpu = 0; cpu < ncpus; cpu++)
 		hb1[cpu] = so.beat[cpu];
 	EXPECT_TRUE(lwkt_in_crit());
@@ -557,7 +537,7 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		if (!CPUMASK_TEST(all, cpu))
 			continue;
-		EXPECT_TRUE(poll_for(&so.nfin2[cpu], 1, 100, WAIT_US));
+		EXPECT_TRUE(ktest_poll(&so.nfin2[cpu], 1, 100, WAIT_US));
 		EXPECT_EQ(so.nrun[cpu], 1);
 		EXPECT_EQ(so.nfin1[cpu], 1);
 		EXPECT_EQ(so.nfin2[cpu], 1);
@@ -624,7 +604,7 @@ KTEST(cpusync, start_add_finish_order)
 		ktest_log(kt, "one CPU: master-only checks");
 
 	so.beat_stop = 1;
-	EXPECT_TRUE(poll_for(&so.beat_exited, nbeat, 200, WAIT_US));
+	EXPECT_TRUE(ktest_poll(&so.beat_exited, nbeat, 200, WAIT_US));
 }
 
 /* ---------------------------------------------------------------------
@@ -728,11 +708,11 @@ cm_thread(struct ktest_ctx *kt, void *arg __unused)
 	/* Start together (bounded), so the masters really overlap. */
 	atomic_add_int(&cm.started, 1);
 	t0 = cpu_ticks();
-	while (cm.started < cm.nmasters && us_since(t0) < 2000 * MS)
+	while (cm.started < cm.nmasters && ktest_us_since(t0) < 2000 * MS)
 		cpu_pause();
 	t0 = cpu_ticks();
 	for (i = 0; i < CM_ITERS; i++) {
-		if (i >= CM_MIN_ITERS && us_since(t0) > CM_BUDGET_US)
+		if (i >= CM_MIN_ITERS && ktest_us_since(t0) > CM_BUDGET_US)
 			break;
 		act = atomic_fetchadd_int(&cm.active, 1);
 		if (act > 0)
@@ -789,7 +769,7 @@ cm_thread(struct ktest_ctx *kt, void *arg __unused)
 			    curthread->td_cscount, curthread->td_critcount);
 	}
 	cm.iters[me] = i;
-	cm.us[me] = us_since(t0);
+	cm.us[me] = ktest_us_since(t0);
 }
 
 /*
@@ -821,7 +801,7 @@ cp_blocker(void *arg __unused)
 	crit_enter();
 	cp.b_in = 1;
 	t0 = cpu_ticks();
-	while (!cp.b_go && us_since(t0) < CP_BLOCK_US)
+	while (!cp.b_go && ktest_us_since(t0) < CP_BLOCK_US)
 		cpu_pause();
 	crit_exit();
 	cp.b_out = 1;
@@ -880,12 +860,12 @@ cm_pair(struct ktest_ctx *kt)
 	    "cp_x"), 0);
 	ASSERT_EQ(lwkt_create(cp_blocker, NULL, NULL, NULL, 0, cp.c2,
 	    "cp_block"), 0);
-	ASSERT_TRUE(poll_for(&cp.b_in, 1, 100, WAIT_US));
+	ASSERT_TRUE(ktest_poll(&cp.b_in, 1, 100, WAIT_US));
 	lwkt_schedule(x_td);
-	ASSERT_TRUE(poll_for(&cp.x_in, 1, 100, WAIT_US));
+	ASSERT_TRUE(ktest_poll(&cp.x_in, 1, 100, WAIT_US));
 	/* X has sent its start message: from now on it is in its wait. */
 	t0 = cpu_ticks();
-	while (cp.cs_x.cs_maxcount == 0 && us_since(t0) < WAIT_US)
+	while (cp.cs_x.cs_maxcount == 0 && ktest_us_since(t0) < WAIT_US)
 		lwkt_sleep_us(100);
 	ASSERT_EQ(cp.cs_x.cs_maxcount, 1);
 	EXPECT_EQ(cp.x_started, 0);
@@ -895,7 +875,7 @@ cm_pair(struct ktest_ctx *kt)
 	/* Let c2 go; X must return from its start while we hold c1. */
 	cp.b_go = 1;
 	t0 = cpu_ticks();
-	while (!cp.x_started && us_since(t0) < CP_BLOCK_US)
+	while (!cp.x_started && ktest_us_since(t0) < CP_BLOCK_US)
 		cpu_pause();
 	started_in_time = cp.x_started;
 	lwkt_cpusync_finish(&cp.cs_t);
@@ -906,8 +886,8 @@ cm_pair(struct ktest_ctx *kt)
 	EXPECT_TRUE(cp.t_run_is_x);		/* counted in from X's wait */
 	EXPECT_EQ(cp.t_run_cscount, 1);
 	EXPECT_EQ(started_in_time, 1);		/* c1 was not held by us */
-	EXPECT_TRUE(poll_for(&cp.x_done, 1, 100, WAIT_US));
-	EXPECT_TRUE(poll_for(&cp.b_out, 1, 100, WAIT_US));
+	EXPECT_TRUE(ktest_poll(&cp.x_done, 1, 100, WAIT_US));
+	EXPECT_TRUE(ktest_poll(&cp.b_out, 1, 100, WAIT_US));
 	if (ktest_failures(kt) > 0)
 		ktest_log(kt, "two masters: us cpu %d, X cpu %d, blocker "
 		    "cpu %d", cp.me, cp.c1, cp.c2);
@@ -934,7 +914,7 @@ KTEST(cpusync, concurrent_masters)
 		if (!online(cpu))
 			continue;
 		/* func2 of targets may still be on its way. */
-		EXPECT_TRUE(poll_for(&cm.fin2[cpu], cm.fin2_want[cpu], 100,
+		EXPECT_TRUE(ktest_poll(&cm.fin2[cpu], cm.fin2_want[cpu], 100,
 		    WAIT_US));
 		EXPECT_EQ(cm.fin2[cpu], cm.fin2_want[cpu]);
 		EXPECT_GE(cm.iters[cpu], CM_MIN_ITERS);
@@ -951,7 +931,7 @@ KTEST(cpusync, concurrent_masters)
 	ktest_log(kt, "%d masters, %u rendezvous in all (fewest %u per "
 	    "master, budget %u ms after %u), slowest master %llu ms, test "
 	    "%llu ms", ran, total, fewest, CM_BUDGET_US / 1000, CM_MIN_ITERS,
-	    slowest / 1000, us_since(t0) / 1000);
+	    slowest / 1000, ktest_us_since(t0) / 1000);
 	ktest_log(kt, "overlap: %u rendezvous began while another master was "
 	    "in one, at most %u at once; %u run function(s) ran on a CPU "
 	    "that was mastering its own", cm.overlapped, cm.max_active,
@@ -1294,7 +1274,7 @@ KTEST(cpusync, snapshot_consistent)
 		    "snapw_%d", cpu), 0);
 		nworkers++;
 	}
-	ASSERT_TRUE(poll_for(&sc.started, nworkers, 200, WAIT_US));
+	ASSERT_TRUE(ktest_poll(&sc.started, nworkers, 200, WAIT_US));
 
 	/*
 	 * Control: unsynchronized reads do catch CPUs mid-section (the
@@ -1310,7 +1290,7 @@ KTEST(cpusync, snapshot_consistent)
 	t0 = cpu_ticks();
 	memset(&prev, 0, sizeof(prev));
 	for (i = 0; i < SC_SNAPSHOTS; i++) {
-		if (i >= SC_MIN_SNAPSHOTS && us_since(t0) > SC_BUDGET_US)
+		if (i >= SC_MIN_SNAPSHOTS && ktest_us_since(t0) > SC_BUDGET_US)
 			break;
 		memset(&snap, 0, sizeof(snap));
 		snap.master = me;
@@ -1352,7 +1332,7 @@ KTEST(cpusync, snapshot_consistent)
 				EXPECT_GT(prev.a[cpu], first[cpu]);
 	ktest_log(kt, "%d snapshots in %llu ms (budget %u ms after %u); "
 	    "control: %u of %d racy reads caught a CPU mid-section", n,
-	    us_since(t0) / 1000, SC_BUDGET_US / 1000, SC_MIN_SNAPSHOTS, racy,
+	    ktest_us_since(t0) / 1000, SC_BUDGET_US / 1000, SC_MIN_SNAPSHOTS, racy,
 	    SC_SNAPSHOTS * (cpumask_count(all) - 1));
 	EXPECT_GE(n, SC_MIN_SNAPSHOTS);
 
@@ -1371,7 +1351,7 @@ KTEST(cpusync, snapshot_consistent)
 	}
 
 	sc.stop = 1;
-	EXPECT_TRUE(poll_for(&sc.exited, nworkers, 200, WAIT_US));
+	EXPECT_TRUE(ktest_poll(&sc.exited, nworkers, 200, WAIT_US));
 
 	sc_counters_check(kt);
 }

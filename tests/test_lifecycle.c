@@ -31,26 +31,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us, for at most `us` us; true if reached. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 /* Is td on this CPU's list l (linked through td_threadq / td_allq)? */
 static bool
 on_threadq(struct thread_list *l, thread_t td)
@@ -106,7 +86,7 @@ reapq_drained(uint32_t us)
 	uint64_t t0 = cpu_ticks();
 
 	while (!TAILQ_EMPTY(&mycpu->gd_tdreapq)) {
-		if (us_since(t0) >= us)
+		if (ktest_us_since(t0) >= us)
 			return false;
 		lwkt_sleep_us(500);
 	}
@@ -306,7 +286,7 @@ lc_barrier(volatile uint32_t *word, uint32_t n)
 
 	atomic_add_int(word, 1);
 	while (*word < n && !lc.abort) {
-		if (us_since(t0) >= LC_WAIT_US)
+		if (ktest_us_since(t0) >= LC_WAIT_US)
 			return false;
 		lwkt_sleep_us(1000);
 	}
@@ -319,7 +299,7 @@ lc_wait_flag(volatile uint32_t *flag)
 	uint64_t t0 = cpu_ticks();
 
 	while (*flag == 0 && !lc.abort) {
-		if (us_since(t0) >= LC_WAIT_US)
+		if (ktest_us_since(t0) >= LC_WAIT_US)
 			return false;
 		lwkt_sleep_us(1000);
 	}
@@ -333,7 +313,7 @@ lc_turn(volatile uint32_t *turn, uint32_t idx)
 	uint64_t t0 = cpu_ticks();
 
 	while (*turn != idx && !lc.abort) {
-		if (us_since(t0) >= LC_WAIT_US)
+		if (ktest_us_since(t0) >= LC_WAIT_US)
 			return false;
 		lwkt_sleep_us(1000);
 	}
@@ -424,7 +404,7 @@ KTEST(lifecycle, create_exit_waves)
 	memset((void *)&lc, 0, sizeof(lc));
 	ran = ktest_on_each_cpu(kt, lc_cpu_main, NULL);
 	ktest_log(kt, "%u threads on %u CPU(s) in %llu ms", lc.total, online,
-	    us_since(t0) / 1000);
+	    ktest_us_since(t0) / 1000);
 	ASSERT_EQ(ran, online);
 	ASSERT_EQ(lc.abort, 0);
 	EXPECT_EQ(lc.wrong_cpu, 0);
@@ -487,7 +467,7 @@ KTEST(lifecycle, hold_delays_reap)
 	/* Wait until it has exited and is fully switched out. */
 	t0 = cpu_ticks();
 	while (((td->td_flags & TDF_EXITING) == 0 ||
-	    (td->td_flags & TDF_RUNNING) != 0) && us_since(t0) < 1000 * MS)
+	    (td->td_flags & TDF_RUNNING) != 0) && ktest_us_since(t0) < 1000 * MS)
 		lwkt_sleep_us(200);
 	ASSERT_NE(td->td_flags & TDF_EXITING, 0);
 	ASSERT_EQ(td->td_flags & TDF_RUNNING, 0);
@@ -516,7 +496,7 @@ KTEST(lifecycle, hold_delays_reap)
 
 	/* Now it is reaped (td may be reused or freed: compare only). */
 	t0 = cpu_ticks();
-	while (on_threadq(&gd->gd_tdreapq, td) && us_since(t0) < 1000 * MS)
+	while (on_threadq(&gd->gd_tdreapq, td) && ktest_us_since(t0) < 1000 * MS)
 		lwkt_sleep_us(500);
 	EXPECT_FALSE(on_threadq(&gd->gd_tdreapq, td));
 }
@@ -559,7 +539,7 @@ KTEST(lifecycle, stopreq)
 	EXPECT_EQ(td->td_flags & (TDF_RUNQ | TDF_RUNNING), 0);
 
 	lwkt_schedule(td);
-	EXPECT_TRUE(poll_for(&sr.ran[0], 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&sr.ran[0], 1, 200, 1000 * MS));
 	EXPECT_EQ(sr.cpu[0], me);
 	if (other < 0) {
 		ktest_log(kt, "one CPU: no remote TDF_STOPREQ thread");
@@ -567,7 +547,7 @@ KTEST(lifecycle, stopreq)
 	}
 	EXPECT_EQ(sr.ran[1], 0);
 	lwkt_schedule(rtd);		/* an IPIQ message to its CPU */
-	EXPECT_TRUE(poll_for(&sr.ran[1], 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&sr.ran[1], 1, 200, 1000 * MS));
 	EXPECT_EQ(sr.cpu[1], other);
 }
 
@@ -596,7 +576,7 @@ rc_worker(void *arg)
 	rc.linked[slot] = on_allq(td);
 	atomic_store_rel_int(&rc.ran[slot], 1);
 	/* Live until released (bounded), so the test can look for us. */
-	poll_for(&rc.release, 1, 500, 10000 * MS);
+	ktest_poll(&rc.release, 1, 500, 10000 * MS);
 	atomic_add_int(&rc.exited, 1);
 }
 
@@ -652,7 +632,7 @@ KTEST(lifecycle, remote_create)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		if (cpu == me || !CPUMASK_TEST(smp_active_mask, cpu))
 			continue;
-		if (!poll_for(&rc.ran[cpu], 1, 200, 2000 * MS)) {
+		if (!ktest_poll(&rc.ran[cpu], 1, 200, 2000 * MS)) {
 			EXPECT_TRUE(rc.ran[cpu]);
 			continue;
 		}
@@ -662,7 +642,7 @@ KTEST(lifecycle, remote_create)
 		ktest_on_cpu(kt, cpu, rc_check_linked, (void *)(uintptr_t)cpu);
 	}
 	atomic_store_rel_int(&rc.release, 1);
-	EXPECT_TRUE(poll_for(&rc.exited, n, 200, 5000 * MS));
+	EXPECT_TRUE(ktest_poll(&rc.exited, n, 200, 5000 * MS));
 	for (cpu = 0; cpu < ncpus; cpu++)
 		if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu) &&
 		    rc.ran[cpu])

@@ -38,26 +38,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us for at most `us` us; true if so. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 static int
 other_cpu(void)
 {
@@ -144,7 +124,7 @@ server_stop(struct ktest_ctx *kt)
 	memset(&q, 0, sizeof(q));
 	lwkt_initmsg(&q.m, NULL, CMD_QUIT);
 	EXPECT_EQ(lwkt_domsg(&sv.port, &q.m), 0);
-	EXPECT_TRUE(poll_for(&sv.exited, 1, 100, 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&sv.exited, 1, 100, 2000 * MS));
 }
 
 /* ---------------------------------------------------------------------
@@ -181,7 +161,7 @@ dm_run(struct ktest_ctx *kt, int cpu)
 			bad_port++;
 	}
 	ktest_log(kt, "cpu %d -> server on cpu %d: %u lwkt_domsg() in %llu us",
-	    mycpuid, cpu, DM_N, us_since(t0));
+	    mycpuid, cpu, DM_N, ktest_us_since(t0));
 	EXPECT_EQ(bad_err, 0);
 	EXPECT_EQ(bad_cpu, 0);
 	EXPECT_EQ(bad_flags, 0);
@@ -322,7 +302,7 @@ KTEST(msgport, async_10000)
 	EXPECT_EQ(ktest_on_each_cpu(kt, as_sender, NULL), n);
 	ktest_log(kt, "%d sender CPU(s) -> server on cpu %d: %u messages and "
 	    "%u replies in %llu ms", n, srv, as.sent, as.replies,
-	    us_since(t0) / 1000);
+	    ktest_us_since(t0) / 1000);
 	server_stop(kt);
 	for (i = 0; i < AS_N; i++) {
 		if (sv.seen[i] == 0)
@@ -380,7 +360,7 @@ nr_blocked(void)
 
 	while ((nr.port.mp_flags & MSGPORTF_WAITING) == 0 ||
 	    (nr.td->td_flags & TDF_RUNQ) != 0) {
-		if (us_since(t0) > 1000 * MS)
+		if (ktest_us_since(t0) > 1000 * MS)
 			return false;
 		lwkt_sleep_us(100);
 	}
@@ -527,5 +507,5 @@ KTEST(msgport, noresched)
 	EXPECT_TRUE(nr_blocked());
 	lwkt_initmsg(&q, NULL, CMD_QUIT);
 	EXPECT_EQ(lwkt_domsg(&nr.port, &q), 0);
-	EXPECT_TRUE(poll_for(&nr.exited, 1, 100, 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&nr.exited, 1, 100, 2000 * MS));
 }

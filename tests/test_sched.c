@@ -68,26 +68,6 @@ wait_for(volatile uint32_t *word, uint32_t target, uint32_t us)
 	return ok;
 }
 
-/* Poll *word >= target every `step` us, for at most `us` us; true if reached. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t end = cpu_ticks() + cpu_tsc_hz * us / 1000000;
-
-	while (*word < target) {
-		if (cpu_ticks() >= end)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
 /* Busy-wait `us` microseconds without blocking (interrupts stay enabled). */
 static void
 spin_us(uint32_t us)
@@ -390,7 +370,7 @@ KTEST(sched, yield_quick_no_equal)
 		after_maybe = hi.ran;
 		t1 = mycpu->gd_ticks;
 		if (after_maybe == 0)
-			EXPECT_TRUE(poll_for(&hi.ran, 1, 200, 1000 * MS));
+			EXPECT_TRUE(ktest_poll(&hi.ran, 1, 200, 1000 * MS));
 		EXPECT_EQ(after_maybe, 1);
 		if (before_maybe != 0 && (t1 != t0 || lwkt_untimely_switch)) {
 			if (lwkt_untimely_switch)
@@ -562,7 +542,7 @@ ithread_start(struct ktest_ctx *kt)
 		return false;
 	lwkt_setpri(it.td, TDPRI_INT_MED);
 	lwkt_schedule(it.td);
-	EXPECT_TRUE(poll_for(&it.parked, 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&it.parked, 1, 200, 1000 * MS));
 	it.td->td_preemptable = lwkt_preempt;
 	return it.parked != 0;
 }
@@ -572,7 +552,7 @@ ithread_stop(struct ktest_ctx *kt)
 {
 	it.stop = 1;
 	lwkt_schedule(it.td);
-	EXPECT_TRUE(poll_for(&it.exited, 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&it.exited, 1, 200, 1000 * MS));
 }
 
 static void
@@ -784,7 +764,7 @@ KTEST(sched, hardclock_round_robin)
 	lwkt_sleep_us(8 * (1000000 / hz));
 	hc.stop = 1;
 	ticks1 = mycpu->gd_ticks;
-	EXPECT_TRUE(poll_for(&hc.exited, 2, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&hc.exited, 2, 200, 3000 * MS));
 	lwkt_setpri_self(mypri);
 	ktest_log(kt, "%llu ticks: counts %u/%u, turns %u/%u, started at "
 	    "ticks +%llu/+%llu", ticks1 - ticks0, hc.count[0], hc.count[1],
@@ -859,7 +839,7 @@ KTEST(sched, idle_halts)
 		h1 = gd->gd_cnt_idle_halt;
 		systimer_init_oneshot(&st, ih_kick, wtd, 3 * MS);
 		lwkt_sleep_us(10 * MS);
-		EXPECT_TRUE(poll_for(&ih.ran[me], 1, 200, 1000 * MS));
+		EXPECT_TRUE(ktest_poll(&ih.ran[me], 1, 200, 1000 * MS));
 		systimer_del(&st);
 		EXPECT_EQ(st.st_fired, 1);
 		if (ih.halts_at_kick > h1)
@@ -890,7 +870,7 @@ KTEST(sched, idle_halts)
 			if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu) &&
 			    globaldata_find(cpu)->gd_cnt_idle_halt > halts[cpu])
 				grew++;
-	} while (grew < others && us_since(t0) < 2000 * MS);
+	} while (grew < others && ktest_us_since(t0) < 2000 * MS);
 	EXPECT_EQ(grew, others);
 	t0 = cpu_ticks();
 	for (cpu = 0; cpu < ncpus; cpu++)
@@ -900,7 +880,7 @@ KTEST(sched, idle_halts)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		if (cpu == me || !CPUMASK_TEST(smp_active_mask, cpu))
 			continue;
-		if (!poll_for(&ih.ran[cpu], 1, 200, 2000 * MS)) {
+		if (!ktest_poll(&ih.ran[cpu], 1, 200, 2000 * MS)) {
 			EXPECT_TRUE(ih.ran[cpu]);
 			continue;
 		}

@@ -34,26 +34,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us for at most `us` us; true if so. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 /* Spin (no blocking) until *word >= target or `us` pass; true if reached. */
 static bool
 spin_for(volatile uint32_t *word, uint32_t target, uint32_t us)
@@ -87,18 +67,6 @@ busy_work(uint32_t n)
 	return x;
 }
 
-/* After tsleep_interlock() without sleeping: leave the sleep queue. */
-static void
-tsleep_forget(void)
-{
-	thread_t td = curthread;
-
-	if (td->td_flags & TDF_TSLEEPQ) {
-		tsleep_interlock(td);
-		wakeup(td);
-	}
-}
-
 /* A start line for `n` threads: the last to arrive wakes the others. */
 struct start_line {
 	uint32_t	n;
@@ -121,7 +89,7 @@ start_line_wait(struct start_line *sl)
 		if (sl->go == 0)
 			tsleep(&sl->go, PINTERLOCKED, "spstart", hz);
 	}
-	tsleep_forget();
+	tsleep_remove(curthread);
 }
 
 /* ---------------------------------------------------------------------
@@ -182,7 +150,7 @@ KTEST(spinlock, exclusive_counter)
 	t0 = cpu_ticks();
 	ASSERT_EQ(ktest_on_each_cpu(kt, ec_worker, NULL), n);
 	ktest_log(kt, "%d CPU(s) x %u increments in %llu ms", n, EC_PER_CPU,
-	    us_since(t0) / 1000);
+	    ktest_us_since(t0) / 1000);
 	EXPECT_EQ(ec.counter, (uint32_t)n * EC_PER_CPU);
 	EXPECT_EQ(ec.not_crit, 0);
 	EXPECT_EQ(ec.bad_word, 0);
@@ -268,7 +236,7 @@ sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 	if (me == sh.writer) {
 		/* Let every reader get going first. */
 		spin_for(&sh.started, sh.sl.n - 1, 2000 * MS);
-		for (i = 1; i <= SH_WRITES && us_since(t0) < SH_WRITER_US;
+		for (i = 1; i <= SH_WRITES && ktest_us_since(t0) < SH_WRITER_US;
 		    i++) {
 			sh_write_one(i);
 			sh.writes = i;
@@ -283,7 +251,7 @@ sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 		sh.done = 1;
 	} else {
 		while (sh.done == 0 &&
-		    us_since(t0) < SH_WRITER_US + 3000 * MS) {
+		    ktest_us_since(t0) < SH_WRITER_US + 3000 * MS) {
 			if (!sh_read_one(&overlap))
 				torn++;
 			if (reads++ == 0)
@@ -310,7 +278,7 @@ static struct {
 static void
 pr_reader(void *arg __unused)
 {
-	if (poll_for(&pr.r1_in, 1, 100, 2000 * MS)) {
+	if (ktest_poll(&pr.r1_in, 1, 100, 2000 * MS)) {
 		spin_lock_shared(&sh_lock);
 		pr.r1_in_at_r2 = pr.r1_out == 0;
 		pr.r2_in = 1;
@@ -322,7 +290,7 @@ pr_reader(void *arg __unused)
 static void
 pr_writer(void *arg __unused)
 {
-	if (poll_for(&pr.r1_in, 1, 100, 2000 * MS)) {
+	if (ktest_poll(&pr.r1_in, 1, 100, 2000 * MS)) {
 		pr.w_try = 1;
 		spin_lock(&sh_lock);
 		pr.reader_out_at_w = pr.r1_out;
@@ -351,7 +319,7 @@ KTEST(spinlock, shared_no_torn)
 	}
 	ktest_log(kt, "%u writes, %u reads by %u reader CPU(s) in %llu ms; up "
 	    "to %u readers inside at once; %u write(s) saw a reader count",
-	    sh.writes, reads, readers, us_since(t0) / 1000, sh.max_shared,
+	    sh.writes, reads, readers, ktest_us_since(t0) / 1000, sh.max_shared,
 	    sh.readers_at_write);
 	EXPECT_EQ(sh.torn, 0);
 	EXPECT_EQ(sh.overlap, 0);
@@ -376,7 +344,7 @@ KTEST(spinlock, shared_no_torn)
 	r2_seen = pr.r2_in;
 	pr.r1_out = 1;
 	spin_unlock_shared(&sh_lock);
-	EXPECT_TRUE(poll_for(&pr.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&pr.exited, 1, 200, 3000 * MS));
 	EXPECT_EQ(r2_seen, 1);
 	EXPECT_EQ(pr.r1_in_at_r2, 1);
 
@@ -391,7 +359,7 @@ KTEST(spinlock, shared_no_torn)
 	w_seen = pr.w_in;
 	pr.r1_out = 1;
 	spin_unlock_shared(&sh_lock);
-	EXPECT_TRUE(poll_for(&pr.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&pr.exited, 1, 200, 3000 * MS));
 	EXPECT_EQ(pr.w_try, 1);
 	EXPECT_EQ(w_seen, 0);
 	EXPECT_EQ(pr.w_in, 1);
@@ -442,10 +410,10 @@ tl_try_held(struct ktest_ctx *kt, int cpu, bool shared)
 	tl.shared = shared;
 	ASSERT_EQ(lwkt_create(tl_holder, NULL, NULL, NULL, 0, cpu,
 	    "spin_holder"), 0);
-	if (!poll_for(&tl.held, 1, 100, 2000 * MS)) {
+	if (!ktest_poll(&tl.held, 1, 100, 2000 * MS)) {
 		EXPECT_EQ(tl.held, 1);
 		tl.release = 1;
-		EXPECT_TRUE(poll_for(&tl.exited, 1, 200, 3000 * MS));
+		EXPECT_TRUE(ktest_poll(&tl.exited, 1, 200, 3000 * MS));
 		return;
 	}
 	if (!shared)
@@ -464,7 +432,7 @@ tl_try_held(struct ktest_ctx *kt, int cpu, bool shared)
 	EXPECT_EQ(gd->gd_spinlocks, spins0);
 	EXPECT_EQ(tl.exited, 0);	/* still held all along */
 	tl.release = 1;
-	EXPECT_TRUE(poll_for(&tl.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&tl.exited, 1, 200, 3000 * MS));
 }
 
 /* Try on a free lock: succeeds inside a critical section, holding it. */

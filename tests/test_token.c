@@ -45,26 +45,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us for at most `us` us; true if so. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 /* The lowest online CPU other than this one; this one if it is alone. */
 static int
 other_cpu(void)
@@ -84,22 +64,6 @@ busy_work(uint32_t n)
 	for (i = 0; i < n; i++)
 		x = x * 1103515245u + 12345u;
 	return x;
-}
-
-/*
- * After tsleep_interlock() found the condition already true we are still
- * on a sleep queue; a thread must not block elsewhere or exit like that.
- * Requeue on our own address (nobody else's ident) and wake it.
- */
-static void
-tsleep_forget(void)
-{
-	thread_t td = curthread;
-
-	if (td->td_flags & TDF_TSLEEPQ) {
-		tsleep_interlock(td);
-		wakeup(td);
-	}
 }
 
 static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok;
@@ -183,7 +147,7 @@ ithread_start(struct ktest_ctx *kt, void (*fn)(void))
 		return false;
 	lwkt_setpri(it.td, TDPRI_INT_MED);
 	lwkt_schedule(it.td);
-	EXPECT_TRUE(poll_for(&it.parked, 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&it.parked, 1, 200, 1000 * MS));
 	it.td->td_preemptable = lwkt_preempt;
 	return it.parked != 0;
 }
@@ -193,7 +157,7 @@ ithread_stop(struct ktest_ctx *kt)
 {
 	it.stop = 1;
 	lwkt_schedule(it.td);
-	EXPECT_TRUE(poll_for(&it.exited, 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&it.exited, 1, 200, 1000 * MS));
 }
 
 static void
@@ -239,7 +203,7 @@ me_start_line(void)
 		if (me.go == 0)
 			tsleep(&me.go, PINTERLOCKED, "mestart", hz);
 	}
-	tsleep_forget();
+	tsleep_remove(curthread);
 }
 
 static void
@@ -255,7 +219,7 @@ me_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 	me_start_line();
 	t0 = cpu_ticks();
 	for (i = 0; i < n; i++) {
-		if (us_since(t0) > ME_BUDGET_US)
+		if (ktest_us_since(t0) > ME_BUDGET_US)
 			break;			/* failed: too slow */
 		lwkt_gettoken(&ref, &me_tok);
 		if (td->td_critcount != 0)
@@ -304,7 +268,7 @@ KTEST(token, mutual_exclusion)
 	tok_gd_counts(&req1, &mig1, &con1);
 	ktest_log(kt, "%d CPU(s), %u entries in %llu ms: %u migrations, %u "
 	    "refusals (held by a running thread)", n, ME_TOTAL,
-	    us_since(t0) / 1000, me_tok.t_migrations - tmig0,
+	    ktest_us_since(t0) / 1000, me_tok.t_migrations - tmig0,
 	    me_tok.t_contention - tcon0);
 
 	for (cpu = 0; cpu < ncpus; cpu++)
@@ -416,7 +380,7 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 		owner = sb_tok.t_cpu;	/* first thing after the sleep */
 		seen_inside = sb.inside;
 		crit_exit();
-		tsleep_forget();
+		tsleep_remove(curthread);
 	}
 	stale1 = lwkt_token_is_stale(&ref);
 	lwkt_reltoken(&ref);
@@ -427,7 +391,7 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 		EXPECT_FALSE(stale1);
 		return true;
 	}
-	EXPECT_TRUE(poll_for(&sb.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&sb.exited, 1, 200, 3000 * MS));
 	if ((early_inside != 0 || err != 0) && misses != 0) {
 		ktest_log(kt, "a clock tick switched the holder out in a "
 		    "critical section; again");
@@ -533,7 +497,7 @@ KTEST(token, running_holder_keeps)
 		/* Three clock ticks (counted: TSC time may jump under TCG). */
 		t1 = gd->gd_ticks;
 		end = cpu_ticks() + cpu_tsc_hz;
-		while ((gd->gd_ticks - t1 < 3 || us_since(t0) < hold_us) &&
+		while ((gd->gd_ticks - t1 < 3 || ktest_us_since(t0) < hold_us) &&
 		    cpu_ticks() < end)
 			cpu_pause();
 		got_early = rh.got;
@@ -541,7 +505,7 @@ KTEST(token, running_holder_keeps)
 		ticks1 = gd->gd_ticks;
 		misses = gd->gd_cnt_preempt_miss - miss0;
 		lwkt_reltoken(&ref);
-		EXPECT_TRUE(poll_for(&rh.exited, 1, 200, 2000 * MS));
+		EXPECT_TRUE(ktest_poll(&rh.exited, 1, 200, 2000 * MS));
 		if (got_early != 0 && misses != 0) {
 			ktest_log(kt, "attempt %d: a clock tick switched us "
 			    "out in a critical section; again", attempt);
@@ -640,7 +604,7 @@ KTEST(token, preempt_no_token)
 		ticks1 = gd->gd_ticks;
 		systimer_del(&st);
 		/* We block: now it gets the token. */
-		if (!poll_for(&it.runs, runs0 + 1, 200, 1000 * MS)) {
+		if (!ktest_poll(&it.runs, runs0 + 1, 200, 1000 * MS)) {
 			EXPECT_EQ(it.runs, runs0 + 1);
 			break;
 		}
@@ -766,7 +730,7 @@ KTEST(token, trytoken)
 		lwkt_gettoken(&ref, &tt_tok);
 		lwkt_schedule(it.td);	/* preempts us: not in a section */
 		lwkt_reltoken(&ref);
-		if (!poll_for(&it.runs, runs0 + 1, 200, 1000 * MS)) {
+		if (!ktest_poll(&it.runs, runs0 + 1, 200, 1000 * MS)) {
 			EXPECT_EQ(it.runs, runs0 + 1);
 			break;
 		}
@@ -787,7 +751,7 @@ KTEST(token, trytoken)
 		runs0 = it.runs;
 		tt.result = -1;
 		lwkt_schedule(it.td);
-		if (!poll_for(&it.runs, runs0 + 1, 200, 1000 * MS)) {
+		if (!ktest_poll(&it.runs, runs0 + 1, 200, 1000 * MS)) {
 			EXPECT_EQ(it.runs, runs0 + 1);
 			break;
 		}
@@ -810,10 +774,10 @@ KTEST(token, trytoken)
 	memset((void *)&tt, 0, sizeof(tt));
 	ASSERT_EQ(lwkt_create(tt_holder, NULL, NULL, NULL, 0, cpu,
 	    "tok_holder"), 0);
-	if (!poll_for(&tt.inside, 1, 200, 2000 * MS)) {
+	if (!ktest_poll(&tt.inside, 1, 200, 2000 * MS)) {
 		EXPECT_EQ(tt.inside, 1);
 		tt.release = 1;
-		EXPECT_TRUE(poll_for(&tt.exited, 1, 200, 3000 * MS));
+		EXPECT_TRUE(ktest_poll(&tt.exited, 1, 200, 3000 * MS));
 		return;
 	}
 	EXPECT_PTR_EQ(tt_tok.t_cpu, globaldata_find(cpu));
@@ -827,13 +791,13 @@ KTEST(token, trytoken)
 		if (sw != 0)
 			switched++;
 	}
-	us = us_since(t0);
+	us = ktest_us_since(t0);
 	EXPECT_EQ(fails, 0);
 	EXPECT_EQ(switched, 0);
 	EXPECT_PTR_EQ(td->td_toks, NULL);
 	EXPECT_EQ(tt.inside, 1);
 	tt.release = 1;
-	EXPECT_TRUE(poll_for(&tt.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&tt.exited, 1, 200, 3000 * MS));
 	ktest_log(kt, "100 failed lwkt_trytoken() calls took %llu us", us);
 
 	/* Free now, but another CPU owns it: still fails, without asking. */

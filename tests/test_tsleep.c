@@ -19,7 +19,7 @@
  *
  * Every wait is bounded; a thread that might leave itself on a sleep queue
  * after tsleep_interlock() (condition already true) takes itself off with
- * tsleep_forget() before it exits.
+ * tsleep_remove(curthread) before it exits.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -37,26 +37,6 @@
 /* ---------------------------------------------------------------------
  * Helpers
  */
-
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us for at most `us` us; true if so. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
 
 static int
 other_cpu(void)
@@ -83,22 +63,6 @@ static uint32_t
 tick_us(void)
 {
 	return 1000000 / hz;
-}
-
-/*
- * After tsleep_interlock() found the condition already true we are still
- * on a sleep queue; a thread must not exit like that.  Requeue on our own
- * address (nobody else's ident) and wake it.
- */
-static void
-tsleep_forget(void)
-{
-	thread_t td = curthread;
-
-	if (td->td_flags & TDF_TSLEEPQ) {
-		tsleep_interlock(td);
-		wakeup(td);
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -149,7 +113,7 @@ pp_play(int side)
 		pp.turn = 2 * r + side + 1;
 		wakeup(&pp.ident[side ^ 1]);
 	}
-	tsleep_forget();
+	tsleep_remove(curthread);
 }
 
 static void
@@ -169,9 +133,9 @@ KTEST(tsleep, pingpong)
 	ASSERT_EQ(lwkt_create(pp_thread, NULL, NULL, NULL, 0, cpu,
 	    "pingpong"), 0);
 	pp_play(0);
-	EXPECT_TRUE(poll_for(&pp.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&pp.exited, 1, 200, 3000 * MS));
 	ktest_log(kt, "cpu %d <-> cpu %d: %u + %u turns in %llu ms", mycpuid,
-	    cpu, pp.rounds[0], pp.rounds[1], us_since(t0) / 1000);
+	    cpu, pp.rounds[0], pp.rounds[1], ktest_us_since(t0) / 1000);
 	EXPECT_EQ(pp.timeouts, 0);
 	EXPECT_EQ(pp.rounds[0], PP_ROUNDS);
 	EXPECT_EQ(pp.rounds[1], PP_ROUNDS);
@@ -224,7 +188,7 @@ KTEST(tsleep, wakeup_one_of_n)
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(lwkt_create(w1_sleeper, (void *)(uintptr_t)i, NULL,
 		    NULL, 0, nth_cpu(i), "wakeone_%d", i), 0);
-	if (!poll_for(&w1.ready, n, 200, 3000 * MS)) {
+	if (!ktest_poll(&w1.ready, n, 200, 3000 * MS)) {
 		EXPECT_EQ(w1.ready, n);
 		goto out;
 	}
@@ -232,7 +196,7 @@ KTEST(tsleep, wakeup_one_of_n)
 	EXPECT_EQ(w1.woken, 0);
 	for (k = 1; k <= n; k++) {
 		wakeup_one(&w1.ident);
-		if (!poll_for(&w1.woken, k, 200, 2000 * MS)) {
+		if (!ktest_poll(&w1.woken, k, 200, 2000 * MS)) {
 			EXPECT_EQ(w1.woken, k);	/* lost */
 			break;
 		}
@@ -249,7 +213,7 @@ KTEST(tsleep, wakeup_one_of_n)
 out:
 	if (w1.exited < (uint32_t)n) {
 		wakeup(&w1.ident);	/* after a failure: let them go */
-		EXPECT_TRUE(poll_for(&w1.exited, n, 200, 12000 * MS));
+		EXPECT_TRUE(ktest_poll(&w1.exited, n, 200, 12000 * MS));
 	}
 	for (i = 0; i < n; i++) {
 		EXPECT_EQ(w1.wakes[i], 1);
@@ -282,7 +246,7 @@ to_one(struct ktest_ctx *kt, int k, bool last_try)
 	tk0 = gd->gd_ticks;
 	t0 = cpu_ticks();
 	err = tsleep(&ident, 0, "timeout", k);
-	us = us_since(t0);
+	us = ktest_us_since(t0);
 	ticks = gd->gd_ticks - tk0;
 	EXPECT_EQ(err, EWOULDBLOCK);
 	EXPECT_GE(ticks, k);
@@ -321,7 +285,7 @@ to_thread(void *arg)
 		if (to.go == 0)
 			tsleep(&to.go, PINTERLOCKED, "togo", hz);
 	}
-	tsleep_forget();
+	tsleep_remove(curthread);
 	to.start[i] = cpu_ticks();
 	err = tsleep(&to.ident[i], 0, "timeout", to_ticks[i]);
 	to.end[i] = cpu_ticks();
@@ -355,11 +319,11 @@ KTEST(tsleep, timeout)
 		for (i = 0; i < TO_THREADS; i++)
 			ASSERT_EQ(lwkt_create(to_thread, (void *)(uintptr_t)i,
 			    NULL, NULL, 0, nth_cpu(i + 1), "timeout_%d", i), 0);
-		if (!poll_for(&to.ready, TO_THREADS, 200, 3000 * MS))
+		if (!ktest_poll(&to.ready, TO_THREADS, 200, 3000 * MS))
 			EXPECT_EQ(to.ready, TO_THREADS);
 		to.go = 1;
 		wakeup(&to.go);
-		EXPECT_TRUE(poll_for(&to.exited, TO_THREADS, 200, 5000 * MS));
+		EXPECT_TRUE(ktest_poll(&to.exited, TO_THREADS, 200, 5000 * MS));
 		if (to.exited < TO_THREADS)
 			return;
 		in_order = true;
@@ -511,12 +475,12 @@ KTEST(tsleep, race_10000)
 			/* A late wakeup from an earlier round: again. */
 		}
 	}
-	tsleep_forget();
+	tsleep_remove(curthread);
 	rc.stop = 1;
-	EXPECT_TRUE(poll_for(&rc.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&rc.exited, 1, 200, 3000 * MS));
 	ktest_log(kt, "cpu %d wakes cpu %d: %u races in %llu ms: condition "
 	    "already set %u, woken before blocking %u, slept %u (delay %u)",
-	    cpu, mycpuid, rc.rounds, us_since(t0) / 1000, rc.already, rc.early,
+	    cpu, mycpuid, rc.rounds, ktest_us_since(t0) / 1000, rc.already, rc.early,
 	    rc.slept, d);
 	EXPECT_EQ(rc.timeouts, 0);
 	EXPECT_EQ(rc.lost, 0);
@@ -556,10 +520,10 @@ KTEST(tsleep, exit_interlocked)
 	    mycpuid, "exit_interlocked"), 0);
 	lwkt_hold(td);
 	lwkt_schedule(td);
-	EXPECT_TRUE(poll_for(&ei.done, 1, 200, 1000 * MS));
+	EXPECT_TRUE(ktest_poll(&ei.done, 1, 200, 1000 * MS));
 	t0 = cpu_ticks();
 	while (((td->td_flags & TDF_EXITING) == 0 ||
-	    (td->td_flags & TDF_RUNNING) != 0) && us_since(t0) < 1000 * MS)
+	    (td->td_flags & TDF_RUNNING) != 0) && ktest_us_since(t0) < 1000 * MS)
 		lwkt_sleep_us(200);
 	EXPECT_NE(td->td_flags & TDF_EXITING, 0);
 	queued = (td->td_flags & TDF_TSLEEPQ) != 0;
@@ -582,7 +546,7 @@ KTEST(tsleep, exit_interlocked)
 			td->td_wchan = NULL;
 		}
 		crit_exit();
-		tsleep_forget();
+		tsleep_remove(curthread);
 		EXPECT_PTR_NE(next, NULL);
 	}
 	lwkt_rele(td);

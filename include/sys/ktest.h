@@ -59,6 +59,14 @@ uint32_t ktest_random(struct ktest_ctx *kt);
  */
 void	ktest_bench_report(struct ktest_ctx *kt, const char *name,
 	    uint64_t total, uint64_t ops, const char *unit, const char *extra);
+/* Microseconds since TSC value `tsc` (the CPU's own clock). */
+uint64_t ktest_us_since(uint64_t tsc);
+/*
+ * Sleep-poll until *word >= target, checking every step_us, for at most
+ * timeout_us; true if reached.  Thread context.
+ */
+bool	ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
+	    uint32_t timeout_us);
 /* Number of failures recorded so far in this test. */
 int	ktest_failures(struct ktest_ctx *kt);
 
