@@ -207,15 +207,20 @@ ktest_failures(struct ktest_ctx *kt)
 	return (int)kt->failures;
 }
 
+/*
+ * The group lives on the waiter's stack: once `pending` reaches 0 the
+ * waiter may return, so nothing in it is read after the decrement.
+ */
 static void
 kt_group_thread(void *arg)
 {
 	struct kt_group *g = arg;
+	thread_t waiter = g->waiter;
 
 	g->fn(g->kt, g->arg);
 	atomic_set_int(&g->done, mycpu->gd_cpumask);
 	if (atomic_fetchadd_int(&g->pending, (uint32_t)-1) == 1)
-		lwkt_schedule(g->waiter);
+		lwkt_schedule(waiter);
 }
 
 static void

@@ -120,29 +120,30 @@ xorshift(uint32_t *s)
  * hop_all_cpus
  *
  * The hopper (a thread of its own, created on the test's CPU) makes
- * MG_HOPS moves: the first half to the next online CPU in turn, the
- * second half to a pseudo-random other CPU (seeded by ktest_random).
+ * MG_HOPS moves with lwkt_setcpu_self(): the first half to the next
+ * online CPU in turn, the second half to a pseudo-random other CPU
+ * (seeded by ktest_random).  After each hop it checks, against a fresh
+ * read of %fs:0, that it runs on the target, that td_gd is that CPU, that
+ * it is on that CPU's gd_tdallq and no longer marked migrating
+ * (TDF_MIGRATING, td_migrate_gd), that it holds no critical section and
+ * that a stack canary survived.  Separately it checks that `mycpu` (the
+ * kernel's macro, also behind `mycpuid`), read before and after the call
+ * as ordinary code would, names the new CPU after it: the compiler must
+ * not hand back the load it made before the call ("stale").  At the end
+ * the hopper parks, and each CPU looks for it on its own gd_tdallq: only
+ * the CPU it is on lists it.
+ *
  * Meanwhile a "syncer" thread on every CPU calls lwkt_cpusync_simple()
  * over all CPUs in a loop until the hopper is done, checking each time
  * that the function ran on every CPU.  A cpusync of all CPUs occupies all
- * of them, so between two cpusyncs each of the n syncers sleeps
- * MG_DUTY * n - 1 times as long as its last one took (all together they
- * hold the CPUs about 1 / MG_DUTY of the time): under
- * single-threaded TCG a cpusync takes microseconds and they run back to
- * back (thousands during the hops); under multi-threaded TCG with more
- * vCPUs than host cores a cpusync of all CPUs takes milliseconds (every
- * vCPU must get the host at once) and running them back to back made
- * each hop wait tens of milliseconds.  So that the two always overlap,
- * the hopper waits after every MG_SYNC_EVERY hops until one more cpusync
- * has completed.  After each hop the hopper
- * checks, against a fresh read of %fs:0, that it runs on the target, that
- * td_gd is that CPU, that it is on that CPU's gd_tdallq and no longer
- * marked migrating (TDF_MIGRATING, td_migrate_gd), that it holds no
- * critical section and that a stack canary survived.  Separately it
- * checks that `mycpuid` and `mycpu` (the kernel's macros) name the new
- * CPU too: they must not hand back a %fs:0 load the compiler made before
- * the lwkt_setcpu_self() call (HB_STALE).  At the end the hopper parks,
- * and each CPU counts it on its own gd_tdallq: exactly the CPU it is on.
+ * of them, so after each one a syncer sleeps MG_DUTY * n - 1 times as
+ * long as it took (n CPUs; together the syncers hold the CPUs about
+ * 1 / MG_DUTY of the time).  Under single-threaded TCG a cpusync takes
+ * microseconds; under multi-threaded TCG with more vCPUs than host cores
+ * one takes milliseconds (every vCPU must get the host), and back-to-back
+ * cpusyncs made each hop wait tens of milliseconds.  So that hops and
+ * cpusyncs always overlap, the hopper also waits after every
+ * MG_SYNC_EVERY hops until one more cpusync has completed.
  */
 
 #define MG_HOPS		1000
@@ -203,7 +204,7 @@ hop_thread(void *arg __unused)
 	uint64_t t0;
 	int h, want, cur, n = online_cpus(), k, i;
 
-	for (h = 0; h < MG_HOPS; h++) {
+	for (h = 0; h < MG_HOPS && !hop.stop; h++) {
 		cur = live_mycpu()->gd_cpuid;
 		if (h < MG_HOPS / 2) {
 			want = next_cpu(cur);
