@@ -138,6 +138,12 @@ cpu_timer_ready(void)
 	return timer_ready[mycpuid];
 }
 
+uint32_t
+cpu_timer_resolution_us(void)
+{
+	return timer_uses_pit ? 1000000 / hz : 0;
+}
+
 void
 cpu_timer_reload(uint64_t tsc_delta)
 {

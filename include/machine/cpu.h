@@ -63,6 +63,8 @@ void	pmap_kenter_sync(vm_offset_t va, vm_paddr_t pa);
 void	cpu_lwkt_switch(struct thread *ntd);
 /* Program this CPU's timer to interrupt once, `tsc_delta` TSC ticks from now. */
 void	cpu_timer_reload(uint64_t tsc_delta);
+/* How late a systimer may run: 0 with a one-shot LAPIC timer, a tick with the PIT. */
+uint32_t cpu_timer_resolution_us(void);
 /* True once this CPU's timer interrupt can be used (LAPIC or PIT). */
 bool	cpu_timer_ready(void);
 
