@@ -202,6 +202,17 @@ ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 }
 
 int
+ktest_next_cpu(int cpu)
+{
+	int c = cpu;
+
+	do {
+		c = (c + 1) % MAXCPU;
+	} while (!CPUMASK_TEST(smp_active_mask, c));
+	return c;
+}
+
+int
 ktest_failures(struct ktest_ctx *kt)
 {
 	return (int)kt->failures;

@@ -44,26 +44,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us, for at most `us` us; true if reached. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 static bool
 cpu_online(int cpu)
 {
@@ -74,18 +54,6 @@ static int
 online_cpus(void)
 {
 	return cpumask_count(smp_active_mask);
-}
-
-/* The next online CPU after `cpu`, cyclically (cpu itself if alone). */
-static int
-next_cpu(int cpu)
-{
-	int c = cpu;
-
-	do {
-		c = (c + 1) % MAXCPU;
-	} while (!cpu_online(c));
-	return c;
 }
 
 /* A tiny per-thread generator (ktest_random is for the test thread). */
@@ -108,7 +76,7 @@ spin_for(volatile uint32_t *word, uint32_t us)
 	uint64_t t0 = cpu_ticks();
 
 	while (*word == 0) {
-		if (us_since(t0) >= us)
+		if (ktest_us_since(t0) >= us)
 			return false;
 		cpu_pause();
 	}
@@ -309,7 +277,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 
 	/* Phase A: all in critical sections at once, then overfill. */
 	atomic_add_int(&a2a.arrive, 1);
-	if (!poll_for(&a2a.arrive, n, 100, A2A_WAIT_US)) {
+	if (!ktest_poll(&a2a.arrive, n, 100, A2A_WAIT_US)) {
 		ktest_fail(kt, __FILE__, __LINE__, "cpu %d: the others did "
 		    "not arrive", me);
 		return;
@@ -318,7 +286,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 	atomic_add_int(&a2a.arrive_crit, 1);
 	ok = true;
 	t0 = cpu_ticks();
-	while (a2a.arrive_crit < n && (ok = us_since(t0) < A2A_WAIT_US))
+	while (a2a.arrive_crit < n && (ok = ktest_us_since(t0) < A2A_WAIT_US))
 		cpu_pause();
 	if (ok) {
 		k = MIN(A2A_HOLD, a2a.per_pair);
@@ -364,7 +332,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 			break;
 		if (moved & 1) {
 			t0 = cpu_ticks();
-		} else if (us_since(t0) > A2A_WAIT_US) {
+		} else if (ktest_us_since(t0) > A2A_WAIT_US) {
 			ktest_fail(kt, __FILE__, __LINE__, "cpu %d: no room in "
 			    "any FIFO for %u ms", me, A2A_WAIT_US / 1000);
 			break;
@@ -407,7 +375,7 @@ KTEST(ipiq, all_to_all_exactly_once)
 
 	t0 = cpu_ticks();
 	ASSERT_EQ(ktest_on_each_cpu(kt, a2a_sender, NULL), n);
-	us = us_since(t0);
+	us = ktest_us_since(t0);
 	full1 = sum_counter(offsetof(struct globaldata, gd_cnt_ipiq_fifofull));
 	run1 = sum_counter(offsetof(struct globaldata, gd_cnt_ipiq_count));
 
@@ -504,12 +472,12 @@ dc_holder(void *arg __unused)
 	dc.in_crit = 1;
 	dc.saw_sent = spin_for(&dc.sent, DC_WAIT_US);
 	t1 = cpu_ticks();
-	while (us_since(t1) < DC_HOLD_US || ((gd->gd_reqflags & RQF_IPIQ) ==
-	    0 && us_since(t1) < DC_WAIT_US))
+	while (ktest_us_since(t1) < DC_HOLD_US || ((gd->gd_reqflags & RQF_IPIQ) ==
+	    0 && ktest_us_since(t1) < DC_WAIT_US))
 		cpu_pause();
 	dc.ipi_recv = gd->gd_cnt_ipi_recv - recv0;
 	dc.req_ipiq = gd->gd_reqflags & RQF_IPIQ;
-	dc.held_us = us_since(t0);
+	dc.held_us = ktest_us_since(t0);
 	dc.ran_inside = dc.ran;
 	dc.exit_tsc = cpu_ticks();
 	crit_exit();
@@ -537,10 +505,10 @@ KTEST(ipiq, deferral_in_crit)
 		    "dc_hold%d", b), 0);
 		dc.holder = td;
 		lwkt_schedule(td);
-		ASSERT_TRUE(poll_for(&dc.in_crit, 1, 100, DC_WAIT_US));
+		ASSERT_TRUE(ktest_poll(&dc.in_crit, 1, 100, DC_WAIT_US));
 		seq = lwkt_send_ipiq(bgd, dc_msg, NULL);
 		dc.sent = 1;
-		ASSERT_TRUE(poll_for(&dc.done, 1, 500, 2 * DC_WAIT_US));
+		ASSERT_TRUE(ktest_poll(&dc.done, 1, 500, 2 * DC_WAIT_US));
 		lwkt_wait_ipiq(bgd, seq);
 		tried++;
 
@@ -721,14 +689,14 @@ KTEST(ipiq, nowait_enoent)
 		ktest_skip(kt, "needs two CPUs (inline case checked)");
 		return;
 	}
-	b = next_cpu(mycpuid);
+	b = ktest_next_cpu(mycpuid);
 	bgd = globaldata_find(b);
 	ip = &mycpu->gd_ipiq[b];
 	memset((void *)&nw, 0, sizeof(nw));
 	nw.cpu = b;
 	ASSERT_EQ(lwkt_create(nw_holder, NULL, NULL, NULL, 0, b, "nw_hold%d",
 	    b), 0);
-	ASSERT_TRUE(poll_for(&nw.in_crit, 1, 100, 2000 * MS));
+	ASSERT_TRUE(ktest_poll(&nw.in_crit, 1, 100, 2000 * MS));
 
 	fill0 = ip->ip_windex - ip->ip_rindex;
 	EXPECT_EQ(fill0, 0);
@@ -736,7 +704,7 @@ KTEST(ipiq, nowait_enoent)
 		fill = ip->ip_windex - ip->ip_rindex;
 		t0 = cpu_ticks();
 		r = lwkt_send_ipiq3_nowait(bgd, nw_msg, NULL, (int)ok);
-		us = us_since(t0);
+		us = ktest_us_since(t0);
 		if (us > slow_us) {
 			slow_us = us;
 			slow_fill = fill;
@@ -755,7 +723,7 @@ KTEST(ipiq, nowait_enoent)
 	/* Still full: fails again, at once. */
 	t0 = cpu_ticks();
 	r = lwkt_send_ipiq3_nowait(bgd, nw_msg, NULL, (int)ok);
-	us = us_since(t0);
+	us = ktest_us_since(t0);
 	if (r == 0)
 		ok++;
 	EXPECT_EQ(r, ENOENT);
@@ -766,7 +734,7 @@ KTEST(ipiq, nowait_enoent)
 	EXPECT_EQ(nw.ran, 0);
 
 	nw.release = 1;
-	EXPECT_TRUE(poll_for(&nw.done, 1, 200, NW_HOLD_US + 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&nw.done, 1, 200, NW_HOLD_US + 2000 * MS));
 	lwkt_wait_ipiq(bgd, lwkt_seq_ipiq(bgd));
 
 	ktest_log(kt, "cpu %d held: %u accepted, ENOENT at send %d with %u "
@@ -860,8 +828,8 @@ KTEST(ipiq, passive_by_tick)
 		pas1 = gd->gd_cnt_ipiq_passive;
 		crit_exit();
 		t0 = cpu_ticks();
-		EXPECT_TRUE(poll_for(&pt.ran, PT_N, 100, 2000 * MS));
-		us = us_since(t0);
+		EXPECT_TRUE(ktest_poll(&pt.ran, PT_N, 100, 2000 * MS));
+		us = ktest_us_since(t0);
 		tried++;
 		EXPECT_EQ(sent1 - sent0, 0);
 		EXPECT_EQ(pas1 - pas0, PT_N);
@@ -957,7 +925,7 @@ il_spin_eq(volatile uint32_t *word, uint32_t v)
 	uint64_t t0 = cpu_ticks();
 
 	while (*word != v && !il.stop) {
-		if (us_since(t0) >= IL_WAIT_US) {
+		if (ktest_us_since(t0) >= IL_WAIT_US) {
 			atomic_add_int(&il.timeouts, 1);
 			il.stop = 1;
 			return false;
@@ -1025,7 +993,7 @@ il_one(struct il_run *r, bool optimized, bool busy)
 		}
 	}
 	lwkt_wait_ipiq(tgd, seq);
-	r->us = us_since(t0);
+	r->us = ktest_us_since(t0);
 	r->ipis = gd->gd_cnt_ipi_sent - sent0;
 	r->avoided = gd->gd_cnt_ipiq_avoided - av0;
 	r->full = gd->gd_cnt_ipiq_fifofull - full0;
@@ -1070,11 +1038,11 @@ KTEST(ipiq, interlock_ratio)
 		return;
 	}
 	memset((void *)&il, 0, sizeof(il));
-	s = next_cpu(mycpuid);
-	il.target = next_cpu(s);	/* us if only two: blocked meanwhile */
+	s = ktest_next_cpu(mycpuid);
+	il.target = ktest_next_cpu(s);	/* us if only two: blocked meanwhile */
 	EXPECT_EQ(ktest_on_cpu(kt, s, il_stream, NULL), 1);
 	il.stop = 1;
-	EXPECT_TRUE(poll_for(&il.busy_exited, 1, 1000, 2 * IL_WAIT_US));
+	EXPECT_TRUE(ktest_poll(&il.busy_exited, 1, 1000, 2 * IL_WAIT_US));
 	EXPECT_EQ(ipiq_optimized, saved);
 	ktest_log(kt, "cpu %d -> cpu %d", s, il.target);
 	il_log(kt, "idle target, optimized", &r[0]);
@@ -1138,7 +1106,7 @@ rs_sleeper(void *arg)
 static void
 rs_waker(struct ktest_ctx *kt, void *arg __unused)
 {
-	int a = mycpuid, b = next_cpu(a);
+	int a = mycpuid, b = ktest_next_cpu(a);
 	struct rs_slot *sl = &rs[a];
 	struct globaldata *bgd = globaldata_find(b);
 	thread_t td;
@@ -1147,18 +1115,18 @@ rs_waker(struct ktest_ctx *kt, void *arg __unused)
 	ASSERT_EQ(lwkt_create(rs_sleeper, sl, &td, NULL, 0, b, "rs_%d_%d", a,
 	    b), 0);
 	sl->td = td;
-	ASSERT_TRUE(poll_for(&sl->ready, 1, 100, RS_WAIT_US));
+	ASSERT_TRUE(ktest_poll(&sl->ready, 1, 100, RS_WAIT_US));
 	/* Fully switched out (its flags are stable once it is). */
 	t0 = cpu_ticks();
 	while (td->td_flags & (TDF_RUNNING | TDF_RUNQ)) {
-		ASSERT_LT(us_since(t0), RS_WAIT_US);
+		ASSERT_LT(ktest_us_since(t0), RS_WAIT_US);
 		lwkt_sleep_us(100);
 	}
 	EXPECT_EQ(sl->wakeups, 0);
 	msgs0 = bgd->gd_cnt_ipiq_count;
 	sl->go = 1;
 	lwkt_schedule(td);
-	ASSERT_TRUE(poll_for(&sl->done, 1, 100, RS_WAIT_US));
+	ASSERT_TRUE(ktest_poll(&sl->done, 1, 100, RS_WAIT_US));
 	EXPECT_EQ(sl->wakeups, 1);
 	EXPECT_EQ(sl->ran_cpu, b);
 	EXPECT_TRUE(sl->gd_ok);
@@ -1285,7 +1253,7 @@ pp_thread(void *arg)
 	/* Our wakeups are delivered; then wait for the other side to stop. */
 	lwkt_wait_ipiq(ogd, lwkt_seq_ipiq(ogd));
 	p->finished[me] = 1;
-	poll_for(&p->finished[other], 1, 1000, 2 * PP_WAIT_US);
+	ktest_poll(&p->finished[other], 1, 1000, 2 * PP_WAIT_US);
 	atomic_add_int(&pp.finished, 1);
 }
 
@@ -1329,8 +1297,8 @@ KTEST(ipiq, pingpong_all_pairs)
 	for (k = 0; k < np; k++)
 		for (i = 0; i < 2; i++)
 			lwkt_schedule(pp.pair[k].td[i]);
-	ok = poll_for(&pp.finished, 2 * np, 1000, 4 * PP_WAIT_US + 10000 * MS);
-	us = us_since(t0);
+	ok = ktest_poll(&pp.finished, 2 * np, 1000, 4 * PP_WAIT_US + 10000 * MS);
+	us = ktest_us_since(t0);
 	ASSERT_TRUE(ok);
 	for (k = 0; k < np; k++) {
 		p = &pp.pair[k];

@@ -30,26 +30,6 @@
  * Helpers
  */
 
-static uint64_t
-us_since(uint64_t tsc)
-{
-	return cpu_ticks_to_us(cpu_ticks() - tsc);
-}
-
-/* Poll *word >= target every `step` us, for at most `us` us; true if reached. */
-static bool
-poll_for(volatile uint32_t *word, uint32_t target, uint32_t step, uint32_t us)
-{
-	uint64_t t0 = cpu_ticks();
-
-	while (*word < target) {
-		if (us_since(t0) >= us)
-			return false;
-		lwkt_sleep_us(step);
-	}
-	return true;
-}
-
 static bool
 cpu_online(int cpu)
 {
@@ -60,18 +40,6 @@ static int
 online_cpus(void)
 {
 	return cpumask_count(smp_active_mask);
-}
-
-/* The next online CPU after `cpu`, cyclically (cpu itself if alone). */
-static int
-next_cpu(int cpu)
-{
-	int c = cpu;
-
-	do {
-		c = (c + 1) % MAXCPU;
-	} while (!cpu_online(c));
-	return c;
 }
 
 /*
@@ -207,13 +175,13 @@ hop_thread(void *arg __unused)
 	for (h = 0; h < MG_HOPS && !hop.stop; h++) {
 		cur = live_mycpu()->gd_cpuid;
 		if (h < MG_HOPS / 2) {
-			want = next_cpu(cur);
+			want = ktest_next_cpu(cur);
 		} else {
 			/* The k-th other online CPU, k random. */
 			r = xorshift(&seed) % (uint32_t)(n - 1);
 			want = cur;
 			for (k = 0; k <= (int)r; k++)
-				want = next_cpu(want);
+				want = ktest_next_cpu(want);
 		}
 		tgd = globaldata_find(want);
 		/* Ordinary code: mycpu before and after the move. */
@@ -249,16 +217,16 @@ hop_thread(void *arg __unused)
 		/* Make sure cpusyncs keep coming between the hops. */
 		if (h % MG_SYNC_EVERY == MG_SYNC_EVERY - 1) {
 			t0 = cpu_ticks();
-			if (!poll_for(&hop.cs_total, cs_seen + 1, 50,
+			if (!ktest_poll(&hop.cs_total, cs_seen + 1, 50,
 			    MG_WAIT_US))
 				hop_bad(h, want, HB_SYNC);
 			cs_seen = hop.cs_total;
-			hop.sync_wait_us += us_since(t0);
+			hop.sync_wait_us += ktest_us_since(t0);
 		}
 	}
 	hop.final_cpu = live_mycpu()->gd_cpuid;
 	hop.done = 1;
-	poll_for(&hop.may_exit, 1, 1000, MG_WAIT_US);
+	ktest_poll(&hop.may_exit, 1, 1000, MG_WAIT_US);
 	hop.exited = 1;
 }
 
@@ -277,12 +245,12 @@ hop_syncer(void *arg __unused)
 	uint64_t t0 = cpu_ticks(), t1, d;
 	int me = live_mycpu()->gd_cpuid, n = online_cpus();
 
-	while (!hop.stop && us_since(t0) < MG_WAIT_US) {
+	while (!hop.stop && ktest_us_since(t0) < MG_WAIT_US) {
 		seen = 0;
 		want = smp_active_mask;
 		t1 = cpu_ticks();
 		lwkt_cpusync_simple(want, hop_cs_func, (void *)&seen);
-		d = us_since(t1);
+		d = ktest_us_since(t1);
 		if (seen != want) {
 			hop.cs_bad++;
 			hop.cs_bad_mask = seen;
@@ -333,10 +301,10 @@ KTEST(migrate, hop_all_cpus)
 	    mycpuid, "hopper"), 0);
 	hop.hopper = td;
 	lwkt_schedule(td);
-	ok = poll_for(&hop.done, 1, 1000, MG_WAIT_US);
-	us = us_since(t0);
+	ok = ktest_poll(&hop.done, 1, 1000, MG_WAIT_US);
+	us = ktest_us_since(t0);
 	hop.stop = 1;
-	EXPECT_TRUE(poll_for(&hop.syncers_done, n, 1000, MG_END_US));
+	EXPECT_TRUE(ktest_poll(&hop.syncers_done, n, 1000, MG_END_US));
 	if (ok) {
 		/* Parked on its last CPU: exactly that CPU lists it. */
 		EXPECT_EQ(ktest_on_each_cpu(kt, hop_census, NULL), n);
@@ -346,7 +314,7 @@ KTEST(migrate, hop_all_cpus)
 		EXPECT_EQ(hop.listed[hop.final_cpu], 1);
 	}
 	hop.may_exit = 1;
-	EXPECT_TRUE(poll_for(&hop.exited, 1, 1000, MG_END_US));
+	EXPECT_TRUE(ktest_poll(&hop.exited, 1, 1000, MG_END_US));
 	for (cpu = 0; cpu < MAXCPU; cpu++) {
 		calls += hop.cs_calls[cpu];
 		runs += hop.cs_runs[cpu];
@@ -420,14 +388,14 @@ aq_victim(void *arg)
 	sl->macro_ok = mycpu == live_mycpu();
 	crit_exit();
 	sl->ran = 1;
-	poll_for(&aq_may_exit, 1, 1000, 4 * AQ_WAIT_US);
+	ktest_poll(&aq_may_exit, 1, 1000, 4 * AQ_WAIT_US);
 	sl->exited = 1;
 }
 
 static void
 aq_puller(struct ktest_ctx *kt, void *arg __unused)
 {
-	int a = mycpuid, b = next_cpu(a);
+	int a = mycpuid, b = ktest_next_cpu(a);
 	struct aq_slot *sl = &aq[a];
 	thread_t td;
 	uint64_t t0;
@@ -437,10 +405,10 @@ aq_puller(struct ktest_ctx *kt, void *arg __unused)
 	ASSERT_EQ(lwkt_create(aq_victim, sl, &td, NULL, 0, b, "aq_%d_%d", b,
 	    a), 0);
 	sl->td = td;
-	ASSERT_TRUE(poll_for(&sl->ready, 1, 100, AQ_WAIT_US));
+	ASSERT_TRUE(ktest_poll(&sl->ready, 1, 100, AQ_WAIT_US));
 	t0 = cpu_ticks();
 	while (td->td_flags & (TDF_RUNNING | TDF_RUNQ)) {
-		ASSERT_LT(us_since(t0), AQ_WAIT_US);
+		ASSERT_LT(ktest_us_since(t0), AQ_WAIT_US);
 		lwkt_sleep_us(100);
 	}
 	EXPECT_PTR_EQ(td->td_gd, globaldata_find(b));
@@ -450,7 +418,7 @@ aq_puller(struct ktest_ctx *kt, void *arg __unused)
 	EXPECT_EQ(sl->wakeups, 0);
 	sl->go = 1;
 	lwkt_schedule(td);
-	ASSERT_TRUE(poll_for(&sl->ran, 1, 100, AQ_WAIT_US));
+	ASSERT_TRUE(ktest_poll(&sl->ran, 1, 100, AQ_WAIT_US));
 	EXPECT_EQ(sl->wakeups, 1);
 	EXPECT_EQ(sl->ran_cpu, a);
 	EXPECT_TRUE(sl->gd_ok);
@@ -494,7 +462,7 @@ KTEST(migrate, acquire)
 	aq_may_exit = 1;
 	for (s = 0; s < MAXCPU; s++)
 		if (aq[s].td != NULL && aq[s].ran)
-			EXPECT_TRUE(poll_for(&aq[s].exited, 1, 1000,
+			EXPECT_TRUE(ktest_poll(&aq[s].exited, 1, 1000,
 			    AQ_WAIT_US));
 }
 

@@ -67,6 +67,8 @@ uint64_t ktest_us_since(uint64_t tsc);
  */
 bool	ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 	    uint32_t timeout_us);
+/* The next online CPU after `cpu`, cyclically (`cpu` itself if alone). */
+int	ktest_next_cpu(int cpu);
 /* Number of failures recorded so far in this test. */
 int	ktest_failures(struct ktest_ctx *kt);
 
