@@ -606,9 +606,16 @@ KTEST(sched, preemption_hit)
 		}
 		systimer_del(&st);
 		ASSERT_EQ(it.runs, runs0 + 1);
-		if (it.preempted != td && it.run_ticks != ticks0) {
-			ktest_log(kt, "attempt %d: the kick landed during a "
-			    "clock tick's work; again", attempt);
+		if (it.preempted != td) {
+			/*
+			 * The kick landed during a clock tick's work, or while
+			 * a loaded host had another thread of ours on the CPU:
+			 * not the situation under test.  Again (bounded).
+			 */
+			ktest_log(kt, "attempt %d: ran as %s switch (ticks %s); "
+			    "again", attempt, it.preempted ? "another thread's" :
+			    "an ordinary", it.run_ticks != ticks0 ? "moved" :
+			    "same");
 			continue;
 		}
 		EXPECT_PTR_EQ(it.preempted, td);
