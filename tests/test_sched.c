@@ -191,6 +191,7 @@ static struct {
 	volatile uint32_t seq[RR_THREADS * RR_LOOPS];
 	volatile uint32_t n;
 	volatile uint32_t done;
+	volatile uint32_t started;
 	thread_t	waiter;
 } rr;
 
@@ -201,6 +202,13 @@ rr_worker(void *arg)
 	int i;
 
 	crit_enter();
+	/*
+	 * Record nothing until all three are inside their sections: a thread's
+	 * start-up crit_exit() may still run deferred clock work and switch.
+	 */
+	rr.started++;
+	while (rr.started < RR_THREADS)
+		lwkt_yield();
 	for (i = 0; i < RR_LOOPS; i++) {
 		if (rr.n < nitems(rr.seq))
 			rr.seq[rr.n] = id;
