@@ -418,8 +418,8 @@ nr_send_crit(struct ktest_ctx *kt, bool noresched)
 	if (req0 == 0)
 		EXPECT_EQ(req1, 0);		/* no reschedule asked for */
 	if (after_exit != 0 && (gd->gd_ticks != ticks0 ||
-	    lwkt_untimely_switch))
-		return false;
+	    lwkt_untimely_switch || req1 != 0))
+		return false;		/* someone else asked for a switch */
 	EXPECT_EQ(after_exit, 0);
 	return true;
 }

@@ -397,6 +397,11 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 		    "critical section; again");
 		return false;
 	}
+	if (err != 0) {
+		ktest_log(kt, "the holder's sleep timed out before the wakeup "
+		    "(loaded host); again");
+		return false;
+	}
 	if (seen_inside != 0 && sb.misses != 0) {
 		ktest_log(kt, "a clock tick switched the interferer out in a "
 		    "critical section; again");
