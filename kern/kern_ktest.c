@@ -202,6 +202,25 @@ ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 }
 
 int
+ktest_other_cpu(void)
+{
+	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
+
+	return m != 0 ? cpumask_first(m) : mycpuid;
+}
+
+__noinline uint32_t
+ktest_busy_work(uint32_t n)
+{
+	volatile uint32_t x = n;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		x = x * 1103515245u + 12345u;
+	return x;
+}
+
+int
 ktest_next_cpu(int cpu)
 {
 	int c = cpu;

@@ -44,18 +44,6 @@
  * Helpers
  */
 
-static bool
-cpu_online(int cpu)
-{
-	return cpu >= 0 && cpu < MAXCPU && CPUMASK_TEST(smp_active_mask, cpu);
-}
-
-static int
-online_cpus(void)
-{
-	return cpumask_count(smp_active_mask);
-}
-
 /* A tiny per-thread generator (ktest_random is for the test thread). */
 static uint32_t
 xorshift(uint32_t *s)
@@ -90,7 +78,7 @@ sum_counter(size_t off)
 	int cpu;
 
 	for (cpu = 0; cpu < MAXCPU; cpu++)
-		if (cpu_online(cpu))
+		if (CPUMASK_TEST(smp_active_mask, cpu))
 			sum += *(volatile uint64_t *)((char *)globaldata_find(cpu) +
 			    off);
 	return sum;
@@ -166,7 +154,7 @@ KTEST(ipiq, self_inline)
 
 	memset((void *)&si, 0, sizeof(si));
 	n = ktest_on_each_cpu(kt, si_on_cpu, NULL);
-	EXPECT_EQ(n, online_cpus());
+	EXPECT_EQ(n, cpumask_count(smp_active_mask));
 }
 
 /* ---------------------------------------------------------------------
@@ -260,14 +248,14 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 {
 	struct globaldata *gd = mycpu, *tgd[MAXCPU];
 	struct lwkt_ipiq *ip;
-	uint32_t last[MAXCPU], seed, burst, k, n = online_cpus();
+	uint32_t last[MAXCPU], seed, burst, k, n = cpumask_count(smp_active_mask);
 	int me = gd->gd_cpuid, tgt[MAXCPU], nt = 0, i, t, b, moved;
 	uint32_t idle = 0;
 	uint64_t t0;
 	bool ok;
 
 	for (t = 0; t < MAXCPU; t++)
-		if (cpu_online(t) && t != me) {
+		if (CPUMASK_TEST(smp_active_mask, t) && t != me) {
 			tgt[nt] = t;
 			tgd[nt] = globaldata_find(t);
 			last[nt] = 0;
@@ -359,7 +347,7 @@ KTEST(ipiq, all_to_all_exactly_once)
 {
 	uint64_t full0, full1, run0, run1, t0, us, total = 0;
 	uint32_t crit = 0, sleeps = 0;
-	int n = online_cpus(), s, d, bad = 0;
+	int n = cpumask_count(smp_active_mask), s, d, bad = 0;
 
 	if (n < 2) {
 		ktest_skip(kt, "needs two CPUs");
@@ -380,14 +368,14 @@ KTEST(ipiq, all_to_all_exactly_once)
 	run1 = sum_counter(offsetof(struct globaldata, gd_cnt_ipiq_count));
 
 	for (s = 0; s < MAXCPU; s++) {
-		if (!cpu_online(s))
+		if (!CPUMASK_TEST(smp_active_mask, s))
 			continue;
 		crit += a2a.sent_crit[s];
 		EXPECT_EQ(a2a.ooo[s], 0);
 		EXPECT_EQ(a2a.nocrit[s], 0);
 		EXPECT_EQ(a2a.wrong[s], 0);
 		for (d = 0; d < MAXCPU; d++) {
-			if (!cpu_online(d) || d == s)
+			if (!CPUMASK_TEST(smp_active_mask, d) || d == s)
 				continue;
 			total += a2a.sent[s][d];
 			if (a2a.sent[s][d] != a2a.per_pair ||
@@ -492,12 +480,12 @@ KTEST(ipiq, deferral_in_crit)
 	uint32_t seq;
 	int me = mycpuid, b, tried = 0;
 
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!cpu_online(b) || b == me)
+		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		memset((void *)&dc, 0, sizeof(dc));
@@ -531,7 +519,7 @@ KTEST(ipiq, deferral_in_crit)
 			break;
 		}
 	}
-	EXPECT_EQ(tried, online_cpus() - 1);
+	EXPECT_EQ(tried, cpumask_count(smp_active_mask) - 1);
 }
 
 /* ---------------------------------------------------------------------
@@ -578,12 +566,12 @@ KTEST(ipiq, wait_ipiq_means_finished)
 	/* Toward ourselves there is nothing to wait for. */
 	seq0 = lwkt_seq_ipiq(mycpu);
 	lwkt_wait_ipiq(mycpu, seq0 + 1);
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!cpu_online(b) || b == me)
+		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		for (r = 0; r < WF_ROUNDS; r++) {
@@ -679,7 +667,7 @@ KTEST(ipiq, nowait_enoent)
 	int b, i, r, enoent_at = -1, other = 0;
 	bool released_early;
 
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		/* Toward ourselves it runs inline and never fails. */
 		memset((void *)&nw, 0, sizeof(nw));
 		nw.cpu = mycpuid;
@@ -806,12 +794,12 @@ KTEST(ipiq, passive_by_tick)
 	uint32_t seq;
 	int me = mycpuid, b, i, tried = 0;
 
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs (no passive message to self)");
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!cpu_online(b) || b == me)
+		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		memset((void *)&pt, 0, sizeof(pt));
@@ -845,7 +833,7 @@ KTEST(ipiq, passive_by_tick)
 		}
 		lwkt_wait_ipiq(bgd, seq);
 	}
-	EXPECT_EQ(tried, online_cpus() - 1);
+	EXPECT_EQ(tried, cpumask_count(smp_active_mask) - 1);
 }
 
 /* ---------------------------------------------------------------------
@@ -1033,7 +1021,7 @@ KTEST(ipiq, interlock_ratio)
 	bool saved = ipiq_optimized;
 	int s, i;
 
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
@@ -1135,12 +1123,13 @@ rs_waker(struct ktest_ctx *kt, void *arg __unused)
 
 KTEST(ipiq, remote_schedule_runs_there)
 {
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
 	memset((void *)rs, 0, sizeof(rs));
-	EXPECT_EQ(ktest_on_each_cpu(kt, rs_waker, NULL), online_cpus());
+	EXPECT_EQ(ktest_on_each_cpu(kt, rs_waker, NULL),
+	    cpumask_count(smp_active_mask));
 }
 
 /* ---------------------------------------------------------------------
@@ -1265,14 +1254,14 @@ KTEST(ipiq, pingpong_all_pairs)
 	int i, j, k, np = 0, bad = 0;
 	bool ok;
 
-	if (online_cpus() < 2) {
+	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
 	memset((void *)&pp, 0, sizeof(pp));
 	for (i = 0; i < MAXCPU; i++)
 		for (j = i + 1; j < MAXCPU; j++)
-			if (cpu_online(i) && cpu_online(j)) {
+			if (CPUMASK_TEST(smp_active_mask, i) && CPUMASK_TEST(smp_active_mask, j)) {
 				p = &pp.pair[np];
 				p->cpu[0] = i;
 				p->cpu[1] = j;

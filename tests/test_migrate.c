@@ -30,18 +30,6 @@
  * Helpers
  */
 
-static bool
-cpu_online(int cpu)
-{
-	return cpu >= 0 && cpu < MAXCPU && CPUMASK_TEST(smp_active_mask, cpu);
-}
-
-static int
-online_cpus(void)
-{
-	return cpumask_count(smp_active_mask);
-}
-
 /*
  * The CPU we run on, loaded afresh: a volatile asm with a memory clobber,
  * which the compiler can neither reuse from before a call nor move across
@@ -170,7 +158,7 @@ hop_thread(void *arg __unused)
 	    0xC0FFEE04 };
 	uint32_t seed = hop.seed | 1, r, cs_seen = hop.cs_total;
 	uint64_t t0;
-	int h, want, cur, n = online_cpus(), k, i;
+	int h, want, cur, n = cpumask_count(smp_active_mask), k, i;
 
 	for (h = 0; h < MG_HOPS && !hop.stop; h++) {
 		cur = live_mycpu()->gd_cpuid;
@@ -243,7 +231,7 @@ hop_syncer(void *arg __unused)
 	volatile cpumask_t seen;
 	cpumask_t want;
 	uint64_t t0 = cpu_ticks(), t1, d;
-	int me = live_mycpu()->gd_cpuid, n = online_cpus();
+	int me = live_mycpu()->gd_cpuid, n = cpumask_count(smp_active_mask);
 
 	while (!hop.stop && ktest_us_since(t0) < MG_WAIT_US) {
 		seen = 0;
@@ -283,7 +271,7 @@ KTEST(migrate, hop_all_cpus)
 	thread_t td;
 	uint64_t t0, us;
 	uint32_t calls = 0, runs = 0, listed = 0;
-	int n = online_cpus(), cpu;
+	int n = cpumask_count(smp_active_mask), cpu;
 	bool ok;
 
 	if (n < 2) {
@@ -293,7 +281,7 @@ KTEST(migrate, hop_all_cpus)
 	memset((void *)&hop, 0, sizeof(hop));
 	hop.seed = ktest_random(kt);
 	for (cpu = 0; cpu < MAXCPU; cpu++)
-		if (cpu_online(cpu))
+		if (CPUMASK_TEST(smp_active_mask, cpu))
 			ASSERT_EQ(lwkt_create(hop_syncer, NULL, NULL, NULL, 0,
 			    cpu, "syncer_%d", cpu), 0);
 	t0 = cpu_ticks();
@@ -437,7 +425,7 @@ aq_census(struct ktest_ctx *kt __unused, void *arg __unused)
 
 KTEST(migrate, acquire)
 {
-	int n = online_cpus(), c, s, nl;
+	int n = cpumask_count(smp_active_mask), c, s, nl;
 
 	/* A thread already ours: nothing to do. */
 	lwkt_acquire(curthread);

@@ -38,14 +38,6 @@
  * Helpers
  */
 
-static int
-other_cpu(void)
-{
-	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
-
-	return m != 0 ? cpumask_first(m) : mycpuid;
-}
-
 struct tmsg {
 	struct lwkt_msg	m;		/* first: cast from it */
 	uint32_t	id;
@@ -184,7 +176,7 @@ dm_run(struct ktest_ctx *kt, int cpu)
 
 KTEST(msgport, domsg_remote)
 {
-	int cpu = other_cpu();
+	int cpu = ktest_other_cpu();
 
 	if (cpu == mycpuid)
 		ktest_log(kt, "one CPU: the server runs on this CPU");
@@ -281,7 +273,7 @@ as_sender(struct ktest_ctx *kt __unused, void *arg __unused)
 
 KTEST(msgport, async_10000)
 {
-	int n = cpumask_count(smp_active_mask), cpu, srv = other_cpu();
+	int n = cpumask_count(smp_active_mask), cpu, srv = ktest_other_cpu();
 	uint32_t per = AS_N / n, first = 0, i, missing = 0, dup = 0;
 	uint32_t unreplied = 0;
 	uint64_t t0;

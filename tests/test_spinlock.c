@@ -48,25 +48,6 @@ spin_for(volatile uint32_t *word, uint32_t target, uint32_t us)
 	return true;
 }
 
-static int
-other_cpu(void)
-{
-	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
-
-	return m != 0 ? cpumask_first(m) : mycpuid;
-}
-
-static __noinline uint32_t
-busy_work(uint32_t n)
-{
-	volatile uint32_t x = n;
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		x = x * 1103515245u + 12345u;
-	return x;
-}
-
 /* A start line for `n` threads: the last to arrive wakes the others. */
 struct start_line {
 	uint32_t	n;
@@ -127,7 +108,7 @@ ec_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 		if (gd->gd_spinlocks != 1)
 			bad_count++;
 		c = ec.counter;
-		busy_work(4);
+		ktest_busy_work(4);
 		ec.counter = c + 1;
 		spin_unlock(&ec_lock);
 	}
@@ -199,7 +180,7 @@ sh_write_one(uint32_t x)
 	if ((sh_lock.lock & SPINLOCK_SHARED_MASK) != 0)
 		sh.readers_at_write++;
 	sh.a = x;
-	busy_work(8);			/* a reader here: a torn pair */
+	ktest_busy_work(8);			/* a reader here: a torn pair */
 	sh.b = sh_second(x);
 	sh.w_inside = 0;
 	spin_unlock(&sh_lock);
@@ -215,7 +196,7 @@ sh_read_one(uint32_t *overlap)
 	if (sh.w_inside)
 		(*overlap)++;
 	a = sh.a;
-	busy_work(16);			/* a writer here: a torn pair */
+	ktest_busy_work(16);			/* a writer here: a torn pair */
 	b = sh.b;
 	n = (sh_lock.lock & SPINLOCK_SHARED_MASK);
 	if (n > sh.max_shared)
@@ -240,7 +221,7 @@ sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 		    i++) {
 			sh_write_one(i);
 			sh.writes = i;
-			busy_work(16);
+			ktest_busy_work(16);
 			if (cpumask_count(smp_active_mask) == 1) {
 				/* Alone: read back in between. */
 				if (!sh_read_one(&overlap))
@@ -302,7 +283,7 @@ pr_writer(void *arg __unused)
 
 KTEST(spinlock, shared_no_torn)
 {
-	int n = cpumask_count(smp_active_mask), cpu = other_cpu(), i;
+	int n = cpumask_count(smp_active_mask), cpu = ktest_other_cpu(), i;
 	uint32_t reads = 0, readers = 0, r2_seen, w_seen;
 	uint64_t t0;
 
@@ -461,7 +442,7 @@ tl_try_free(struct ktest_ctx *kt)
 
 KTEST(spinlock, trylock)
 {
-	int cpu = other_cpu();
+	int cpu = ktest_other_cpu();
 
 	tl_try_free(kt);
 	if (cpu == mycpuid) {

@@ -45,27 +45,6 @@
  * Helpers
  */
 
-/* The lowest online CPU other than this one; this one if it is alone. */
-static int
-other_cpu(void)
-{
-	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
-
-	return m != 0 ? cpumask_first(m) : mycpuid;
-}
-
-/* Some work the compiler cannot drop. */
-static __noinline uint32_t
-busy_work(uint32_t n)
-{
-	volatile uint32_t x = n;
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		x = x * 1103515245u + 12345u;
-	return x;
-}
-
 static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok;
 static bool toks_ready;
 
@@ -230,9 +209,9 @@ me_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 			overlaps++;
 		me.inside = id;
 		c = me.count;
-		busy_work(ME_WORK);
+		ktest_busy_work(ME_WORK);
 		me.count = c + 1;
-		busy_work(ME_WORK);
+		ktest_busy_work(ME_WORK);
 		if (me.inside != id)
 			overlaps++;
 		me.inside = 0;
@@ -340,7 +319,7 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 	struct lwkt_tokref ref;
 	uint32_t seen_inside = 0, con0, early_inside = 0;
 	uint64_t miss0, misses;
-	int cpu = other_cpu(), err = 0;
+	int cpu = ktest_other_cpu(), err = 0;
 	bool stale0, stale1;
 
 	memset((void *)&sb, 0, sizeof(sb));
@@ -426,7 +405,7 @@ KTEST(token, stale_after_block)
 	int i, attempt;
 
 	toks_init();
-	if (other_cpu() == mycpuid)
+	if (ktest_other_cpu() == mycpuid)
 		ktest_log(kt, "one CPU: the interferer runs on this CPU");
 	for (i = 0; i < 3 && ktest_failures(kt) == 0; i++) {
 		for (attempt = 0; attempt < ATTEMPTS; attempt++)
@@ -474,7 +453,7 @@ KTEST(token, running_holder_keeps)
 	thread_t wtd;
 	uint64_t ticks0, ticks1, miss0, misses, end, t0, t1;
 	uint32_t con0, hold_us = 3 * (1000000 / hz), got_early, asked;
-	int cpu = other_cpu(), attempt;
+	int cpu = ktest_other_cpu(), attempt;
 
 	toks_init();
 	if (cpu == gd->gd_cpuid) {
@@ -715,7 +694,7 @@ KTEST(token, trytoken)
 	struct lwkt_tokref ref;
 	uint64_t sw, t0, us;
 	uint32_t runs0, fails = 0, switched = 0;
-	int cpu = other_cpu(), attempt, r, i;
+	int cpu = ktest_other_cpu(), attempt, r, i;
 
 	toks_init();
 

@@ -38,14 +38,6 @@
  * Helpers
  */
 
-static int
-other_cpu(void)
-{
-	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
-
-	return m != 0 ? cpumask_first(m) : mycpuid;
-}
-
 /* The n-th online CPU, counting round the online ones. */
 static int
 nth_cpu(int n)
@@ -125,7 +117,7 @@ pp_thread(void *arg __unused)
 
 KTEST(tsleep, pingpong)
 {
-	int cpu = other_cpu();
+	int cpu = ktest_other_cpu();
 	uint64_t t0;
 
 	memset((void *)&pp, 0, sizeof(pp));
@@ -436,7 +428,7 @@ KTEST(tsleep, race_10000)
 	uint32_t i, x;
 	uint64_t t0, sw0;
 	uint32_t d = 64;		/* the sleeper's delay, adapted */
-	int cpu = other_cpu(), err;
+	int cpu = ktest_other_cpu(), err;
 
 	memset((void *)&rc, 0, sizeof(rc));
 	rc.seed = x = ktest_random(kt);

@@ -67,6 +67,10 @@ uint64_t ktest_us_since(uint64_t tsc);
  */
 bool	ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 	    uint32_t timeout_us);
+/* The lowest online CPU other than this one; this one if it is alone. */
+int	ktest_other_cpu(void);
+/* Some work (n steps) the compiler cannot drop. */
+uint32_t ktest_busy_work(uint32_t n);
 /* The next online CPU after `cpu`, cyclically (`cpu` itself if alone). */
 int	ktest_next_cpu(int cpu);
 /* Number of failures recorded so far in this test. */
