@@ -52,6 +52,7 @@ struct kopt {
 static const struct kopt kopt_table[] = {
 	KOPT_STRING("test", ko_test, "GLOB[,GLOB...]"),
 	KOPT_FLAG("test.list", ko_test_list),
+	KOPT_FLAG("test.noretry", ko_test_noretry),
 	KOPT_UINT("seed", ko_seed, 0, UINT32_MAX, 1),
 	KOPT_UINT("repeat", ko_repeat, 1, 1000, 1),
 	KOPT_UINT("smp.maxcpus", ko_maxcpus, 1, MAXCPU, MAXCPU),

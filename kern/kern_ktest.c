@@ -33,6 +33,7 @@ struct ktest_ctx {
 	bool			skipped;
 	char			skip_reason[96];
 	uint32_t		rng;
+	volatile uint32_t	retries;	/* attempts discarded (ktest_retry) */
 };
 
 /* A group of threads the caller waits for. */
@@ -147,6 +148,31 @@ ktest_log(struct ktest_ctx *kt, const char *fmt, ...)
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	kprintf("# %s.%s: %s\n", kt->t->kt_suite, kt->t->kt_name, msg);
+}
+
+bool
+ktest_retry(struct ktest_ctx *kt, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	uint32_t n;
+
+	va_start(ap, fmt);
+	kvsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = atomic_fetchadd_int(&kt->retries, 1) + 1;
+	kprintf("# retry: %s.%s: %s\n", kt->t->kt_suite, kt->t->kt_name, msg);
+	if (kopts.ko_test_noretry) {
+		ktest_fail(kt, __FILE__, __LINE__, "attempt discarded under "
+		    "test.noretry (deterministic run): %s", msg);
+		return false;
+	}
+	if (n > KTEST_RETRY_MAX) {
+		ktest_fail(kt, __FILE__, __LINE__, "%u attempts discarded "
+		    "(at most %d may be)", n, KTEST_RETRY_MAX);
+		return false;
+	}
+	return true;
 }
 
 void

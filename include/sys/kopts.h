@@ -15,6 +15,8 @@
 struct kopts {
 	char		ko_test[KOPTS_TEST_MAX]; /* "" = default test set */
 	bool		ko_test_list;	/* test.list: print tests and exit */
+	bool		ko_test_noretry; /* test.noretry: no attempt may be
+					   discarded (deterministic rows) */
 	uint32_t	ko_seed;	/* seed=N (default 1) */
 	uint32_t	ko_repeat;	/* repeat=N, 1..1000 (default 1) */
 	uint32_t	ko_maxcpus;	/* smp.maxcpus=N, 1..MAXCPU (default MAXCPU) */

@@ -73,6 +73,17 @@ int	ktest_other_cpu(void);
 uint32_t ktest_busy_work(uint32_t n);
 /* The next online CPU after `cpu`, cyclically (`cpu` itself if alone). */
 int	ktest_next_cpu(int cpu);
+/*
+ * Discard the current attempt of a test that may retry, for a cause measured
+ * in that attempt that the property under test does not depend on (the
+ * property itself must be asserted on every attempt).  Prints
+ * "# retry: suite.name: <reason>".  Returns true if another attempt may be
+ * made; false, recording a failure, once the test has discarded
+ * KTEST_RETRY_MAX attempts, and at once under test.noretry (the
+ * deterministic -icount rows, where host load cannot disturb a run).
+ */
+#define KTEST_RETRY_MAX	3
+bool	ktest_retry(struct ktest_ctx *kt, const char *fmt, ...) __printflike(2, 3);
 /* Number of failures recorded so far in this test. */
 int	ktest_failures(struct ktest_ctx *kt);
 
