@@ -12,6 +12,7 @@
 #define _ARCH_I386_CPU_ENUM_H_
 
 #include <sys/param.h>
+#include <sys/systm.h>
 
 #define CPU_ENUM_MAX	256		/* xAPIC ids are 8 bits */
 
@@ -35,11 +36,25 @@ struct cpu_enum {
 int	acpi_madt_enum(const void *rsdp, struct cpu_enum *ce);
 
 /*
+ * Check and read one MADT that is already in memory at `table`, of which
+ * `avail` bytes are readable: signature, Length, checksum, then the
+ * processor entries into *ce.  Returns 0, or -1 after one console line.
+ * Used by acpi_madt_enum() and by the boot tests on synthetic tables.
+ */
+int	acpi_madt_parse(const void *table, size_t avail, struct cpu_enum *ce);
+
+/*
  * Find the "_MP_" floating pointer (EBDA first KiB, last KiB of base
  * memory, 0xF0000-0xFFFFF), verify checksums and fill *ce from processor
  * entries.  Returns 0 on success, -1 (after one console line) otherwise.
  */
 int	mptable_enum(struct cpu_enum *ce);
+
+/*
+ * Check and read one MP configuration table already in memory (`avail`
+ * readable bytes), as acpi_madt_parse() does for a MADT.
+ */
+int	mptable_parse(const void *table, size_t avail, struct cpu_enum *ce);
 
 /*
  * Helpers shared by madt.c and mptable.c (BSP, boot time, paging off).
@@ -79,6 +94,15 @@ cpu_enum_ebda(void)
 	vm_paddr_t pa = (vm_paddr_t)*seg << 4;
 
 	return (pa >= 0x500 && pa < 0xA0000) ? pa : 0;
+}
+
+/* Empty *ce for a parse from `source`. */
+static inline void
+cpu_enum_init(struct cpu_enum *ce, const char *source)
+{
+	memset(ce, 0, sizeof(*ce));
+	ce->ce_source = source;
+	ce->ce_bsp_apicid = -1;
 }
 
 /*

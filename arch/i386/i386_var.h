@@ -84,6 +84,8 @@ void	dblfault_init_cpu(void);
 void	cpu_init_lwkt(void);
 
 /* mp_boot.c */
+struct cpu_enum;
+vm_paddr_t mp_lapic_pa(const struct cpu_enum *ce);
 void	mp_discover(const struct bootinfo *bi);
 void	mp_start_aps(void);
 void	ap_main(int cpuid) __noreturn;

@@ -135,29 +135,47 @@ acpi_rsdp_scan(vm_paddr_t pa, size_t len)
 }
 
 /*
- * Map the table at physical `pa` and check signature, length and checksum.
- * Returns why it is unusable (and leaves *out alone), or NULL.
+ * Check a table already in memory: signature, Length (at least `minlen`,
+ * at most `avail` bytes are readable there) and checksum.  Returns why it
+ * is unusable, or NULL.
+ */
+static const char *
+acpi_sdt_check(const struct acpi_sdt *t, const char *sig, uint32_t minlen,
+    size_t avail)
+{
+	if (avail < sizeof(*t))
+		return "truncated header";
+	if (memcmp(t->sdt_signature, sig, 4) != 0)
+		return "bad signature";
+	if (t->sdt_length < minlen || t->sdt_length > ACPI_SDT_MAXLEN)
+		return "bad length";
+	if (t->sdt_length > avail)
+		return "truncated";
+	if (cpu_enum_checksum(t, t->sdt_length) != 0)
+		return "bad checksum";
+	return NULL;
+}
+
+/*
+ * Map the table at physical `pa` and check it (acpi_sdt_check).  Returns
+ * why it is unusable (and leaves *out alone), or NULL.
  */
 static const char *
 acpi_sdt_get(uint64_t pa, const char *sig, uint32_t minlen,
     const struct acpi_sdt **out)
 {
 	const struct acpi_sdt *t;
+	const char *why;
 
 	if (pa == 0)
 		return "null address";
 	if (pa > UINT32_MAX - sizeof(*t))
 		return "above 4 GiB";
 	t = cpu_enum_phys((vm_paddr_t)pa);
-	if (memcmp(t->sdt_signature, sig, 4) != 0)
-		return "bad signature";
-	if (t->sdt_length < minlen || t->sdt_length > ACPI_SDT_MAXLEN ||
-	    pa + t->sdt_length - 1 > UINT32_MAX)
-		return "bad length";
-	if (cpu_enum_checksum(t, t->sdt_length) != 0)
-		return "bad checksum";
-	*out = t;
-	return NULL;
+	why = acpi_sdt_check(t, sig, minlen, UINT32_MAX - (uint32_t)pa + 1);
+	if (why == NULL)
+		*out = t;
+	return why;
 }
 
 /*
@@ -274,10 +292,7 @@ acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
 	vm_paddr_t ebda;
 	bool xsdt = false;
 
-	memset(ce, 0, sizeof(*ce));
-	ce->ce_source = "ACPI MADT";
-	ce->ce_bsp_apicid = -1;
-
+	cpu_enum_init(ce, "ACPI MADT");
 	if (rsdp_copy != NULL) {
 		rsdp = rsdp_copy;
 		why = acpi_rsdp_check(rsdp);
@@ -328,7 +343,21 @@ acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
 	madt = acpi_find_madt(root, xsdt);
 	if (madt == NULL)
 		return -1;
+	return acpi_madt_parse(madt, madt->madt_hdr.sdt_length, ce);
+}
 
+int
+acpi_madt_parse(const void *table, size_t avail, struct cpu_enum *ce)
+{
+	const struct acpi_madt *madt = table;
+	const char *why;
+
+	cpu_enum_init(ce, "ACPI MADT");
+	why = acpi_sdt_check(&madt->madt_hdr, "APIC", sizeof(*madt), avail);
+	if (why != NULL) {
+		kprintf("acpi: MADT unusable (%s)\n", why);
+		return -1;
+	}
 	ce->ce_lapic_pa = madt->madt_lapic_pa;
 	acpi_madt_walk(madt, ce);
 	if (ce->ce_ncpu == 0) {

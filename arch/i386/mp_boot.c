@@ -51,6 +51,13 @@ globaldata_find(int cpuid)
 	return &cpu_private[cpuid].mi;
 }
 
+/* The local APIC address to use for the CPUs that *ce lists. */
+vm_paddr_t
+mp_lapic_pa(const struct cpu_enum *ce)
+{
+	return ce->ce_lapic_pa;
+}
+
 void
 mp_discover(const struct bootinfo *bi)
 {
@@ -71,13 +78,13 @@ mp_discover(const struct bootinfo *bi)
 		cpu_private[0].mi.gd_apicid = (int)lapic_id();
 		return;
 	}
-	lapic_base = (volatile uint8_t *)ce->ce_lapic_pa;
+	lapic_base = (volatile uint8_t *)mp_lapic_pa(ce);
 	bsp_apicid = lapic_id();
 	cpu_private[0].mi.gd_apicid = (int)bsp_apicid;
 	ap_apicid_to_cpu[bsp_apicid] = 0;
 
 	kprintf("smp: %s lists %d enabled CPU(s), local APIC at 0x%08x, "
-	    "BSP apic id %u\n", ce->ce_source, ce->ce_ncpu, ce->ce_lapic_pa,
+	    "BSP apic id %u\n", ce->ce_source, ce->ce_ncpu, (uint32_t)lapic_base,
 	    bsp_apicid);
 	for (i = 0; i < ce->ce_ndisabled; i++)
 		kprintf("smp: apic id %u is disabled in the %s (hot-plug "

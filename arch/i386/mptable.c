@@ -116,16 +116,8 @@ int
 mptable_enum(struct cpu_enum *ce)
 {
 	const struct mp_fps *fps;
-	const struct mp_config *cfg;
-	const struct mp_processor *mpp;
-	const uint8_t *base;
-	uint32_t off, end, size, i;
-	uint8_t type;
 
-	memset(ce, 0, sizeof(*ce));
-	ce->ce_source = "MP table";
-	ce->ce_bsp_apicid = -1;
-
+	cpu_enum_init(ce, "MP table");
 	fps = mp_find();
 	if (fps == NULL) {
 		kprintf("mptable: no MP floating pointer found\n");
@@ -141,16 +133,29 @@ mptable_enum(struct cpu_enum *ce)
 		    "APIC ids 0 and 1\n", fps->fps_feature[0]);
 		return 0;
 	}
+	return mptable_parse(cpu_enum_phys(fps->fps_config_pa),
+	    UINT32_MAX - fps->fps_config_pa + 1, ce);
+}
 
-	cfg = cpu_enum_phys(fps->fps_config_pa);
-	if (memcmp(cfg->mpc_signature, "PCMP", 4) != 0 ||
+int
+mptable_parse(const void *table, size_t avail, struct cpu_enum *ce)
+{
+	const struct mp_config *cfg = table;
+	const struct mp_processor *mpp;
+	const uint8_t *base;
+	uint32_t off, end, size, i;
+	uint8_t type;
+
+	cpu_enum_init(ce, "MP table");
+	if (avail < sizeof(*cfg) ||
+	    memcmp(cfg->mpc_signature, "PCMP", 4) != 0 ||
 	    cfg->mpc_base_length < sizeof(*cfg) ||
+	    cfg->mpc_base_length > avail ||
 	    cpu_enum_checksum(cfg, cfg->mpc_base_length) != 0) {
 		kprintf("mptable: configuration table at 0x%08x has a bad "
-		    "signature, length or checksum\n", fps->fps_config_pa);
+		    "signature, length or checksum\n", (uint32_t)cfg);
 		return -1;
 	}
-
 	ce->ce_lapic_pa = cfg->mpc_lapic_pa;
 	base = (const uint8_t *)cfg;
 	end = cfg->mpc_base_length;
