@@ -1,6 +1,10 @@
 /*
  * Suite "boot": every expected CPU came up with its own identity and its
- * own private tables.  Runs per-CPU checks through ktest_on_each_cpu().
+ * own private tables (per-CPU checks through ktest_on_each_cpu()); the
+ * firmware-table parsers reject what must not be started (synthetic tables
+ * in memory); the clock and start-up fallbacks behind the fault-injection
+ * options of docs/boot.md hold.  As the boot path's own suite it includes
+ * the arch-internal headers cpu_enum.h and i386_var.h; it only reads.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -8,11 +12,14 @@
 #include <sys/kopts.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
+#include <sys/thread2.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 #include <machine/globaldata.h>
 #include <machine/segments.h>
+#include "cpu_enum.h"
+#include "i386_var.h"
 
 struct cpu_report {
 	struct globaldata *self;	/* what `mycpu` returned */
@@ -157,5 +164,247 @@ KTEST(boot, private_gdt_tss_stack)
 			    gd->gd_stack_base + gd->gd_stack_size <=
 			    ogd->gd_stack_base);
 		}
+	}
+}
+
+/* ---- Synthetic firmware tables --------------------------------------- */
+
+#define SYN_MADT_HDR	44
+#define SYN_MP_HDR	0x2C
+#define SYN_BROADCAST	0xFF
+
+static uint8_t syn[256];
+static struct cpu_enum syn_ce;
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+}
+
+/* A MADT at `syn`: header, then Processor Local APIC entries. */
+static uint32_t
+syn_madt(const uint8_t *ids, const bool *enabled, int n, uint32_t lapic_pa)
+{
+	uint32_t len = SYN_MADT_HDR + 8 * n;
+	int i;
+
+	memset(syn, 0, sizeof(syn));
+	memcpy(syn, "APIC", 4);
+	put32(syn + 4, len);
+	syn[8] = 4;
+	put32(syn + 36, lapic_pa);
+	for (i = 0; i < n; i++) {
+		uint8_t *e = syn + SYN_MADT_HDR + 8 * i;
+
+		e[0] = 0;
+		e[1] = 8;
+		e[2] = i;
+		e[3] = ids[i];
+		put32(e + 4, enabled[i] ? 1 : 0);
+	}
+	syn[9] = -cpu_enum_checksum(syn, len);
+	return len;
+}
+
+/* An MP configuration table at `syn` with processor entries. */
+static uint32_t
+syn_mp(const uint8_t *ids, const bool *enabled, int n, uint32_t lapic_pa)
+{
+	uint32_t len = SYN_MP_HDR + 20 * n;
+	int i;
+
+	memset(syn, 0, sizeof(syn));
+	memcpy(syn, "PCMP", 4);
+	syn[4] = len;
+	syn[5] = len >> 8;
+	syn[6] = 4;
+	syn[34] = n;
+	put32(syn + 0x24, lapic_pa);
+	for (i = 0; i < n; i++) {
+		uint8_t *e = syn + SYN_MP_HDR + 20 * i;
+
+		e[0] = 0;
+		e[1] = ids[i];
+		e[2] = 0x14;
+		e[3] = (enabled[i] ? 1 : 0) | (i == 0 ? 2 : 0);
+	}
+	syn[7] = -cpu_enum_checksum(syn, len);
+	return len;
+}
+
+static bool
+ce_lists(const struct cpu_enum *ce, uint8_t id)
+{
+	int i;
+
+	for (i = 0; i < ce->ce_ncpu; i++)
+		if (ce->ce_apicid[i] == id)
+			return true;
+	return false;
+}
+
+static const uint8_t bc_ids[] = { 0, SYN_BROADCAST, 1, 3 };
+static const bool bc_en[] = { true, true, true, false };
+
+/* An enabled entry with APIC id 0xFF would make INIT a broadcast. */
+KTEST(boot, madt_broadcast_id_rejected)
+{
+	uint32_t len = syn_madt(bc_ids, bc_en, 4, 0xFEE00000u);
+
+	ASSERT_EQ(acpi_madt_parse(syn, len, &syn_ce), 0);
+	EXPECT_EQ(syn_ce.ce_ncpu, 2);
+	EXPECT_TRUE(ce_lists(&syn_ce, 0));
+	EXPECT_TRUE(ce_lists(&syn_ce, 1));
+	EXPECT_FALSE(ce_lists(&syn_ce, SYN_BROADCAST));
+	EXPECT_EQ(syn_ce.ce_ndisabled, 1);
+}
+
+KTEST(boot, mptable_broadcast_id_rejected)
+{
+	uint32_t len = syn_mp(bc_ids, bc_en, 4, 0xFEE00000u);
+
+	ASSERT_EQ(mptable_parse(syn, len, &syn_ce), 0);
+	EXPECT_EQ(syn_ce.ce_ncpu, 2);
+	EXPECT_TRUE(ce_lists(&syn_ce, 0));
+	EXPECT_TRUE(ce_lists(&syn_ce, 1));
+	EXPECT_FALSE(ce_lists(&syn_ce, SYN_BROADCAST));
+	EXPECT_EQ(syn_ce.ce_bsp_apicid, 0);
+}
+
+/* Bad checksums and truncation are refused; a malformed entry ends the
+ * walk keeping what came before it. */
+KTEST(boot, bad_tables_refused)
+{
+	static const uint8_t ids[] = { 0, 1, 2 };
+	static const bool en[] = { true, true, true };
+	uint32_t len;
+
+	len = syn_madt(ids, en, 3, 0xFEE00000u);
+	syn[20] ^= 1;
+	EXPECT_EQ(acpi_madt_parse(syn, len, &syn_ce), -1);
+	len = syn_madt(ids, en, 3, 0xFEE00000u);
+	EXPECT_EQ(acpi_madt_parse(syn, len - 1, &syn_ce), -1);
+	len = syn_madt(ids, en, 3, 0xFEE00000u);
+	syn[SYN_MADT_HDR + 8 + 1] = 200;	/* second entry runs past the end */
+	syn[9] = 0;
+	syn[9] = -cpu_enum_checksum(syn, len);
+	ASSERT_EQ(acpi_madt_parse(syn, len, &syn_ce), 0);
+	EXPECT_EQ(syn_ce.ce_ncpu, 1);
+	EXPECT_TRUE(ce_lists(&syn_ce, 0));
+
+	len = syn_mp(ids, en, 3, 0xFEE00000u);
+	syn[10] ^= 1;
+	EXPECT_EQ(mptable_parse(syn, len, &syn_ce), -1);
+	len = syn_mp(ids, en, 3, 0xFEE00000u);
+	EXPECT_EQ(mptable_parse(syn, len - 1, &syn_ce), -1);
+}
+
+#define MSR_APICBASE		0x1B
+#define APICBASE_PA_MASK	0xFFFFF000u
+#define CPUID_MSR		(1u << 5)
+
+static bool
+have_msr(void)
+{
+	uint32_t r[4];
+
+	cpuid(1, r);
+	return (r[3] & CPUID_MSR) != 0;
+}
+
+/* IA32_APIC_BASE is authoritative for this CPU's LAPIC address; a table
+ * naming another address is overruled. */
+KTEST(boot, lapic_address_from_msr)
+{
+	static const uint8_t ids[] = { 0 };
+	static const bool en[] = { true };
+	uint32_t msr_pa, len;
+
+	if (lapic_base == NULL) {
+		ktest_skip(kt, "no local APIC");
+		return;
+	}
+	if (!have_msr()) {
+		ktest_skip(kt, "no MSRs (CPUID.1:EDX bit 5)");
+		return;
+	}
+	msr_pa = (uint32_t)rdmsr(MSR_APICBASE) & APICBASE_PA_MASK;
+	EXPECT_EQ((uint32_t)lapic_base, msr_pa);
+	len = syn_madt(ids, en, 1, 0xFEC01000u);
+	ASSERT_EQ(acpi_madt_parse(syn, len, &syn_ce), 0);
+	EXPECT_EQ((uint32_t)mp_lapic_pa(&syn_ce), msr_pa);
+	len = syn_madt(ids, en, 1, msr_pa);
+	ASSERT_EQ(acpi_madt_parse(syn, len, &syn_ce), 0);
+	EXPECT_EQ((uint32_t)mp_lapic_pa(&syn_ce), msr_pa);
+}
+
+/* ---- Clocks ----------------------------------------------------------- */
+
+/*
+ * The timer interrupts at the rate the systimers ask for, not in a storm:
+ * during a 100 ms sleep this CPU takes at most a few times the hard clock
+ * ticks of that time (plus slack for other systimers).  Under
+ * fault.lapic_timer_dead the clock must be the PIT fallback.
+ */
+KTEST(boot, timer_rate_bounded)
+{
+	struct globaldata *gd;
+	uint64_t n0, n1, bound = 4 * (uint64_t)hz / 10 + 50;
+
+	crit_enter();
+	gd = mycpu;
+	n0 = gd->gd_cnt_timer_intr;
+	crit_exit();
+	lwkt_sleep_us(100000);
+	crit_enter();
+	n1 = globaldata_find(gd->gd_cpuid)->gd_cnt_timer_intr;
+	crit_exit();
+	ktest_log(kt, "%llu timer interrupts in a 100 ms sleep (bound %llu)",
+	    n1 - n0, bound);
+	EXPECT_GT(n1 - n0, 0);
+	EXPECT_LE(n1 - n0, bound);
+	if (kopts.ko_fault_lapic_timer_dead)
+		EXPECT_NE(cpu_timer_resolution_us(), 0);
+}
+
+/* The TSC rate is one an i586 or later can have (10 MHz .. 100 GHz). */
+KTEST(boot, tsc_rate_plausible)
+{
+	ktest_log(kt, "TSC %llu Hz", cpu_tsc_hz);
+	EXPECT_GE(cpu_tsc_hz, 10000000ull);
+	EXPECT_LE(cpu_tsc_hz, 100000000000ull);
+}
+
+/* ---- AP start-up hand-shake ------------------------------------------- */
+
+#define SLOWSTART_WAIT_US	5000000
+
+/*
+ * Every AP is online exactly when it is in smp_active_mask.  Under
+ * smp.slowstart=N cpu N reaches its hand-shake after the BSP gave up on it:
+ * wait (bounded) until it has either come online or parked, then check.
+ */
+KTEST(boot, ap_online_iff_active)
+{
+	uint32_t slow = kopts.ko_smp_slowstart;
+	uint64_t t0;
+	int cpu;
+
+	if (slow != 0 && (int)slow < ncpus) {
+		struct globaldata *gd = globaldata_find(slow);
+
+		t0 = cpu_ticks();
+		while (gd->gd_state != GDS_ONLINE &&
+		    ktest_us_since(t0) < SLOWSTART_WAIT_US)
+			lwkt_sleep_us(10000);
+		ktest_log(kt, "cpu %u: state %d after %llu us", slow,
+		    gd->gd_state, ktest_us_since(t0));
+	}
+	for (cpu = 1; cpu < ncpus; cpu++) {
+		struct globaldata *gd = globaldata_find(cpu);
+
+		EXPECT_EQ(gd->gd_state == GDS_ONLINE,
+		    CPUMASK_TEST(smp_active_mask, cpu) != 0);
 	}
 }

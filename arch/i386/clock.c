@@ -12,6 +12,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/kopts.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 #include <sys/globaldata.h>
@@ -47,6 +48,16 @@ cpu_ticks_to_us(uint64_t ticks)
 	return cpu_tsc_hz ? ticks * 1000000 / cpu_tsc_hz : 0;
 }
 
+/*
+ * Port 0x61; under fault.pit_stuck a constant with OUT2 high, as a PIT
+ * whose readback is stuck shows it.
+ */
+static uint8_t
+pit_gate_read(void)
+{
+	return kopts.ko_fault_pit_stuck ? 0x21 : inb(PIT_GATE);
+}
+
 /* TSC ticks during one CAL_MS countdown of PIT channel 2, 0 if it never ends. */
 static uint64_t
 pit_measure(void)
@@ -61,7 +72,7 @@ pit_measure(void)
 	outb(PIT_CH2, count >> 8);
 	t0 = rdtsc();
 	/* OUT2 rises at terminal count; a missing PIT never raises it. */
-	for (spins = 0; (inb(PIT_GATE) & 0x20) == 0; spins++) {
+	for (spins = 0; (pit_gate_read() & 0x20) == 0; spins++) {
 		if (spins > 50000000)
 			return 0;
 	}

@@ -9,6 +9,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/kopts.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 #include "i386_var.h"
@@ -147,7 +148,8 @@ lapic_timer_calibrate(void)
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
 	lapic_write(LAPIC_TIMER_ICR, 0xFFFFFFFF);
 	cpu_delay_us(TIMER_CAL_US);
-	left = lapic_read(LAPIC_TIMER_CCR);
+	left = kopts.ko_fault_lapic_timer_dead ? 0xFFFFFFFFu :
+	    lapic_read(LAPIC_TIMER_CCR);
 	lapic_write(LAPIC_TIMER_ICR, 0);
 	lapic_timer_hz = (uint64_t)(0xFFFFFFFFu - left) * 1000000 / TIMER_CAL_US;
 	kprintf("lapic: timer %llu.%03llu MHz (divide 16), one-shot on vector 0x%x\n",

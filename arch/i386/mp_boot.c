@@ -29,6 +29,7 @@
 #define AP_STACK_PAGES		4
 #define AP_START_WAIT_MS	2000
 #define LAPIC_DEFAULT_PA	0xFEE00000u
+#define AP_SLOWSTART_MS		(AP_START_WAIT_MS + 500)	/* smp.slowstart */
 
 extern char ap_trampoline[], ap_trampoline_end[];
 extern void kern_ap_started(void) __noreturn;
@@ -120,6 +121,8 @@ ap_main(int cpuid)
 	struct mdglobaldata *md = &cpu_private[cpuid];
 	struct globaldata *gd = &md->mi;
 
+	if ((uint32_t)cpuid == kopts.ko_smp_slowstart)
+		cpu_delay_us(AP_SLOWSTART_MS * 1000);
 	gdt_load(md);
 	gd->gd_stack_size = AP_STACK_PAGES * PAGE_SIZE;
 	gd->gd_stack_base = ap_boot_stack[cpuid] - gd->gd_stack_size;

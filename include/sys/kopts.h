@@ -23,6 +23,14 @@ struct kopts {
 	uint32_t	ko_expect_ncpus; /* expect.ncpus=N, 0 = not checked */
 	uint32_t	ko_smp_nostart;	/* smp.nostart=N: fault injection, cpu N
 					   gets no STARTUP IPI; 0 = none */
+	uint32_t	ko_smp_slowstart; /* smp.slowstart=N: fault injection, cpu N
+					   waits past the BSP's start-up deadline
+					   before its hand-shake; 0 = none */
+	bool		ko_fault_lapic_timer_dead; /* fault.lapic_timer_dead:
+					   calibration sees a LAPIC timer
+					   that does not count */
+	bool		ko_fault_pit_stuck; /* fault.pit_stuck: PIT channel 2
+					   reads back a constant */
 	uint32_t	ko_hz;		/* hz=N: hard clock rate (default 100) */
 	uint32_t	ko_untimely_switch; /* untimely_switch=0|1 */
 	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */
