@@ -257,6 +257,7 @@ KTEST(boot, madt_broadcast_id_rejected)
 	EXPECT_TRUE(ce_lists(&syn_ce, 0));
 	EXPECT_TRUE(ce_lists(&syn_ce, 1));
 	EXPECT_FALSE(ce_lists(&syn_ce, SYN_BROADCAST));
+	EXPECT_EQ(syn_ce.ce_nbroadcast, 1);
 	EXPECT_EQ(syn_ce.ce_ndisabled, 1);
 }
 
@@ -269,6 +270,7 @@ KTEST(boot, mptable_broadcast_id_rejected)
 	EXPECT_TRUE(ce_lists(&syn_ce, 0));
 	EXPECT_TRUE(ce_lists(&syn_ce, 1));
 	EXPECT_FALSE(ce_lists(&syn_ce, SYN_BROADCAST));
+	EXPECT_EQ(syn_ce.ce_nbroadcast, 1);
 	EXPECT_EQ(syn_ce.ce_bsp_apicid, 0);
 }
 

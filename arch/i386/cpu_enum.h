@@ -15,6 +15,7 @@
 #include <sys/systm.h>
 
 #define CPU_ENUM_MAX	256		/* xAPIC ids are 8 bits */
+#define CPU_ENUM_BROADCAST 0xFF		/* xAPIC broadcast id: never a CPU */
 
 struct cpu_enum {
 	const char	*ce_source;	/* "ACPI MADT" or "MP table" */
@@ -24,6 +25,7 @@ struct cpu_enum {
 	int		ce_ndisabled;	/* entries not enabled (hot-plug slots) */
 	uint8_t		ce_disabled_apicid[CPU_ENUM_MAX];
 	int		ce_bsp_apicid;	/* MP table BSP flag, -1 if unknown */
+	int		ce_nbroadcast;	/* entries with APIC id 0xFF, rejected */
 };
 
 /*
@@ -108,13 +110,21 @@ cpu_enum_init(struct cpu_enum *ce, const char *source)
 /*
  * Record one processor entry in the enabled or disabled list.  Returns
  * false, recording nothing, if the APIC id is already listed; since ids are
- * 8 bits this also keeps both lists within CPU_ENUM_MAX.
+ * 8 bits this also keeps both lists within CPU_ENUM_MAX.  An entry with the
+ * broadcast id 0xFF is counted in ce_nbroadcast and rejected with one line
+ * (an INIT IPI to it would reset every started AP); it returns true.
  */
 static inline bool
 cpu_enum_add(struct cpu_enum *ce, uint8_t apicid, bool enabled)
 {
 	int i;
 
+	if (apicid == CPU_ENUM_BROADCAST) {
+		ce->ce_nbroadcast++;
+		kprintf("smp: %s entry with apic id 255 is the broadcast id: "
+		    "not started\n", ce->ce_source);
+		return true;
+	}
 	for (i = 0; i < ce->ce_ncpu; i++)
 		if (ce->ce_apicid[i] == apicid)
 			return false;

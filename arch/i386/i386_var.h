@@ -56,6 +56,8 @@ void	pmap_set_guard(vm_offset_t va, bool on);
 /* lapic.c */
 extern volatile uint8_t *lapic_base;
 bool	lapic_present(void);
+#define LAPIC_DEFAULT_PA 0xFEE00000u	/* SDM Vol. 3 §10.4.1 */
+vm_paddr_t lapic_pa_check(vm_paddr_t table_pa, const char *source);
 void	lapic_init_cpu(void);
 uint32_t lapic_id(void);
 void	lapic_eoi(void);

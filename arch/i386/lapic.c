@@ -35,6 +35,7 @@
 #define LVT_MASKED	0x10000
 #define MSR_APICBASE	0x1B
 #define APICBASE_ENABLE	0x800
+#define APICBASE_PA_MASK 0x0000000FFFFFF000ull	/* bits 12..35 */
 #define CPUID_APIC	(1u << 9)
 #define CPUID_MSR	(1u << 5)
 
@@ -64,6 +65,42 @@ lapic_present(void)
 		return false;
 	cpuid(1, r);
 	return (r[3] & CPUID_APIC) != 0;
+}
+
+/*
+ * The local APIC address to use, given the one a firmware table (or the
+ * architectural default) names.  IA32_APIC_BASE (SDM Vol. 3 §10.4.4) is
+ * authoritative for the CPU that reads it; a disagreement is one line.
+ * Without MSRs the table's address is used if it is a page address, else
+ * the default.
+ */
+vm_paddr_t
+lapic_pa_check(vm_paddr_t table_pa, const char *source)
+{
+	uint32_t r[4];
+	uint64_t msr_pa;
+
+	cpuid(1, r);
+	if ((r[3] & CPUID_MSR) == 0) {
+		if (table_pa != 0 && (table_pa & PAGE_MASK) == 0)
+			return table_pa;
+		kprintf("lapic: the %s gives local APIC address 0x%08x, not a "
+		    "page, and there is no IA32_APIC_BASE; using 0x%08x\n",
+		    source, table_pa, LAPIC_DEFAULT_PA);
+		return LAPIC_DEFAULT_PA;
+	}
+	msr_pa = rdmsr(MSR_APICBASE) & APICBASE_PA_MASK;
+	if (msr_pa > UINT32_MAX - PAGE_MASK) {
+		kprintf("lapic: IA32_APIC_BASE puts the local APIC at 0x%llx, "
+		    "above 4 GiB; using 0x%08x from the %s\n", msr_pa,
+		    table_pa, source);
+		return table_pa;
+	}
+	if (msr_pa != table_pa)
+		kprintf("lapic: the %s says the local APIC is at 0x%08x but "
+		    "IA32_APIC_BASE says 0x%08x; using 0x%08x (the MSR)\n",
+		    source, table_pa, (uint32_t)msr_pa, (uint32_t)msr_pa);
+	return (vm_paddr_t)msr_pa;
 }
 
 uint32_t

@@ -28,7 +28,6 @@
 #define MP_TRAMPOLINE_PA	0x8000	/* must match boot/mpentry.asm */
 #define AP_STACK_PAGES		4
 #define AP_START_WAIT_MS	2000
-#define LAPIC_DEFAULT_PA	0xFEE00000u
 #define AP_SLOWSTART_MS		(AP_START_WAIT_MS + 500)	/* smp.slowstart */
 
 extern char ap_trampoline[], ap_trampoline_end[];
@@ -56,7 +55,7 @@ globaldata_find(int cpuid)
 vm_paddr_t
 mp_lapic_pa(const struct cpu_enum *ce)
 {
-	return ce->ce_lapic_pa;
+	return lapic_pa_check(ce->ce_lapic_pa, ce->ce_source);
 }
 
 void
@@ -75,7 +74,8 @@ mp_discover(const struct bootinfo *bi)
 	if (acpi_madt_enum(bi->bi_rsdp, ce) != 0 && mptable_enum(ce) != 0) {
 		kprintf("smp: neither an ACPI MADT nor an MP table was found; "
 		    "running uniprocessor\n");
-		lapic_base = (volatile uint8_t *)LAPIC_DEFAULT_PA;
+		lapic_base = (volatile uint8_t *)lapic_pa_check(
+		    LAPIC_DEFAULT_PA, "architectural default");
 		cpu_private[0].mi.gd_apicid = (int)lapic_id();
 		return;
 	}
