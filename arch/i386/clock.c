@@ -6,9 +6,10 @@
  * (i586 and later); without it the kernel stops with a clear line.
  *
  * The interrupt that drives systimers is each CPU's local APIC timer in
- * one-shot mode.  Without a local APIC (uniprocessor fallback) PIT channel
- * 0 ticks at hz through the 8259 instead, and systimers are checked on
- * every tick.
+ * one-shot mode.  Without a local APIC, or when its timer does not count
+ * (lapic_timer_usable() false; the kernel then runs uniprocessor), PIT
+ * channel 0 ticks at hz through the 8259 instead, and systimers are checked
+ * on every tick.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -127,17 +128,20 @@ static volatile bool timer_ready[MAXCPU];
 void
 clock_init_cpu(void)
 {
-	if (lapic_base != NULL) {
+	if (lapic_timer_usable()) {
 		lapic_timer_init_cpu();
 	} else {
 		uint32_t count = PIT_HZ / hz;
 
+		KKASSERT(mycpuid == 0 && ncpus == 1);
 		timer_uses_pit = true;
+		if (lapic_base != NULL)
+			lapic_route_pic();
 		outb(PIT_MODE, 0x34);		/* channel 0, lo/hi, mode 2 */
 		outb(PIT_CH0, count & 0xFF);
 		outb(PIT_CH0, count >> 8);
 		outb(PIC1_DATA, 0xFE);		/* unmask IRQ 0 only */
-		kprintf("clock: no local APIC timer; PIT channel 0 ticks at "
+		kprintf("clock: no usable local APIC timer; PIT channel 0 ticks at "
 		    "%u Hz\n", hz);
 	}
 	timer_ready[mycpuid] = true;

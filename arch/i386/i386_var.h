@@ -70,7 +70,9 @@ int	lapic_send_ipi(uint32_t apicid, uint32_t icr_lo);
 #define ICR_LEVEL_ASSERT 0x00004000
 #define ICR_TRIG_LEVEL	0x00008000
 
-void	lapic_timer_calibrate(void);
+bool	lapic_timer_calibrate(void);
+bool	lapic_timer_usable(void);
+void	lapic_route_pic(void);
 void	lapic_timer_init_cpu(void);
 void	lapic_timer_reload(uint64_t tsc_delta);
 
@@ -90,6 +92,7 @@ struct cpu_enum;
 vm_paddr_t mp_lapic_pa(const struct cpu_enum *ce);
 void	mp_discover(const struct bootinfo *bi);
 void	mp_start_aps(void);
+void	mp_uniprocessor(const char *why);
 void	ap_main(int cpuid) __noreturn;
 extern uint8_t ap_apicid_to_cpu[256];
 

@@ -23,6 +23,7 @@
 #define LAPIC_ICR_LO	0x300
 #define LAPIC_ICR_HI	0x310
 #define LAPIC_LVT_TIMER	0x320
+#define LAPIC_LVT_LINT0	0x350
 #define LAPIC_LVT_ERROR	0x370
 #define LAPIC_TIMER_ICR	0x380
 #define LAPIC_TIMER_CCR	0x390
@@ -33,6 +34,7 @@
 #define SVR_ENABLE	0x100
 #define ICR_PENDING	0x1000		/* delivery status: send pending */
 #define LVT_MASKED	0x10000
+#define LVT_EXTINT	0x700		/* delivery mode ExtINT */
 #define MSR_APICBASE	0x1B
 #define APICBASE_ENABLE	0x800
 #define APICBASE_PA_MASK 0x0000000FFFFFF000ull	/* bits 12..35 */
@@ -174,12 +176,17 @@ cpu_send_ipiq(struct globaldata *gd)
 /*
  * Timer (SDM Vol. 3 §10.5.4): count the BSP's timer against the calibrated
  * TSC once, before any AP starts; every CPU then uses one-shot mode with
- * the same rate.
+ * the same rate.  A timer that counts less than LAPIC_TIMER_MIN_HZ cannot
+ * be armed sensibly (a zero rate re-arms with ICR=1, an interrupt storm):
+ * the rate stays 0, lapic_timer_usable() says false, and the caller falls
+ * back to the PIT.  Returns lapic_timer_usable().
  */
-void
+#define LAPIC_TIMER_MIN_HZ	100000
+bool
 lapic_timer_calibrate(void)
 {
-	uint32_t left;
+	uint32_t left, counted;
+	uint64_t rate;
 
 	lapic_write(LAPIC_TIMER_DCR, DCR_DIV16);
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
@@ -188,9 +195,36 @@ lapic_timer_calibrate(void)
 	left = kopts.ko_fault_lapic_timer_dead ? 0xFFFFFFFFu :
 	    lapic_read(LAPIC_TIMER_CCR);
 	lapic_write(LAPIC_TIMER_ICR, 0);
-	lapic_timer_hz = (uint64_t)(0xFFFFFFFFu - left) * 1000000 / TIMER_CAL_US;
+	counted = 0xFFFFFFFFu - left;
+	rate = (uint64_t)counted * 1000000 / TIMER_CAL_US;
+	if (rate < LAPIC_TIMER_MIN_HZ) {
+		kprintf("lapic: timer counted %u in %d ms%s: it does not count; "
+		    "falling back to the PIT\n", counted, TIMER_CAL_US / 1000,
+		    kopts.ko_fault_lapic_timer_dead ?
+		    " (fault.lapic_timer_dead)" : "");
+		return false;
+	}
+	lapic_timer_hz = rate;
 	kprintf("lapic: timer %llu.%03llu MHz (divide 16), one-shot on vector 0x%x\n",
 	    lapic_timer_hz / 1000000, (lapic_timer_hz / 1000) % 1000, VEC_TIMER);
+	return true;
+}
+
+bool
+lapic_timer_usable(void)
+{
+	return lapic_timer_hz != 0;
+}
+
+/*
+ * Let the 8259's interrupts through this CPU's local APIC: LINT0 in ExtINT
+ * mode, unmasked (the "virtual wire" of SDM Vol. 3 §10.5.1).  For the PIT
+ * clock on a CPU whose LAPIC timer is unusable.
+ */
+void
+lapic_route_pic(void)
+{
+	lapic_write(LAPIC_LVT_LINT0, LVT_EXTINT);
 }
 
 /* Each CPU for itself: one-shot mode, unmasked, nothing armed yet. */
@@ -207,6 +241,7 @@ lapic_timer_reload(uint64_t tsc_delta)
 {
 	uint64_t count;
 
+	KKASSERT(lapic_timer_hz != 0);
 	if (tsc_delta > cpu_tsc_hz)
 		tsc_delta = cpu_tsc_hz;	/* at most 1 s ahead; re-armed then */
 	count = tsc_delta * lapic_timer_hz / cpu_tsc_hz;

@@ -87,7 +87,9 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 	pic_disable();
 	if (lapic_base != NULL) {
 		lapic_init_cpu();
-		lapic_timer_calibrate();
+		if (!lapic_timer_calibrate())
+			mp_uniprocessor("the local APIC timer does not count "
+			    "and the PIT interrupts only CPU 0");
 	}
 	for (cpu = 0; cpu < ncpus; cpu++)
 		lwkt_ipiq_init_cpu(&cpu_private[cpu].mi);

@@ -115,6 +115,25 @@ mp_discover(const struct bootinfo *bi)
 	kprintf("\n");
 }
 
+/*
+ * Before mp_start_aps(): start no AP after all (one line saying why); the
+ * kernel runs on CPU 0 alone.
+ */
+void
+mp_uniprocessor(const char *why)
+{
+	int cpu;
+
+	if (ncpus == 1)
+		return;
+	for (cpu = 1; cpu < ncpus; cpu++)
+		ap_apicid_to_cpu[cpu_private[cpu].mi.gd_apicid] = 0xFF;
+	kprintf("smp: %s; running uniprocessor (%d CPU(s) not started)\n",
+	    why, ncpus - 1);
+	ncpus = 1;
+	smp_active = 0;
+}
+
 void
 ap_main(int cpuid)
 {
