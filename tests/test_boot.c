@@ -383,9 +383,10 @@ KTEST(boot, tsc_rate_plausible)
 #define SLOWSTART_WAIT_US	5000000
 
 /*
- * Every AP is online exactly when it is in smp_active_mask.  Under
- * smp.slowstart=N cpu N reaches its hand-shake after the BSP gave up on it:
- * wait (bounded) until it has either come online or parked, then check.
+ * Every AP is online exactly when it is in smp_active_mask, and it is
+ * exactly when it won its start-up slot.  Under smp.slowstart=N cpu N
+ * reaches its hand-shake after the BSP gave up on it: wait (bounded) until
+ * it has either come online or parked, then check.
  */
 KTEST(boot, ap_online_iff_active)
 {
@@ -398,15 +399,19 @@ KTEST(boot, ap_online_iff_active)
 
 		t0 = cpu_ticks();
 		while (gd->gd_state != GDS_ONLINE &&
+		    ap_start_slot[slow] != AP_SLOT_PARKED &&
 		    ktest_us_since(t0) < SLOWSTART_WAIT_US)
 			lwkt_sleep_us(10000);
-		ktest_log(kt, "cpu %u: state %d after %llu us", slow,
-		    gd->gd_state, ktest_us_since(t0));
+		ktest_log(kt, "cpu %u: state %u, slot %u", slow, gd->gd_state,
+		    ap_start_slot[slow]);
+		EXPECT_TRUE(gd->gd_state == GDS_ONLINE ||
+		    ap_start_slot[slow] == AP_SLOT_PARKED);
 	}
 	for (cpu = 1; cpu < ncpus; cpu++) {
 		struct globaldata *gd = globaldata_find(cpu);
+		bool active = CPUMASK_TEST(smp_active_mask, cpu) != 0;
 
-		EXPECT_EQ(gd->gd_state == GDS_ONLINE,
-		    CPUMASK_TEST(smp_active_mask, cpu) != 0);
+		EXPECT_EQ(gd->gd_state == GDS_ONLINE, active);
+		EXPECT_EQ(ap_start_slot[cpu] == AP_SLOT_RUNNING, active);
 	}
 }

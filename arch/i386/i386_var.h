@@ -95,6 +95,11 @@ void	mp_start_aps(void);
 void	mp_uniprocessor(const char *why);
 void	ap_main(int cpuid) __noreturn;
 extern uint8_t ap_apicid_to_cpu[256];
+#define AP_SLOT_WAITING		0	/* not yet claimed by either side */
+#define AP_SLOT_RUNNING		1	/* claimed by the AP: it will be online */
+#define AP_SLOT_ABANDONED	2	/* claimed by the BSP: the AP is not counted */
+#define AP_SLOT_PARKED		3	/* the AP came late, saw it, and halted */
+extern volatile uint32_t ap_start_slot[MAXCPU];
 
 /* The private area of each CPU, indexed by dense cpuid. */
 extern struct mdglobaldata cpu_private[];

@@ -13,6 +13,14 @@
  * (INIT to every AP, 10 ms, SIPI to every AP, 200 us, SIPI again), then
  * waits a bounded time for each to come online.  An AP that does not is
  * reported and left out of smp_active_mask.
+ *
+ * Giving up on an AP is an atomic hand-shake on its ap_start_slot[]: the
+ * slot starts AP_SLOT_WAITING; the AP, first thing in ap_main(), moves it
+ * to AP_SLOT_RUNNING, and the BSP at its deadline moves it to
+ * AP_SLOT_ABANDONED, both by compare-and-swap, so exactly one wins.  An AP
+ * that loses marks the slot AP_SLOT_PARKED and halts for good with
+ * interrupts off, never counted; if the BSP loses, the AP is coming and
+ * the BSP waits (bounded, else a named panic) for it to be online.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -37,6 +45,7 @@ struct mdglobaldata cpu_private[MAXCPU] __aligned(64);
 uint8_t ap_apicid_to_cpu[256];		/* read by boot/mpentry.asm */
 uint32_t ap_boot_stack[MAXCPU];		/* read by boot/mpentry.asm */
 uint32_t ap_lapic_id_reg;		/* read by boot/mpentry.asm */
+volatile uint32_t ap_start_slot[MAXCPU];	/* AP_SLOT_*, see mp_start_aps() */
 
 int ncpus = 1;
 volatile cpumask_t smp_active_mask = 1;
@@ -142,6 +151,16 @@ ap_main(int cpuid)
 
 	if ((uint32_t)cpuid == kopts.ko_smp_slowstart)
 		cpu_delay_us(AP_SLOWSTART_MS * 1000);
+	if (!atomic_cmpset_int(&ap_start_slot[cpuid], AP_SLOT_WAITING,
+	    AP_SLOT_RUNNING)) {
+		/* The BSP gave up on this CPU: it is not counted, stay out. */
+		atomic_cmpset_int(&ap_start_slot[cpuid], AP_SLOT_ABANDONED,
+		    AP_SLOT_PARKED);
+		for (;;) {
+			cpu_disable_intr();
+			cpu_hlt();
+		}
+	}
 	gdt_load(md);
 	gd->gd_stack_size = AP_STACK_PAGES * PAGE_SIZE;
 	gd->gd_stack_base = ap_boot_stack[cpuid] - gd->gd_stack_size;
@@ -218,13 +237,25 @@ mp_start_aps(void)
 	for (cpu = 1; cpu < ncpus; cpu++) {
 		struct globaldata *gd = &cpu_private[cpu].mi;
 
-		if (!CPUMASK_TEST(online, cpu)) {
-			/* A late AP finds no cpuid for its APIC id and parks. */
-			ap_apicid_to_cpu[gd->gd_apicid] = 0xFF;
+		if (CPUMASK_TEST(online, cpu))
+			continue;
+		if (atomic_cmpset_int(&ap_start_slot[cpu], AP_SLOT_WAITING,
+		    AP_SLOT_ABANDONED)) {
 			kprintf("smp: cpu %d (apic id %d) did not come up within "
 			    "%d ms; continuing without it\n", cpu,
 			    gd->gd_apicid, AP_START_WAIT_MS);
+			continue;
 		}
+		/* It took its slot just in time: it is coming, wait for it. */
+		KKASSERT(ap_start_slot[cpu] == AP_SLOT_RUNNING);
+		deadline = cpu_ticks() + cpu_tsc_hz * AP_START_WAIT_MS / 1000;
+		while (gd->gd_state != GDS_ONLINE && cpu_ticks() < deadline)
+			cpu_pause();
+		if (gd->gd_state != GDS_ONLINE)
+			panic("smp: cpu %d took its start-up slot but did not "
+			    "come online within %d ms", cpu, AP_START_WAIT_MS);
+		online |= CPUMASK(cpu);
+		t_last = cpu_ticks();
 	}
 	for (cpu = 0; cpu < ncpus; cpu++)
 		cpu_private[cpu].mi.gd_other_cpus = online & ~CPUMASK(cpu);
