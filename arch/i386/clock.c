@@ -1,7 +1,8 @@
 /*
  * Time: the TSC, calibrated once on the BSP against PIT channel 2 (8254
  * data sheet: mode 0 "interrupt on terminal count", OUT2 readable at port
- * 0x61 bit 5), before any AP starts.  Afterwards any CPU may read
+ * 0x61 bit 5), before any AP starts.  A PIT that does not count is
+ * detected; the rate then comes from CPUID (or is assumed), in one line.  Afterwards any CPU may read
  * cpu_ticks() and busy-wait with cpu_delay_us().  The TSC is required
  * (i586 and later); without it the kernel stops with a clear line.
  *
@@ -29,6 +30,10 @@
 #define CAL_MS		10
 #define CAL_ROUNDS	3
 #define CPUID_TSC	(1u << 4)
+#define CPUID_HYPERVISOR (1u << 31)	/* CPUID.1:ECX */
+#define PIT_MAX_SPINS	50000000	/* port reads; far beyond a 10 ms window */
+#define CAL_MIN_TICKS	100000		/* 10 ms at 10 MHz: slower is no i586 */
+#define TSC_HZ_ASSUMED	1000000000ull
 #define PIT_CH0		0x40
 #define PIC1_CMD	0x20
 #define PIC1_DATA	0x21
@@ -59,32 +64,109 @@ pit_gate_read(void)
 	return kopts.ko_fault_pit_stuck ? 0x21 : inb(PIT_GATE);
 }
 
-/* TSC ticks during one CAL_MS countdown of PIT channel 2, 0 if it never ends. */
+/* Channel 2's current count (latch command); constant under fault.pit_stuck. */
+static uint16_t
+pit_ch2_read(void)
+{
+	uint8_t lo, hi;
+
+	if (kopts.ko_fault_pit_stuck)
+		return 0x2E9B;
+	outb(PIT_MODE, 0x80);		/* counter latch, channel 2 */
+	lo = inb(PIT_CH2);
+	hi = inb(PIT_CH2);
+	return (uint16_t)(lo | hi << 8);
+}
+
+/*
+ * TSC ticks during one CAL_MS countdown of PIT channel 2, or 0 with *why
+ * saying how the PIT failed: its count must change, OUT2 must be low while
+ * it runs and rise at terminal count, all within bounded loops, and the
+ * window must take at least CAL_MIN_TICKS.
+ */
 static uint64_t
-pit_measure(void)
+pit_measure(const char **why)
 {
 	uint32_t count = PIT_HZ * CAL_MS / 1000;
 	uint64_t t0, t1;
 	uint32_t spins;
+	uint16_t first;
 
 	outb(PIT_GATE, (inb(PIT_GATE) & ~0x02) | 0x01);
 	outb(PIT_MODE, 0xB0);		/* channel 2, lo/hi byte, mode 0 */
 	outb(PIT_CH2, count & 0xFF);
 	outb(PIT_CH2, count >> 8);
 	t0 = rdtsc();
-	/* OUT2 rises at terminal count; a missing PIT never raises it. */
-	for (spins = 0; (pit_gate_read() & 0x20) == 0; spins++) {
-		if (spins > 50000000)
+	first = pit_ch2_read();
+	for (spins = 0; pit_ch2_read() == first; spins++) {
+		if (spins > PIT_MAX_SPINS) {
+			*why = "its count does not change";
 			return 0;
+		}
+	}
+	if (pit_gate_read() & 0x20) {
+		*why = "OUT2 is high while it counts";
+		return 0;
+	}
+	for (spins = 0; (pit_gate_read() & 0x20) == 0; spins++) {
+		if (spins > PIT_MAX_SPINS) {
+			*why = "OUT2 never rises";
+			return 0;
+		}
 	}
 	t1 = rdtsc();
+	if (t1 - t0 < CAL_MIN_TICKS) {
+		*why = "its countdown ends at once";
+		return 0;
+	}
 	return t1 - t0;
+}
+
+/*
+ * The TSC rate from CPUID when the PIT cannot measure it: leaf 0x15 (TSC
+ * to crystal ratio and crystal rate), leaf 0x16 (base frequency), or the
+ * hypervisor leaf 0x40000010 (TSC kHz).  0, with *src unset, if none.
+ */
+static uint64_t
+tsc_hz_from_cpuid(const char **src)
+{
+	uint32_t r[4], max;
+
+	cpuid(0, r);
+	max = r[0];
+	if (max >= 0x15) {
+		cpuid(0x15, r);
+		if (r[0] != 0 && r[1] != 0 && r[2] != 0) {
+			*src = "from CPUID leaf 0x15";
+			return (uint64_t)r[2] * r[1] / r[0];
+		}
+	}
+	if (max >= 0x16) {
+		cpuid(0x16, r);
+		if ((r[0] & 0xFFFF) != 0) {
+			*src = "from CPUID leaf 0x16 (base frequency)";
+			return (uint64_t)(r[0] & 0xFFFF) * 1000000;
+		}
+	}
+	cpuid(1, r);
+	if (r[2] & CPUID_HYPERVISOR) {
+		cpuid(0x40000000, r);
+		if (r[0] >= 0x40000010 && r[0] < 0x40010000) {
+			cpuid(0x40000010, r);
+			if (r[0] != 0) {
+				*src = "from hypervisor CPUID leaf 0x40000010";
+				return (uint64_t)r[0] * 1000;
+			}
+		}
+	}
+	return 0;
 }
 
 void
 clock_calibrate(void)
 {
 	uint64_t m[CAL_ROUNDS], tmp;
+	const char *why = NULL, *src = NULL;
 	uint32_t r[4];
 	int i, j;
 
@@ -94,19 +176,26 @@ clock_calibrate(void)
 		    "an i586 or later is required\n");
 		cpu_shutdown(KEXIT_PANIC);
 	}
-	for (i = 0; i < CAL_ROUNDS; i++)
-		m[i] = pit_measure();
+	for (i = 0; i < CAL_ROUNDS && why == NULL; i++)
+		m[i] = pit_measure(&why);
+	if (why != NULL) {
+		cpu_tsc_hz = tsc_hz_from_cpuid(&src);
+		if (cpu_tsc_hz == 0) {
+			cpu_tsc_hz = TSC_HZ_ASSUMED;
+			src = "assumed (no CPUID leaf 0x15, 0x16 or 0x40000010 "
+			    "gives it)";
+		}
+		kprintf("clock: PIT channel 2 does not count (%s%s); TSC "
+		    "%llu.%03llu MHz %s\n", why,
+		    kopts.ko_fault_pit_stuck ? ", fault.pit_stuck" : "",
+		    cpu_tsc_hz / 1000000, (cpu_tsc_hz / 1000) % 1000, src);
+		return;
+	}
 	for (i = 0; i < CAL_ROUNDS; i++)
 		for (j = i + 1; j < CAL_ROUNDS; j++)
 			if (m[j] < m[i]) {
 				tmp = m[i]; m[i] = m[j]; m[j] = tmp;
 			}
-	if (m[CAL_ROUNDS / 2] == 0) {
-		cpu_tsc_hz = 1000000000ull;
-		kprintf("clock: PIT channel 2 does not count; assuming a "
-		    "1 GHz TSC\n");
-		return;
-	}
 	cpu_tsc_hz = m[CAL_ROUNDS / 2] * 1000 / CAL_MS;
 	kprintf("clock: TSC %llu.%03llu MHz (median of %d PIT windows of %d ms)\n",
 	    cpu_tsc_hz / 1000000, (cpu_tsc_hz / 1000) % 1000, CAL_ROUNDS, CAL_MS);
