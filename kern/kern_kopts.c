@@ -59,6 +59,7 @@ static const struct kopt kopt_table[] = {
 	KOPT_UINT("expect.ncpus", ko_expect_ncpus, 1, MAXCPU, 0),
 	KOPT_UINT("smp.nostart", ko_smp_nostart, 1, MAXCPU - 1, 0),
 	KOPT_UINT("smp.slowstart", ko_smp_slowstart, 1, MAXCPU - 1, 0),
+	KOPT_UINT("smp.slowonline", ko_smp_slowonline, 1, MAXCPU - 1, 0),
 	KOPT_FLAG("fault.lapic_timer_dead", ko_fault_lapic_timer_dead),
 	KOPT_FLAG("fault.pit_stuck", ko_fault_pit_stuck),
 	KOPT_UINT("hz", ko_hz, 10, 5000, 100),

@@ -36,7 +36,7 @@
 #define MP_TRAMPOLINE_PA	0x8000	/* must match boot/mpentry.asm */
 #define AP_STACK_PAGES		4
 #define AP_START_WAIT_MS	2000
-#define AP_SLOWSTART_MS		(AP_START_WAIT_MS + 500)	/* smp.slowstart */
+#define AP_SLOWSTART_MS		(AP_START_WAIT_MS + 500)	/* smp.slow* */
 
 extern char ap_trampoline[], ap_trampoline_end[];
 extern void kern_ap_started(void) __noreturn;
@@ -161,6 +161,8 @@ ap_main(int cpuid)
 			cpu_hlt();
 		}
 	}
+	if ((uint32_t)cpuid == kopts.ko_smp_slowonline)
+		cpu_delay_us(AP_SLOWSTART_MS * 1000);
 	gdt_load(md);
 	gd->gd_stack_size = AP_STACK_PAGES * PAGE_SIZE;
 	gd->gd_stack_base = ap_boot_stack[cpuid] - gd->gd_stack_size;
@@ -246,8 +248,11 @@ mp_start_aps(void)
 			    gd->gd_apicid, AP_START_WAIT_MS);
 			continue;
 		}
-		/* It took its slot just in time: it is coming, wait for it. */
+		/* It took its slot in time: it is coming, wait for it. */
 		KKASSERT(ap_start_slot[cpu] == AP_SLOT_RUNNING);
+		kprintf("smp: cpu %d (apic id %d) took its start-up slot but is "
+		    "not online yet; waiting up to %d ms more\n", cpu,
+		    gd->gd_apicid, AP_START_WAIT_MS);
 		deadline = cpu_ticks() + cpu_tsc_hz * AP_START_WAIT_MS / 1000;
 		while (gd->gd_state != GDS_ONLINE && cpu_ticks() < deadline)
 			cpu_pause();

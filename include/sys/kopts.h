@@ -26,6 +26,9 @@ struct kopts {
 	uint32_t	ko_smp_slowstart; /* smp.slowstart=N: fault injection, cpu N
 					   waits past the BSP's start-up deadline
 					   before its hand-shake; 0 = none */
+	uint32_t	ko_smp_slowonline; /* smp.slowonline=N: fault injection,
+					   cpu N waits past the BSP's deadline
+					   after winning its hand-shake */
 	bool		ko_fault_lapic_timer_dead; /* fault.lapic_timer_dead:
 					   calibration sees a LAPIC timer
 					   that does not count */
