@@ -171,7 +171,6 @@ KTEST(boot, private_gdt_tss_stack)
 
 #define SYN_MADT_HDR	44
 #define SYN_MP_HDR	0x2C
-#define SYN_BROADCAST	0xFF
 
 static uint8_t syn[256];
 static struct cpu_enum syn_ce;
@@ -244,7 +243,7 @@ ce_lists(const struct cpu_enum *ce, uint8_t id)
 	return false;
 }
 
-static const uint8_t bc_ids[] = { 0, SYN_BROADCAST, 1, 3 };
+static const uint8_t bc_ids[] = { 0, CPU_ENUM_BROADCAST, 1, 3 };
 static const bool bc_en[] = { true, true, true, false };
 
 /* An enabled entry with APIC id 0xFF would make INIT a broadcast. */
@@ -256,7 +255,7 @@ KTEST(boot, madt_broadcast_id_rejected)
 	EXPECT_EQ(syn_ce.ce_ncpu, 2);
 	EXPECT_TRUE(ce_lists(&syn_ce, 0));
 	EXPECT_TRUE(ce_lists(&syn_ce, 1));
-	EXPECT_FALSE(ce_lists(&syn_ce, SYN_BROADCAST));
+	EXPECT_FALSE(ce_lists(&syn_ce, CPU_ENUM_BROADCAST));
 	EXPECT_EQ(syn_ce.ce_nbroadcast, 1);
 	EXPECT_EQ(syn_ce.ce_ndisabled, 1);
 }
@@ -269,7 +268,7 @@ KTEST(boot, mptable_broadcast_id_rejected)
 	EXPECT_EQ(syn_ce.ce_ncpu, 2);
 	EXPECT_TRUE(ce_lists(&syn_ce, 0));
 	EXPECT_TRUE(ce_lists(&syn_ce, 1));
-	EXPECT_FALSE(ce_lists(&syn_ce, SYN_BROADCAST));
+	EXPECT_FALSE(ce_lists(&syn_ce, CPU_ENUM_BROADCAST));
 	EXPECT_EQ(syn_ce.ce_nbroadcast, 1);
 	EXPECT_EQ(syn_ce.ce_bsp_apicid, 0);
 }

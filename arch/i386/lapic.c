@@ -1,8 +1,9 @@
 /*
  * Local APIC in xAPIC mode (Intel SDM Vol. 3 §10.4 "Local APIC",
  * §10.6 "Issuing interprocessor interrupts", §10.9 spurious interrupt).
- * lapic_base is set once by the BSP from the firmware tables before paging
- * goes on (pmap maps it uncached at the same address).  Each CPU runs
+ * lapic_base is set once by the BSP before paging goes on, from the
+ * firmware tables cross-checked with IA32_APIC_BASE (lapic_pa_check; pmap
+ * maps it uncached at the same address).  Each CPU runs
  * lapic_init_cpu() for itself; any CPU may send IPIs and must EOI its own
  * interrupts.
  */

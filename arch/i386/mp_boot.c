@@ -21,6 +21,10 @@
  * that loses marks the slot AP_SLOT_PARKED and halts for good with
  * interrupts off, never counted; if the BSP loses, the AP is coming and
  * the BSP waits (bounded, else a named panic) for it to be online.
+ *
+ * Fault injection (docs/boot.md §8): smp.nostart=N sends cpu N no STARTUP
+ * IPI; smp.slowstart=N delays cpu N past the deadline before its
+ * hand-shake, smp.slowonline=N just after winning it.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
