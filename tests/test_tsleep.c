@@ -11,9 +11,13 @@
  *     EWOULDBLOCK after at least k ticks (TSC and gd_ticks) and within
  *     k + 5; timeouts of 1, 3 and 5 ticks on different CPUs expire in
  *     that order.
- *   - race_10000: 10,000 races in which a thread of another CPU sets the
- *     condition and calls wakeup() at about the moment the sleeper decides
- *     to sleep; with the interlock pattern the wakeup is never lost.
+ *   - race_10000: 10,000 races in which a thread of another CPU (the same
+ *     CPU when alone) sets the condition and calls wakeup() at about the
+ *     moment the sleeper decides to sleep; with the interlock pattern the
+ *     wakeup is never lost, and a wakeup that lands in the interlock
+ *     window makes tsleep() return without blocking.  Each round records
+ *     where its wakeup landed (before the condition test, in the window,
+ *     after blocking); every window must be hit at least once.
  *   - exit_interlocked: a thread that uses the interlock pattern, finds its
  *     condition already true and exits must not stay on a sleep queue.
  *
@@ -357,19 +361,48 @@ KTEST(tsleep, timeout)
 
 #define RACE_N		10000
 #define RACE_SPIN_US	(2000 * MS)	/* then a side gives up */
-#define RACE_MAXDELAY	4096		/* loop iterations */
+#define RACE_MAXDELAY	1024		/* loop iterations */
+
+/*
+ * Where this round's wakeup() landed, as the sleeper observed it: before
+ * the condition test (the condition was already true), in the interlock
+ * window (after the test found it false, before tsleep() blocked: tsleep()
+ * returned without a switch), or after the sleeper blocked.
+ */
+enum { RW_BEFORE, RW_WINDOW, RW_AFTER, RW_N };
+static const char *const rw_name[RW_N] = {
+	"before the condition test", "in the interlock window",
+	"after the sleeper blocked"
+};
+
+/*
+ * How a round is played, drawn from ktest_random.  RM_FREE: both sides
+ * wait a random delay spanning all three windows, then race.  The others
+ * steer the waker into one window by a handshake, so that every window is
+ * reached by construction on every configuration: RM_BEFORE, the sleeper
+ * waits for the condition before it interlocks; RM_WINDOW, the waker goes
+ * once the sleeper has tested the condition, and the sleeper waits inside
+ * the window until the wakeup has taken it off its sleep queue; RM_AFTER,
+ * the waker goes once the sleeper has blocked.
+ */
+enum { RM_FREE, RM_BEFORE, RM_WINDOW, RM_AFTER, RM_N };
 
 static struct {
 	volatile uint32_t cond;		/* last round released */
 	volatile uint32_t s_round;	/* the round the sleeper is in */
+	volatile uint32_t mode;		/* RM_* of round s_round */
+	volatile uint32_t checked;	/* round whose test found cond false */
 	volatile uint32_t timeouts;
 	volatile uint32_t lost;
 	volatile uint32_t stop;
 	volatile uint32_t exited;
 	volatile uint32_t rounds;	/* rounds the waker completed */
-	uint32_t	already;	/* condition true before tsleep() */
-	uint32_t	early;		/* tsleep() did not block */
-	uint32_t	slept;		/* really went to sleep */
+	volatile uint32_t stuck;	/* a handshake wait ran out */
+	thread_t	sleeper;
+	uint32_t	hits[RW_N];	/* rounds per window */
+	uint32_t	free_hits[RW_N]; /* the same, RM_FREE rounds only */
+	uint32_t	mode_rounds[RM_N];
+	uint32_t	window_blocked;	/* RM_WINDOW: woken, yet tsleep() blocked */
 	uint32_t	seed;
 	bool		same_cpu;
 } rc;
@@ -397,24 +430,74 @@ rc_delay(uint32_t n)
 	}
 }
 
+/* One step of a handshake wait: let the other side run. */
+static void
+rc_pause(void)
+{
+	if (rc.same_cpu)
+		lwkt_yield();
+	else
+		cpu_pause();
+}
+
+/* Wait (bounded) until *word >= target; false on stop or deadline. */
+static bool
+rc_wait_ge(volatile uint32_t *word, uint32_t target)
+{
+	uint64_t end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+
+	while (*word < target) {
+		if (rc.stop || cpu_ticks() >= end) {
+			rc.stuck++;
+			return false;
+		}
+		rc_pause();
+	}
+	return true;
+}
+
+/* Wait (bounded) until td's flags & mask == want; false on deadline. */
+static bool
+rc_wait_flags(thread_t td, uint32_t mask, uint32_t want)
+{
+	uint64_t end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+
+	while ((td->td_flags & mask) != want) {
+		if (rc.stop || cpu_ticks() >= end) {
+			rc.stuck++;
+			return false;
+		}
+		rc_pause();
+	}
+	return true;
+}
+
 /* Waker: wait for the sleeper to enter round i, then release it. */
 static void
 rc_waker(void *arg __unused)
 {
 	uint32_t i, x = rc.seed ^ 0x5bd1e995u;
-	uint64_t end;
+	bool ok = true;
 
 	for (i = 1; i <= RACE_N && !rc.stop; i++) {
-		end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
-		while (rc.s_round < i && !rc.stop && cpu_ticks() < end) {
-			if (rc.same_cpu)
-				lwkt_yield();
-			else
-				cpu_pause();
-		}
-		if (rc.s_round < i)
+		if (!rc_wait_ge(&rc.s_round, i))
 			break;
-		rc_delay(rc_rand(&x) & 63);
+		switch (rc.mode) {
+		case RM_FREE:
+			rc_delay(rc_rand(&x) % RACE_MAXDELAY);
+			break;
+		case RM_WINDOW:
+			ok = rc_wait_ge(&rc.checked, i);
+			break;
+		case RM_AFTER:
+			/* Blocked: off its CPU and its run queue, still queued. */
+			ok = rc_wait_ge(&rc.checked, i) &&
+			    rc_wait_flags(rc.sleeper, TDF_RUNNING | TDF_RUNQ |
+			    TDF_TSLEEPQ, TDF_TSLEEPQ);
+			break;
+		}
+		if (!ok)
+			break;
 		rc.cond = i;
 		wakeup(&rc.cond);
 		rc.rounds = i;
@@ -422,62 +505,103 @@ rc_waker(void *arg __unused)
 	rc.exited = 1;
 }
 
-KTEST(tsleep, race_10000)
+static void
+rc_hit(uint32_t mode, int window)
+{
+	rc.hits[window]++;
+	if (mode == RM_FREE)
+		rc.free_hits[window]++;
+}
+
+/* The sleeper's round i, played as `mode`; false to stop. */
+static bool
+rc_round(struct ktest_ctx *kt, uint32_t i, uint32_t mode)
 {
 	thread_t td = curthread;
-	uint32_t i, x;
-	uint64_t t0, sw0;
-	uint32_t d = 64;		/* the sleeper's delay, adapted */
-	int cpu = ktest_other_cpu(), err;
+	uint64_t sw0;
+	bool first = true, blocked;
+	int err;
+
+	rc.mode = mode;
+	rc.s_round = i;				/* the waker may go */
+	rc.mode_rounds[mode]++;
+	if (mode == RM_BEFORE && !rc_wait_ge(&rc.cond, i))
+		return false;
+	if (mode == RM_FREE)
+		rc_delay(ktest_random(kt) % RACE_MAXDELAY);
+	for (;;) {
+		tsleep_interlock(&rc.cond);
+		if (rc.cond >= i) {
+			rc_hit(mode, RW_BEFORE);
+			return true;
+		}
+		if (first) {
+			rc.checked = i;
+			if (mode == RM_FREE)
+				rc_delay(ktest_random(kt) % RACE_MAXDELAY);
+			else if (mode == RM_WINDOW &&
+			    !rc_wait_flags(td, TDF_TSLEEPQ, 0))
+				return false;
+		}
+		sw0 = td->td_switch_count;
+		err = tsleep(&rc.cond, PINTERLOCKED, "race", hz);
+		blocked = td->td_switch_count != sw0;
+		if (err == EWOULDBLOCK) {
+			rc.timeouts++;
+			if (rc.cond < i) {
+				rc.lost++;
+				return false;
+			}
+		}
+		if (rc.cond >= i) {
+			rc_hit(mode, blocked ? RW_AFTER : RW_WINDOW);
+			if (first && mode == RM_WINDOW && blocked)
+				rc.window_blocked++;
+			return true;
+		}
+		/* A late wakeup from an earlier round: again. */
+		first = false;
+	}
+}
+
+KTEST(tsleep, race_10000)
+{
+	uint32_t i, w;
+	uint64_t t0;
+	int cpu = ktest_other_cpu();
 
 	memset((void *)&rc, 0, sizeof(rc));
-	rc.seed = x = ktest_random(kt);
+	rc.seed = ktest_random(kt);
 	rc.same_cpu = cpu == mycpuid;
+	rc.sleeper = curthread;
 	t0 = cpu_ticks();
 	ASSERT_EQ(lwkt_create(rc_waker, NULL, NULL, NULL, 0, cpu, "racer"), 0);
-	for (i = 1; i <= RACE_N && !rc.stop; i++) {
-		rc.s_round = i;			/* the waker may go */
-		rc_delay(d / 2 + rc_rand(&x) % (d + 1));
-		for (;;) {
-			tsleep_interlock(&rc.cond);
-			if (rc.cond >= i) {
-				rc.already++;
-				if (!rc.same_cpu)
-					d -= d / 8;	/* waker first */
-				break;
-			}
-			sw0 = td->td_switch_count;
-			err = tsleep(&rc.cond, PINTERLOCKED, "race", hz);
-			if (td->td_switch_count == sw0) {
-				rc.early++;	/* woken before it blocked */
-			} else {
-				rc.slept++;
-				if (!rc.same_cpu && d < RACE_MAXDELAY)
-					d += d / 8 + 1;
-			}
-			if (err == EWOULDBLOCK) {
-				rc.timeouts++;
-				if (rc.cond < i) {
-					rc.lost++;
-					rc.stop = 1;
-				}
-			}
-			if (rc.cond >= i || rc.stop)
-				break;
-			/* A late wakeup from an earlier round: again. */
-		}
-	}
+	for (i = 1; i <= RACE_N && !rc.stop; i++)
+		if (!rc_round(kt, i, ktest_random(kt) % RM_N))
+			break;
 	tsleep_remove(curthread);
 	rc.stop = 1;
 	EXPECT_TRUE(ktest_poll(&rc.exited, 1, 200, 3000 * MS));
-	ktest_log(kt, "cpu %d wakes cpu %d: %u races in %llu ms: condition "
-	    "already set %u, woken before blocking %u, slept %u (delay %u)",
-	    cpu, mycpuid, rc.rounds, ktest_us_since(t0) / 1000, rc.already, rc.early,
-	    rc.slept, d);
+	ktest_log(kt, "cpu %d wakes cpu %d: %u races in %llu ms; wakeup "
+	    "landed before the test %u, in the interlock window %u, after "
+	    "blocking %u; %u free rounds %u/%u/%u, steered %u/%u/%u", cpu,
+	    mycpuid, rc.rounds, ktest_us_since(t0) / 1000, rc.hits[RW_BEFORE],
+	    rc.hits[RW_WINDOW], rc.hits[RW_AFTER], rc.mode_rounds[RM_FREE],
+	    rc.free_hits[RW_BEFORE], rc.free_hits[RW_WINDOW],
+	    rc.free_hits[RW_AFTER],
+	    rc.mode_rounds[RM_BEFORE], rc.mode_rounds[RM_WINDOW],
+	    rc.mode_rounds[RM_AFTER]);
 	EXPECT_EQ(rc.timeouts, 0);
 	EXPECT_EQ(rc.lost, 0);
+	EXPECT_EQ(rc.stuck, 0);
+	EXPECT_EQ(rc.window_blocked, 0);
 	EXPECT_EQ(rc.rounds, RACE_N);
 	EXPECT_EQ(rc.cond, RACE_N);
+	/* Every window was exercised, else the race proves nothing. */
+	for (w = 0; w < RW_N; w++)
+		if (rc.hits[w] == 0)
+			ktest_fail(kt, __FILE__, __LINE__, "no wakeup landed "
+			    "%s", rw_name[w]);
 }
 
 /* ---------------------------------------------------------------------
