@@ -32,7 +32,9 @@
  *     translation cached; a control shows that without the shootdown the
  *     CPUs would read the old page;
  *   - snapshot_consistent: lwkt_snapshot() never catches a CPU inside a
- *     critical section (a[] == b[] for counters bumped together), values
+ *     critical section (a[] == b[] for counters bumped together), while a
+ *     control, the same reads without the cpusync, does catch every other
+ *     CPU inside one (skipped, with a line, when one CPU is online); values
  *     are monotonic, read() is called for exactly the CPUs of the mask;
  *     lwkt_counters_snapshot()'s sum matches its per-CPU values, and
  *     every counter is monotonic between two snapshots.
@@ -1156,6 +1158,7 @@ KTEST(cpusync, tlb_shootdown)
 #define SC_MIN_SNAPSHOTS 20
 #define SC_BUDGET_US	(1500 * MS)	/* beyond SC_MIN_SNAPSHOTS */
 #define SC_WORK		40
+#define SC_CONTROL_US	(3000 * MS)	/* bound on the racy control */
 
 static struct {
 	volatile uint32_t a[MAXCPU];
@@ -1262,11 +1265,14 @@ KTEST(cpusync, snapshot_consistent)
 {
 	static struct sc_snap snap, prev;
 	cpumask_t all = smp_active_mask, m;
-	uint32_t first[MAXCPU], mismatch = 0, backwards = 0, racy = 0;
+	uint32_t first[MAXCPU], racy[MAXCPU], mismatch = 0, backwards = 0;
+	uint32_t nracy = 0, nduring = 0, racy_during = 0;
 	uint64_t t0;
 	int cpu, i, n, me = mycpuid, nworkers = 0;
+	int nothers = cpumask_count(all) - 1, caught;
 
 	memset((void *)&sc, 0, sizeof(sc));
+	memset(racy, 0, sizeof(racy));
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		if (!online(cpu))
 			continue;
@@ -1277,21 +1283,50 @@ KTEST(cpusync, snapshot_consistent)
 	ASSERT_TRUE(ktest_poll(&sc.started, nworkers, 200, WAIT_US));
 
 	/*
-	 * Control: unsynchronized reads do catch CPUs mid-section (the
-	 * pause lets single-threaded TCG move the other CPUs along).
+	 * Control: the same reads without the cpusync must catch every other
+	 * CPU mid-section, else the consistency check below proves nothing.
+	 * The workers spend most of their time inside the section, so this
+	 * ends after a few reads; the bound only turns a CPU that never runs
+	 * into a named failure.
 	 */
-	for (i = 0; i < SC_SNAPSHOTS; i++) {
-		for (cpu = 0; cpu < ncpus; cpu++)
-			if (cpu != me && online(cpu) && sc.a[cpu] != sc.b[cpu])
-				racy++;
+	if (nothers == 0)
+		ktest_log(kt, "racy control and mid-section check skipped: one "
+		    "CPU online, no other CPU to catch inside a section");
+	t0 = cpu_ticks();
+	while (nothers > 0 && ktest_us_since(t0) < SC_CONTROL_US) {
+		caught = 0;
+		for (cpu = 0; cpu < ncpus; cpu++) {
+			if (cpu == me || !online(cpu))
+				continue;
+			if (sc.a[cpu] != sc.b[cpu])
+				racy[cpu]++;
+			if (racy[cpu] > 0)
+				caught++;
+		}
+		nracy++;
+		if (caught == nothers)
+			break;
 		cpu_pause();
 	}
+	for (cpu = 0; cpu < ncpus; cpu++)
+		if (cpu != me && online(cpu) && racy[cpu] == 0)
+			ktest_fail(kt, __FILE__, __LINE__, "control: %u racy "
+			    "reads never caught cpu %d inside a section", nracy,
+			    cpu);
 
 	t0 = cpu_ticks();
 	memset(&prev, 0, sizeof(prev));
 	for (i = 0; i < SC_SNAPSHOTS; i++) {
 		if (i >= SC_MIN_SNAPSHOTS && ktest_us_since(t0) > SC_BUDGET_US)
 			break;
+		/* The control again, right before each snapshot. */
+		for (cpu = 0; cpu < ncpus; cpu++) {
+			if (cpu == me || !online(cpu))
+				continue;
+			nduring++;
+			if (sc.a[cpu] != sc.b[cpu])
+				racy_during++;
+		}
 		memset(&snap, 0, sizeof(snap));
 		snap.master = me;
 		lwkt_snapshot(all, sc_read, &snap);
@@ -1331,9 +1366,12 @@ KTEST(cpusync, snapshot_consistent)
 			if (online(cpu))
 				EXPECT_GT(prev.a[cpu], first[cpu]);
 	ktest_log(kt, "%d snapshots in %llu ms (budget %u ms after %u); "
-	    "control: %u of %d racy reads caught a CPU mid-section", n,
-	    ktest_us_since(t0) / 1000, SC_BUDGET_US / 1000, SC_MIN_SNAPSHOTS, racy,
-	    SC_SNAPSHOTS * (cpumask_count(all) - 1));
+	    "control: %u racy read(s) to catch the %d other CPU(s) "
+	    "mid-section, then %u of %u between the snapshots", n,
+	    ktest_us_since(t0) / 1000, SC_BUDGET_US / 1000, SC_MIN_SNAPSHOTS,
+	    nracy, nothers, racy_during, nduring);
+	if (nothers > 0)
+		EXPECT_GT(racy_during, 0);
 	EXPECT_GE(n, SC_MIN_SNAPSHOTS);
 
 	/* Sub-masks: read is called for exactly the CPUs asked for. */

@@ -4,11 +4,13 @@
  *     under one spinlock; the count is exact, and a holder is always in
  *     a critical section with the lock word naming its CPU.
  *   - shared_no_torn: readers on every CPU but one read a two-word value
- *     under spin_lock_shared() while the remaining CPU rewrites it under
- *     the exclusive lock; no reader ever sees a half-written pair, no
- *     reader is inside while the writer is, and the writer progresses.
- *     Also: two readers hold the lock at the same time, and a writer waits
- *     for a reader to leave.
+ *     under spin_lock_shared(), then under spin_lock(), while the
+ *     remaining CPU rewrites it under the exclusive lock; no reader ever
+ *     sees a half-written pair, no reader is inside while the writer is,
+ *     and the writer progresses.  Control: the same readers without the
+ *     lock do see a torn pair.  Also: two readers hold the lock at the
+ *     same time, and a writer waits for a reader to leave.  Skipped when
+ *     one CPU is online.
  *   - trylock: spin_trylock() fails, leaving no critical section behind,
  *     while another CPU holds the lock exclusively or shared, and succeeds
  *     (inside a critical section, holding the lock) when it is free.
@@ -151,17 +153,25 @@ KTEST(spinlock, exclusive_counter)
 
 static struct spinlock sh_lock = SPINLOCK_INITIALIZER("test_shared");
 
+/* How the readers of a phase read the pair. */
+enum { SH_SHARED, SH_EXCL, SH_NOLOCK, SH_MODES };
+static const char *const sh_mode_name[SH_MODES] = {
+	"spin_lock_shared", "spin_lock", "no lock (control)"
+};
+
 static struct {
 	struct start_line sl;
 	int		writer;		/* the writer's CPU */
+	int		mode;		/* SH_*: how the readers read */
 	volatile uint32_t a, b;		/* (x, x) or, x odd, (x, ~x) */
 	volatile uint32_t w_inside;	/* the writer holds the lock */
 	volatile uint32_t writes;
 	volatile uint32_t started;	/* readers that have read once */
 	volatile uint32_t done;
-	volatile uint32_t torn;
+	volatile uint32_t torn;		/* torn pairs read, all readers */
 	volatile uint32_t overlap;	/* reader inside with the writer */
 	volatile uint32_t readers_at_write; /* writes that saw shared != 0 */
+	volatile uint32_t contended;	/* writes that found the lock taken */
 	volatile uint32_t reads[MAXCPU];
 	volatile uint32_t max_shared;	/* most readers seen inside */
 } sh;
@@ -172,76 +182,134 @@ sh_second(uint32_t x)
 	return (x & 1) ? ~x : x;
 }
 
+/*
+ * Both windows hold pauses, where single-threaded TCG switches virtual
+ * CPUs: one in the writer's, none to three (random) in a reader's, and one
+ * after each write and each read, outside the lock (the lock is not fair:
+ * a CPU that re-takes it at once could starve the other side).  The readers' reads of a and b thus
+ * fall on either side of the writer's stores by construction, and not only
+ * under multi-threaded TCG; without the lock a reader must see a torn pair.
+ */
 static void
 sh_write_one(uint32_t x)
 {
-	spin_lock(&sh_lock);
+	if (!spin_trylock(&sh_lock)) {
+		sh.contended++;
+		spin_lock(&sh_lock);
+	}
 	sh.w_inside = 1;
 	if ((sh_lock.lock & SPINLOCK_SHARED_MASK) != 0)
 		sh.readers_at_write++;
 	sh.a = x;
 	ktest_busy_work(8);			/* a reader here: a torn pair */
+	cpu_pause();
 	sh.b = sh_second(x);
 	sh.w_inside = 0;
 	spin_unlock(&sh_lock);
 }
 
-/* Returns false if the pair read was torn. */
+/* Read the pair as `mode` says; false if it was torn. */
 static bool
-sh_read_one(uint32_t *overlap)
+sh_read_one(int mode, uint32_t *overlap, uint32_t *rng)
 {
-	uint32_t a, b, n;
+	uint32_t a, b, n, pauses;
 
-	spin_lock_shared(&sh_lock);
+	if (mode == SH_SHARED)
+		spin_lock_shared(&sh_lock);
+	else if (mode == SH_EXCL)
+		spin_lock(&sh_lock);
 	if (sh.w_inside)
 		(*overlap)++;
+	*rng = *rng * 1664525u + 1013904223u;
+	pauses = *rng >> 30;
 	a = sh.a;
 	ktest_busy_work(16);			/* a writer here: a torn pair */
+	while (pauses-- > 0)
+		cpu_pause();
 	b = sh.b;
-	n = (sh_lock.lock & SPINLOCK_SHARED_MASK);
-	if (n > sh.max_shared)
-		sh.max_shared = n;	/* racy maximum: statistics only */
-	spin_unlock_shared(&sh_lock);
+	if (mode == SH_SHARED) {
+		n = (sh_lock.lock & SPINLOCK_SHARED_MASK);
+		if (n > sh.max_shared)
+			sh.max_shared = n; /* racy maximum: statistics only */
+		spin_unlock_shared(&sh_lock);
+	} else if (mode == SH_EXCL) {
+		spin_unlock(&sh_lock);
+	}
 	return b == sh_second(a);
 }
 
+/*
+ * One CPU writes, the others read, all at once.  The writer goes on until
+ * what makes the phase meaningful has happened, or until its deadline:
+ * SH_WRITES writes and one that found the lock taken (it met a reader);
+ * in the control phase (SH_NOLOCK), a reader that saw a torn pair.
+ */
 static void
 sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 {
-	int me = mycpuid;
+	int me = mycpuid, mode = sh.mode;
 	uint64_t t0;
-	uint32_t i, torn = 0, overlap = 0, reads = 0;
+	uint32_t i, overlap = 0, reads = 0, rng = 0x9e3779b9u * (me + 1);
 
 	start_line_wait(&sh.sl);
 	t0 = cpu_ticks();
 	if (me == sh.writer) {
 		/* Let every reader get going first. */
 		spin_for(&sh.started, sh.sl.n - 1, 2000 * MS);
-		for (i = 1; i <= SH_WRITES && ktest_us_since(t0) < SH_WRITER_US;
-		    i++) {
+		for (i = 1; ktest_us_since(t0) < SH_WRITER_US; i++) {
+			if (mode == SH_NOLOCK ? sh.torn > 0 :
+			    i > SH_WRITES && sh.contended > 0)
+				break;
 			sh_write_one(i);
 			sh.writes = i;
 			ktest_busy_work(16);
-			if (cpumask_count(smp_active_mask) == 1) {
-				/* Alone: read back in between. */
-				if (!sh_read_one(&overlap))
-					torn++;
-				reads++;
-			}
+			cpu_pause();
 		}
 		sh.done = 1;
 	} else {
 		while (sh.done == 0 &&
 		    ktest_us_since(t0) < SH_WRITER_US + 3000 * MS) {
-			if (!sh_read_one(&overlap))
-				torn++;
+			if (!sh_read_one(mode, &overlap, &rng))
+				atomic_add_int(&sh.torn, 1);
+			cpu_pause();
 			if (reads++ == 0)
 				atomic_add_int(&sh.started, 1);
 		}
 	}
 	sh.reads[me] = reads;
-	atomic_add_int(&sh.torn, torn);
 	atomic_add_int(&sh.overlap, overlap);
+}
+
+/* One phase: the readers read as `mode`; returns the reader CPUs. */
+static uint32_t
+sh_phase(struct ktest_ctx *kt, int mode)
+{
+	int n = cpumask_count(smp_active_mask), i;
+	uint32_t reads = 0, readers = 0;
+	uint64_t t0;
+
+	memset((void *)&sh, 0, sizeof(sh));
+	sh.sl.n = n;
+	sh.mode = mode;
+	sh.writer = cpumask_first(smp_active_mask);
+	t0 = cpu_ticks();
+	if (ktest_on_each_cpu(kt, sh_worker, NULL) != n)
+		return 0;
+	for (i = 0; i < ncpus; i++) {
+		reads += sh.reads[i];
+		if (i != sh.writer && sh.reads[i] > 0)
+			readers++;
+	}
+	ktest_log(kt, "readers by %s: %u writes, %u reads by %u reader CPU(s) "
+	    "in %llu ms, %u torn, %u inside with the writer; %u write(s) found "
+	    "the lock taken; up to %u readers inside at once; %u write(s) saw "
+	    "a reader count", sh_mode_name[mode], sh.writes, reads, readers,
+	    ktest_us_since(t0) / 1000, sh.torn, sh.overlap, sh.contended,
+	    sh.max_shared, sh.readers_at_write);
+	EXPECT_GT(reads, 0);
+	EXPECT_EQ(sh_lock.lock, 0);
+	EXPECT_EQ((sh_lock.lock & SPINLOCK_SHARED_MASK), 0);
+	return readers;
 }
 
 /* Two-reader and writer-waits checks: threads on another CPU. */
@@ -283,37 +351,31 @@ pr_writer(void *arg __unused)
 
 KTEST(spinlock, shared_no_torn)
 {
-	int n = cpumask_count(smp_active_mask), cpu = ktest_other_cpu(), i;
-	uint32_t reads = 0, readers = 0, r2_seen, w_seen;
-	uint64_t t0;
-
-	/* Many readers against one writer. */
-	memset((void *)&sh, 0, sizeof(sh));
-	sh.sl.n = n;
-	sh.writer = cpumask_first(smp_active_mask);
-	t0 = cpu_ticks();
-	ASSERT_EQ(ktest_on_each_cpu(kt, sh_worker, NULL), n);
-	for (i = 0; i < ncpus; i++) {
-		reads += sh.reads[i];
-		if (i != sh.writer && sh.reads[i] > 0)
-			readers++;
-	}
-	ktest_log(kt, "%u writes, %u reads by %u reader CPU(s) in %llu ms; up "
-	    "to %u readers inside at once; %u write(s) saw a reader count",
-	    sh.writes, reads, readers, ktest_us_since(t0) / 1000, sh.max_shared,
-	    sh.readers_at_write);
-	EXPECT_EQ(sh.torn, 0);
-	EXPECT_EQ(sh.overlap, 0);
-	EXPECT_EQ(sh.writes, SH_WRITES);	/* the writer progressed */
-	EXPECT_EQ(readers, (uint32_t)n - 1);
-	EXPECT_GT(reads, 0);
-	EXPECT_EQ(sh_lock.lock, 0);
-	EXPECT_EQ((sh_lock.lock & SPINLOCK_SHARED_MASK), 0);
+	int n = cpumask_count(smp_active_mask), cpu = ktest_other_cpu(), mode;
+	uint32_t r2_seen, w_seen, readers;
 
 	if (cpu == mycpuid) {
-		ktest_log(kt, "one CPU: concurrent reader checks skipped");
+		ktest_skip(kt, "one CPU online: no reader runs beside the writer");
 		return;
 	}
+
+	/* Many readers against one writer, under the lock each way. */
+	for (mode = SH_SHARED; mode <= SH_EXCL; mode++) {
+		readers = sh_phase(kt, mode);
+		EXPECT_EQ(readers, (uint32_t)n - 1);
+		EXPECT_EQ(sh.torn, 0);
+		EXPECT_EQ(sh.overlap, 0);
+		EXPECT_GE(sh.writes, SH_WRITES);	/* the writer progressed */
+		EXPECT_GT(sh.contended, 0);		/* and met the readers */
+	}
+
+	/*
+	 * Control: the same readers without the lock do see a torn pair
+	 * (else the checks above prove nothing).
+	 */
+	readers = sh_phase(kt, SH_NOLOCK);
+	EXPECT_EQ(readers, (uint32_t)n - 1);
+	EXPECT_GT(sh.torn, 0);
 
 	/* A second reader gets in while we hold it shared. */
 	memset((void *)&pr, 0, sizeof(pr));

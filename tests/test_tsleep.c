@@ -9,11 +9,15 @@
  *     each exactly once; one more wakes nobody.
  *   - timeout: tsleep() with a timeout of k ticks and no wakeup returns
  *     EWOULDBLOCK after at least k ticks (TSC and gd_ticks) and within
- *     k + 5; timeouts of 1, 3 and 5 ticks on different CPUs expire in
- *     that order.
- *   - race_10000: 10,000 races in which a thread of another CPU sets the
- *     condition and calls wakeup() at about the moment the sleeper decides
- *     to sleep; with the interlock pattern the wakeup is never lost.
+ *     k + 5 ticks served on time (see to_clock); timeouts of 1, 3 and 5
+ *     ticks on different CPUs expire in that order.
+ *   - race_10000: 10,000 races in which a thread of another CPU (the same
+ *     CPU when alone) sets the condition and calls wakeup() at about the
+ *     moment the sleeper decides to sleep; with the interlock pattern the
+ *     wakeup is never lost (a wakeup that lands in the interlock window
+ *     leaves tsleep() nothing to wait for).  Each round records
+ *     where its wakeup landed (before the condition test, in the window,
+ *     after blocking); every window must be hit at least once.
  *   - exit_interlocked: a thread that uses the interlock pattern, finds its
  *     condition already true and exits must not stay on a sleep queue.
  *
@@ -223,34 +227,76 @@ out:
 
 #define TO_SLACK	5		/* ticks allowed beyond the timeout */
 #define TO_THREADS	3
-#define TO_ATTEMPTS	5
 
 static const int to_ticks[TO_THREADS] = { 1, 3, 5 };
 
-/* One tsleep(timo = k) nobody wakes: checks; false if only too slow. */
-static bool
-to_one(struct ktest_ctx *kt, int k, bool last_try)
+/*
+ * A CPU's clock over an interval: hardclock ticks, and timer interrupts
+ * taken.  On time, every tick comes with an interrupt of its own.  An
+ * interrupt that comes late -- a virtual CPU the host did not run --
+ * runs all the ticks that fell due meanwhile at once (periodic systimers
+ * catch up), so ticks beyond the interrupts taken measure how long the
+ * CPU was away, independently of tsleep, which only arms a one-shot
+ * timer.  The bounds below count the ticks served on time.
+ */
+struct to_clock {
+	uint64_t	ticks;
+	uint64_t	intr;
+};
+
+static void
+to_clock_read(struct to_clock *c)
 {
 	struct globaldata *gd = mycpu;
-	int ident, err;
-	uint64_t t0, tk0, us, ticks;
 
-	tk0 = gd->gd_ticks;
+	crit_enter();
+	c->ticks = gd->gd_ticks;
+	c->intr = gd->gd_cnt_timer_intr;
+	crit_exit();
+}
+
+/* Ticks over [c0, c1] that had an interrupt of their own. */
+static uint64_t
+to_served(const struct to_clock *c0, const struct to_clock *c1)
+{
+	uint64_t t = c1->ticks - c0->ticks, n = c1->intr - c0->intr;
+
+	return t < n ? t : n;
+}
+
+/* Ticks over [c0, c1] run late, several per interrupt. */
+static uint64_t
+to_caught_up(const struct to_clock *c0, const struct to_clock *c1)
+{
+	return (c1->ticks - c0->ticks) - to_served(c0, c1);
+}
+
+/*
+ * One tsleep(timo = k) nobody wakes: EWOULDBLOCK after at least k ticks
+ * (and k ticks of TSC time), and within k + TO_SLACK ticks served on time.
+ */
+static void
+to_one(struct ktest_ctx *kt, int k)
+{
+	struct to_clock c0, c1;
+	int ident, err;
+	uint64_t t0, us, ticks, served;
+
+	to_clock_read(&c0);
 	t0 = cpu_ticks();
 	err = tsleep(&ident, 0, "timeout", k);
 	us = ktest_us_since(t0);
-	ticks = gd->gd_ticks - tk0;
+	to_clock_read(&c1);
+	ticks = c1.ticks - c0.ticks;
+	served = to_served(&c0, &c1);
 	EXPECT_EQ(err, EWOULDBLOCK);
 	EXPECT_GE(ticks, k);
 	EXPECT_GE(us + 1, (uint64_t)k * tick_us());
-	if (ticks > (uint64_t)k + TO_SLACK && !last_try) {
-		ktest_log(kt, "timo %d: %llu ticks (%llu us); again", k, ticks,
-		    us);
-		return false;
-	}
-	EXPECT_LE(ticks, k + TO_SLACK);
-	EXPECT_LE(us, (uint64_t)(k + TO_SLACK) * tick_us());
-	return true;
+	EXPECT_LE(served, k + TO_SLACK);
+	if (ticks > served)
+		ktest_log(kt, "timo %d: %llu ticks in %llu us, %llu of them "
+		    "caught up by a late timer interrupt", k, ticks, us,
+		    ticks - served);
 }
 
 static struct {
@@ -262,6 +308,7 @@ static struct {
 	volatile int	err[TO_THREADS];
 	volatile uint64_t start[TO_THREADS];
 	volatile uint64_t end[TO_THREADS];
+	struct to_clock	c0[TO_THREADS], c1[TO_THREADS];
 	int		ident[TO_THREADS];
 } to;
 
@@ -278,9 +325,11 @@ to_thread(void *arg)
 			tsleep(&to.go, PINTERLOCKED, "togo", hz);
 	}
 	tsleep_remove(curthread);
+	to_clock_read(&to.c0[i]);
 	to.start[i] = cpu_ticks();
 	err = tsleep(&to.ident[i], 0, "timeout", to_ticks[i]);
 	to.end[i] = cpu_ticks();
+	to_clock_read(&to.c1[i]);
 	to.err[i] = err;
 	to.order[atomic_fetchadd_int(&to.seq, 1)] = i;
 	atomic_add_int(&to.exited, 1);
@@ -288,25 +337,22 @@ to_thread(void *arg)
 
 KTEST(tsleep, timeout)
 {
-	uint64_t lo, hi, late, worst;
-	int i, k, attempt;
+	uint64_t lo, hi, caught;
+	int i;
 	bool in_order;
 
 	/* Each timeout alone. */
-	for (i = 0; i < TO_THREADS; i++) {
-		k = to_ticks[i];
-		for (attempt = 0; attempt < 3; attempt++)
-			if (to_one(kt, k, attempt == 2))
-				break;
-	}
+	for (i = 0; i < TO_THREADS; i++)
+		to_one(kt, to_ticks[i]);
 
 	/*
-	 * Three at once on different CPUs expire in order.  A run in which
-	 * they started more than a tick apart, or one of them resumed two
-	 * ticks (the gap between timeouts) late -- a virtual CPU that the
-	 * host did not run -- says nothing about the order: it is repeated.
+	 * Three at once on different CPUs expire in order.  Every attempt
+	 * checks each timeout as above.  The order follows only if they
+	 * started within a tick of each other and no CPU was away: an
+	 * attempt whose order is wrong is discarded (ktest_retry) only when
+	 * one of those was measured in it.
 	 */
-	for (attempt = 0; attempt < TO_ATTEMPTS; attempt++) {
+	for (;;) {
 		memset((void *)&to, 0, sizeof(to));
 		for (i = 0; i < TO_THREADS; i++)
 			ASSERT_EQ(lwkt_create(to_thread, (void *)(uintptr_t)i,
@@ -320,34 +366,34 @@ KTEST(tsleep, timeout)
 			return;
 		in_order = true;
 		lo = hi = to.start[0];
-		worst = 0;
+		caught = 0;
 		for (i = 0; i < TO_THREADS; i++) {
 			EXPECT_EQ(to.err[i], EWOULDBLOCK);
+			EXPECT_GE(to.c1[i].ticks - to.c0[i].ticks, to_ticks[i]);
+			EXPECT_GE(cpu_ticks_to_us(to.end[i] - to.start[i]) + 1,
+			    (uint64_t)to_ticks[i] * tick_us());
+			EXPECT_LE(to_served(&to.c0[i], &to.c1[i]),
+			    to_ticks[i] + TO_SLACK);
+			caught += to_caught_up(&to.c0[i], &to.c1[i]);
 			if (to.order[i] != i)
 				in_order = false;
 			if (to.start[i] < lo)
 				lo = to.start[i];
 			if (to.start[i] > hi)
 				hi = to.start[i];
-			late = cpu_ticks_to_us(to.end[i] - to.start[i]);
-			late = late > (uint64_t)to_ticks[i] * tick_us() ?
-			    late - (uint64_t)to_ticks[i] * tick_us() : 0;
-			if (late > worst)
-				worst = late;
 		}
 		if (in_order)
 			break;
-		if ((cpu_ticks_to_us(hi - lo) > tick_us() ||
-		    worst >= 2 * tick_us()) && attempt < TO_ATTEMPTS - 1) {
-			ktest_log(kt, "order %d %d %d: started %llu us apart, "
-			    "one resumed %llu us late; again", to.order[0],
-			    to.order[1], to.order[2], cpu_ticks_to_us(hi - lo),
-			    worst);
-			continue;
+		if (cpu_ticks_to_us(hi - lo) <= tick_us() && caught == 0) {
+			for (i = 0; i < TO_THREADS; i++)
+				EXPECT_EQ(to.order[i], i);
+			break;
 		}
-		for (i = 0; i < TO_THREADS; i++)
-			EXPECT_EQ(to.order[i], i);
-		break;
+		if (!ktest_retry(kt, "order %d %d %d: started %llu us apart, "
+		    "%llu tick(s) caught up by late timer interrupts",
+		    to.order[0], to.order[1], to.order[2],
+		    cpu_ticks_to_us(hi - lo), caught))
+			break;
 	}
 }
 
@@ -357,19 +403,47 @@ KTEST(tsleep, timeout)
 
 #define RACE_N		10000
 #define RACE_SPIN_US	(2000 * MS)	/* then a side gives up */
-#define RACE_MAXDELAY	4096		/* loop iterations */
+#define RACE_MAXDELAY	1024		/* loop iterations */
+
+/*
+ * Where this round's wakeup() landed, as the sleeper observed it: before
+ * the condition test (the condition was already true), in the interlock
+ * window (after the test found it false, before tsleep() blocked: tsleep()
+ * returned without a switch), or after the sleeper blocked.
+ */
+enum { RW_BEFORE, RW_WINDOW, RW_AFTER, RW_N };
+static const char *const rw_name[RW_N] = {
+	"before the condition test", "in the interlock window",
+	"after the sleeper blocked"
+};
+
+/*
+ * How a round is played, drawn from ktest_random.  RM_FREE: both sides
+ * wait a random delay spanning all three windows, then race.  The others
+ * steer the waker into one window by a handshake, so that every window is
+ * reached by construction on every configuration: RM_BEFORE, the sleeper
+ * waits for the condition before it interlocks; RM_WINDOW, the waker goes
+ * once the sleeper has tested the condition, and the sleeper waits inside
+ * the window until the wakeup has taken it off its sleep queue; RM_AFTER,
+ * the waker goes once the sleeper has blocked.
+ */
+enum { RM_FREE, RM_BEFORE, RM_WINDOW, RM_AFTER, RM_N };
 
 static struct {
 	volatile uint32_t cond;		/* last round released */
 	volatile uint32_t s_round;	/* the round the sleeper is in */
+	volatile uint32_t mode;		/* RM_* of round s_round */
+	volatile uint32_t checked;	/* round whose test found cond false */
 	volatile uint32_t timeouts;
 	volatile uint32_t lost;
 	volatile uint32_t stop;
 	volatile uint32_t exited;
 	volatile uint32_t rounds;	/* rounds the waker completed */
-	uint32_t	already;	/* condition true before tsleep() */
-	uint32_t	early;		/* tsleep() did not block */
-	uint32_t	slept;		/* really went to sleep */
+	volatile uint32_t stuck;	/* a handshake wait ran out */
+	thread_t	sleeper;
+	uint32_t	hits[RW_N];	/* rounds per window */
+	uint32_t	free_hits[RW_N]; /* the same, RM_FREE rounds only */
+	uint32_t	mode_rounds[RM_N];
 	uint32_t	seed;
 	bool		same_cpu;
 } rc;
@@ -397,24 +471,74 @@ rc_delay(uint32_t n)
 	}
 }
 
+/* One step of a handshake wait: let the other side run. */
+static void
+rc_pause(void)
+{
+	if (rc.same_cpu)
+		lwkt_yield();
+	else
+		cpu_pause();
+}
+
+/* Wait (bounded) until *word >= target; false on stop or deadline. */
+static bool
+rc_wait_ge(volatile uint32_t *word, uint32_t target)
+{
+	uint64_t end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+
+	while (*word < target) {
+		if (rc.stop || cpu_ticks() >= end) {
+			rc.stuck++;
+			return false;
+		}
+		rc_pause();
+	}
+	return true;
+}
+
+/* Wait (bounded) until td's flags & mask == want; false on deadline. */
+static bool
+rc_wait_flags(thread_t td, uint32_t mask, uint32_t want)
+{
+	uint64_t end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+
+	while ((td->td_flags & mask) != want) {
+		if (rc.stop || cpu_ticks() >= end) {
+			rc.stuck++;
+			return false;
+		}
+		rc_pause();
+	}
+	return true;
+}
+
 /* Waker: wait for the sleeper to enter round i, then release it. */
 static void
 rc_waker(void *arg __unused)
 {
 	uint32_t i, x = rc.seed ^ 0x5bd1e995u;
-	uint64_t end;
+	bool ok = true;
 
 	for (i = 1; i <= RACE_N && !rc.stop; i++) {
-		end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
-		while (rc.s_round < i && !rc.stop && cpu_ticks() < end) {
-			if (rc.same_cpu)
-				lwkt_yield();
-			else
-				cpu_pause();
-		}
-		if (rc.s_round < i)
+		if (!rc_wait_ge(&rc.s_round, i))
 			break;
-		rc_delay(rc_rand(&x) & 63);
+		switch (rc.mode) {
+		case RM_FREE:
+			rc_delay(rc_rand(&x) % RACE_MAXDELAY);
+			break;
+		case RM_WINDOW:
+			ok = rc_wait_ge(&rc.checked, i);
+			break;
+		case RM_AFTER:
+			/* Blocked: off its CPU and its run queue, still queued. */
+			ok = rc_wait_ge(&rc.checked, i) &&
+			    rc_wait_flags(rc.sleeper, TDF_RUNNING | TDF_RUNQ |
+			    TDF_TSLEEPQ, TDF_TSLEEPQ);
+			break;
+		}
+		if (!ok)
+			break;
 		rc.cond = i;
 		wakeup(&rc.cond);
 		rc.rounds = i;
@@ -422,62 +546,107 @@ rc_waker(void *arg __unused)
 	rc.exited = 1;
 }
 
-KTEST(tsleep, race_10000)
+static void
+rc_hit(uint32_t mode, int window)
+{
+	rc.hits[window]++;
+	if (mode == RM_FREE)
+		rc.free_hits[window]++;
+}
+
+/* The sleeper's round i, played as `mode`; false to stop. */
+static bool
+rc_round(struct ktest_ctx *kt, uint32_t i, uint32_t mode)
 {
 	thread_t td = curthread;
-	uint32_t i, x;
-	uint64_t t0, sw0;
-	uint32_t d = 64;		/* the sleeper's delay, adapted */
-	int cpu = ktest_other_cpu(), err;
+	bool first = true, blocked;
+	int err;
+
+	rc.mode = mode;
+	rc.s_round = i;				/* the waker may go */
+	rc.mode_rounds[mode]++;
+	if (mode == RM_BEFORE && !rc_wait_ge(&rc.cond, i))
+		return false;
+	if (mode == RM_FREE)
+		rc_delay(ktest_random(kt) % RACE_MAXDELAY);
+	for (;;) {
+		tsleep_interlock(&rc.cond);
+		if (rc.cond >= i) {
+			rc_hit(mode, RW_BEFORE);
+			return true;
+		}
+		if (first) {
+			rc.checked = i;
+			if (mode == RM_FREE)
+				rc_delay(ktest_random(kt) % RACE_MAXDELAY);
+			else if (mode == RM_WINDOW &&
+			    !rc_wait_flags(td, TDF_TSLEEPQ, 0))
+				return false;
+		}
+		/*
+		 * Still queued inside the critical section (no wakeup can
+		 * land until tsleep() has switched away): tsleep() blocks.
+		 * Not queued: the wakeup landed in the window, and tsleep()
+		 * returns at once.  (The switch count would not tell: with
+		 * untimely_switch the outermost crit_exit() switches too.)
+		 */
+		crit_enter();
+		blocked = (td->td_flags & TDF_TSLEEPQ) != 0;
+		err = tsleep(&rc.cond, PINTERLOCKED, "race", hz);
+		crit_exit();
+		if (err == EWOULDBLOCK) {
+			rc.timeouts++;
+			if (rc.cond < i) {
+				rc.lost++;
+				return false;
+			}
+		}
+		if (rc.cond >= i) {
+			rc_hit(mode, blocked ? RW_AFTER : RW_WINDOW);
+			return true;
+		}
+		/* A late wakeup from an earlier round: again. */
+		first = false;
+	}
+}
+
+KTEST(tsleep, race_10000)
+{
+	uint32_t i, w;
+	uint64_t t0;
+	int cpu = ktest_other_cpu();
 
 	memset((void *)&rc, 0, sizeof(rc));
-	rc.seed = x = ktest_random(kt);
+	rc.seed = ktest_random(kt);
 	rc.same_cpu = cpu == mycpuid;
+	rc.sleeper = curthread;
 	t0 = cpu_ticks();
 	ASSERT_EQ(lwkt_create(rc_waker, NULL, NULL, NULL, 0, cpu, "racer"), 0);
-	for (i = 1; i <= RACE_N && !rc.stop; i++) {
-		rc.s_round = i;			/* the waker may go */
-		rc_delay(d / 2 + rc_rand(&x) % (d + 1));
-		for (;;) {
-			tsleep_interlock(&rc.cond);
-			if (rc.cond >= i) {
-				rc.already++;
-				if (!rc.same_cpu)
-					d -= d / 8;	/* waker first */
-				break;
-			}
-			sw0 = td->td_switch_count;
-			err = tsleep(&rc.cond, PINTERLOCKED, "race", hz);
-			if (td->td_switch_count == sw0) {
-				rc.early++;	/* woken before it blocked */
-			} else {
-				rc.slept++;
-				if (!rc.same_cpu && d < RACE_MAXDELAY)
-					d += d / 8 + 1;
-			}
-			if (err == EWOULDBLOCK) {
-				rc.timeouts++;
-				if (rc.cond < i) {
-					rc.lost++;
-					rc.stop = 1;
-				}
-			}
-			if (rc.cond >= i || rc.stop)
-				break;
-			/* A late wakeup from an earlier round: again. */
-		}
-	}
+	for (i = 1; i <= RACE_N && !rc.stop; i++)
+		if (!rc_round(kt, i, ktest_random(kt) % RM_N))
+			break;
 	tsleep_remove(curthread);
 	rc.stop = 1;
 	EXPECT_TRUE(ktest_poll(&rc.exited, 1, 200, 3000 * MS));
-	ktest_log(kt, "cpu %d wakes cpu %d: %u races in %llu ms: condition "
-	    "already set %u, woken before blocking %u, slept %u (delay %u)",
-	    cpu, mycpuid, rc.rounds, ktest_us_since(t0) / 1000, rc.already, rc.early,
-	    rc.slept, d);
+	ktest_log(kt, "cpu %d wakes cpu %d: %u races in %llu ms; wakeup "
+	    "landed before the test %u, in the interlock window %u, after "
+	    "blocking %u; %u free rounds %u/%u/%u, steered %u/%u/%u", cpu,
+	    mycpuid, rc.rounds, ktest_us_since(t0) / 1000, rc.hits[RW_BEFORE],
+	    rc.hits[RW_WINDOW], rc.hits[RW_AFTER], rc.mode_rounds[RM_FREE],
+	    rc.free_hits[RW_BEFORE], rc.free_hits[RW_WINDOW],
+	    rc.free_hits[RW_AFTER],
+	    rc.mode_rounds[RM_BEFORE], rc.mode_rounds[RM_WINDOW],
+	    rc.mode_rounds[RM_AFTER]);
 	EXPECT_EQ(rc.timeouts, 0);
 	EXPECT_EQ(rc.lost, 0);
+	EXPECT_EQ(rc.stuck, 0);
 	EXPECT_EQ(rc.rounds, RACE_N);
 	EXPECT_EQ(rc.cond, RACE_N);
+	/* Every window was exercised, else the race proves nothing. */
+	for (w = 0; w < RW_N; w++)
+		if (rc.hits[w] == 0)
+			ktest_fail(kt, __FILE__, __LINE__, "no wakeup landed "
+			    "%s", rw_name[w]);
 }
 
 /* ---------------------------------------------------------------------
