@@ -817,6 +817,54 @@ KTEST(sched, hardclock_round_robin)
 }
 
 /* ---------------------------------------------------------------------
+ * untimely_no_requeue (option untimely_switch, issue 9 defect 7): the
+ * outermost crit_exit() switches away for real, without putting the thread
+ * back on the run queue.  A thread that descheduled itself outside a
+ * critical section therefore stops at that point and does not run again
+ * until someone schedules it.
+ */
+
+static struct {
+	volatile uint32_t descheduled;
+	volatile uint32_t past;
+} un;
+
+static void
+un_worker(void *arg __unused)
+{
+	KKASSERT(curthread->td_critcount == 0);
+	un.descheduled = 1;
+	lwkt_deschedule_self();		/* outside any critical section */
+	crit_enter();
+	crit_exit();
+	un.past = 1;
+}
+
+KTEST(sched, untimely_no_requeue)
+{
+	thread_t td;
+
+	if (!lwkt_untimely_switch) {
+		ktest_skip(kt, "needs untimely_switch=1");
+		return;
+	}
+	memset((void *)&un, 0, sizeof(un));
+	ASSERT_EQ(lwkt_create(un_worker, NULL, &td, NULL, TDF_STOPREQ,
+	    mycpuid, "un_worker"), 0);
+	lwkt_hold(td);
+	lwkt_schedule(td);
+	EXPECT_TRUE(ktest_poll(&un.descheduled, 1, 200, 1000 * MS));
+	/* Nobody schedules it: it must stay stopped, off the run queue. */
+	lwkt_sleep_us(two_ticks_us());
+	EXPECT_EQ(un.past, 0);
+	EXPECT_EQ(td->td_flags & TDF_RUNQ, 0);
+	if (un.past == 0)		/* else it has gone on and exited */
+		lwkt_schedule(td);
+	EXPECT_TRUE(ktest_poll(&un.past, 1, 200, 1000 * MS));
+	lwkt_rele(td);
+}
+
+/* ---------------------------------------------------------------------
  * idle_halts: a CPU with nothing to run halts (gd_cnt_idle_halt grows)
  * and wakes promptly for new work: here for a thread a timer schedules
  * while the CPU halts, and on every other CPU for a thread created there
