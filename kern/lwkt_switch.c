@@ -529,13 +529,17 @@ lwkt_splz(void)
 	 * that preempted another runs on until it blocks: a switch from it
 	 * would only return to the preempted thread and leave this one
 	 * queued, to be switched to later as if the other had blocked.
+	 *
+	 * Option untimely_switch switches here too, as the clock might at
+	 * any moment outside a critical section: a real lwkt_switch(), which
+	 * never re-queues, so a thread that descheduled itself stops here
+	 * until someone schedules it.
 	 */
 	if (td->td_nest_count == 1 && td->td_preempted == NULL) {
-		if (gd->gd_reqflags & RQF_AST_LWKT_RESCHED)
+		if ((gd->gd_reqflags & RQF_AST_LWKT_RESCHED) ||
+		    ((gd->gd_reqflags & RQF_UNTIMELY) &&
+		    td != &gd->gd_idlethread && (td->td_flags & TDF_EXITING) == 0))
 			lwkt_switch();
-		else if ((gd->gd_reqflags & RQF_UNTIMELY) &&
-		    td != &gd->gd_idlethread && (td->td_flags & TDF_EXITING) == 0)
-			lwkt_yield();
 	}
 	--td->td_nest_count;
 }
