@@ -13,7 +13,9 @@
  *     does;
  *   - round-robin between CPU-bound equal-priority threads forced by the
  *     hard clock;
- *   - idle threads halt when there is nothing to do and wake for new work.
+ *   - idle threads halt when there is nothing to do and wake for new work;
+ *   - requests about another CPU's thread (deschedule, setpri, noresched,
+ *     also to a migrating thread) do exactly what they do locally.
  *
  * The hard clock requests a reschedule on every tick, which rotates equal
  * priorities at arbitrary points.  A check that depends on no such
@@ -26,6 +28,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <sys/kopts.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
@@ -1037,4 +1040,277 @@ KTEST(sched, idle_halts)
 			    lat);
 		EXPECT_LT(lat, IH_LATENCY_US);
 	}
+}
+
+/* ---------------------------------------------------------------------
+ * Remote requests.  A driver thread holds CPU X off (spins inside a
+ * critical section there), so messages sent to X wait in its IPIQ; once
+ * told to go it runs them itself (lwkt_process_ipiq, still inside its
+ * section), calls ho.check to record X's state, and only then lets X
+ * schedule.  Everything is deterministic: nothing else runs on X between
+ * the requests and the check.
+ */
+
+static struct {
+	volatile uint32_t ready, go, done, timeout;
+	void		(*check)(void);
+} ho;
+
+static void
+ho_main(void *arg __unused)
+{
+	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+
+	crit_enter();
+	ho.ready = 1;
+	while (!ho.go && cpu_ticks() < end)
+		cpu_pause();
+	if (ho.go) {
+		lwkt_process_ipiq();
+		ho.check();
+	} else {
+		ho.timeout = 1;
+	}
+	ho.done = 1;
+	crit_exit();
+}
+
+static bool
+ho_start(struct ktest_ctx *kt, int cpu, void (*check)(void))
+{
+	memset((void *)&ho, 0, sizeof(ho));
+	ho.check = check;
+	if (lwkt_create(ho_main, NULL, NULL, NULL, 0, cpu, "hold_off") != 0)
+		return false;
+	EXPECT_TRUE(ktest_poll(&ho.ready, 1, 200, 1000 * MS));
+	return ho.ready != 0;
+}
+
+static void
+ho_release(struct ktest_ctx *kt)
+{
+	ho.go = 1;
+	EXPECT_TRUE(ktest_poll(&ho.done, 1, 200, 3000 * MS));
+	EXPECT_EQ(ho.timeout, 0);
+}
+
+#define RQ_N	3
+
+static struct {
+	thread_t	td[RQ_N];
+	volatile uint32_t order[RQ_N];
+	volatile uint32_t n;
+	volatile int	cpu[RQ_N];
+	volatile uint32_t runq[RQ_N];	/* TDF_RUNQ at the check */
+	volatile int	pri[RQ_N];
+	volatile uint32_t tail_ok, head_ok, resched;
+} rq;
+
+static void
+rq_worker(void *arg)
+{
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+
+	rq.cpu[id] = mycpuid;
+	crit_enter();
+	rq.order[rq.n++] = id;
+	crit_exit();
+}
+
+static void
+rq_record(void)
+{
+	int i;
+
+	for (i = 0; i < RQ_N; i++)
+		if (rq.td[i] != NULL) {
+			rq.runq[i] = rq.td[i]->td_flags & TDF_RUNQ;
+			rq.pri[i] = rq.td[i]->td_pri;
+		}
+	rq.resched = mycpu->gd_reqflags & RQF_AST_LWKT_RESCHED;
+}
+
+/* Create worker i on cpu, stopped, at pri. */
+static bool
+rq_create(struct ktest_ctx *kt, int i, int cpu, int pri)
+{
+	if (lwkt_create(rq_worker, (void *)(uintptr_t)i, &rq.td[i], NULL,
+	    TDF_STOPREQ, cpu, "rq_%d", i) != 0)
+		return false;
+	lwkt_hold(rq.td[i]);
+	lwkt_setpri(rq.td[i], pri);
+	return true;
+}
+
+static void
+rq_done(struct ktest_ctx *kt)
+{
+	int i;
+
+	for (i = 0; i < RQ_N; i++)
+		if (rq.td[i] != NULL) {
+			lwkt_rele(rq.td[i]);
+			rq.td[i] = NULL;
+		}
+}
+
+/*
+ * remote_deschedule: a thread queued on X and descheduled from here
+ * leaves X's run queue and does not run until scheduled again.
+ */
+KTEST(sched, remote_deschedule)
+{
+	int x = ktest_other_cpu();
+
+	if (x == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	memset((void *)&rq, 0, sizeof(rq));
+	ASSERT_TRUE(rq_create(kt, 0, x, TDPRI_KERN_DAEMON));
+	ASSERT_TRUE(ho_start(kt, x, rq_record));
+	lwkt_schedule(rq.td[0]);
+	lwkt_deschedule(rq.td[0]);
+	ho_release(kt);
+	EXPECT_EQ(rq.runq[0], 0);
+	lwkt_sleep_us(two_ticks_us());
+	EXPECT_EQ(rq.n, 0);
+	EXPECT_EQ(rq.td[0]->td_flags & TDF_RUNQ, 0);
+	lwkt_schedule(rq.td[0]);
+	EXPECT_TRUE(ktest_poll(&rq.n, 1, 200, 1000 * MS));
+	EXPECT_EQ(rq.cpu[0], x);
+	rq_done(kt);
+}
+
+/*
+ * remote_setpri: a queued thread of X given a new priority from here has
+ * it, sits in the queue of that priority behind those already there, and
+ * runs accordingly.
+ */
+static void
+rq_check_queue(void)
+{
+	struct globaldata *gd = mycpu;
+	int pri = TDPRI_KERN_DAEMON + 1;
+
+	rq_record();
+	rq.head_ok = TAILQ_FIRST(&gd->gd_tdrunq[pri]) == rq.td[1];
+	rq.tail_ok = (rq.td[0]->td_flags & TDF_RUNQ) != 0 &&
+	    TAILQ_NEXT(rq.td[0], td_threadq) == NULL &&
+	    TAILQ_NEXT(rq.td[1], td_threadq) == rq.td[0];
+}
+
+KTEST(sched, remote_setpri)
+{
+	int x = ktest_other_cpu();
+
+	if (x == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	memset((void *)&rq, 0, sizeof(rq));
+	/* 0 starts above 1, is queued first, then drops to 1's priority. */
+	ASSERT_TRUE(rq_create(kt, 0, x, TDPRI_KERN_DAEMON + 2));
+	ASSERT_TRUE(rq_create(kt, 1, x, TDPRI_KERN_DAEMON + 1));
+	ASSERT_TRUE(ho_start(kt, x, rq_check_queue));
+	lwkt_schedule(rq.td[0]);
+	lwkt_schedule(rq.td[1]);
+	lwkt_setpri(rq.td[0], TDPRI_KERN_DAEMON + 1);
+	ho_release(kt);
+	EXPECT_EQ(rq.pri[0], TDPRI_KERN_DAEMON + 1);
+	EXPECT_NE(rq.runq[0], 0);
+	EXPECT_TRUE(rq.head_ok);
+	EXPECT_TRUE(rq.tail_ok);
+	EXPECT_TRUE(ktest_poll(&rq.n, 2, 200, 1000 * MS));
+	EXPECT_EQ(rq.order[0], 1);
+	EXPECT_EQ(rq.order[1], 0);
+	rq_done(kt);
+}
+
+/*
+ * remote_noresched: lwkt_schedule_noresched() of a higher-priority thread
+ * of X queues it there without asking X to reschedule; lwkt_schedule()
+ * of another one does ask.
+ */
+KTEST(sched, remote_noresched)
+{
+	int x = ktest_other_cpu();
+
+	if (x == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	memset((void *)&rq, 0, sizeof(rq));
+	ASSERT_TRUE(rq_create(kt, 0, x, TDPRI_KERN_DAEMON + 2));
+	ASSERT_TRUE(ho_start(kt, x, rq_record));
+	lwkt_schedule_noresched(rq.td[0]);
+	ho_release(kt);
+	EXPECT_NE(rq.runq[0], 0);
+	EXPECT_EQ(rq.resched, 0);
+	EXPECT_TRUE(ktest_poll(&rq.n, 1, 200, 1000 * MS));
+
+	ASSERT_TRUE(rq_create(kt, 1, x, TDPRI_KERN_DAEMON + 2));
+	ASSERT_TRUE(ho_start(kt, x, rq_record));
+	lwkt_schedule(rq.td[1]);
+	ho_release(kt);
+	EXPECT_NE(rq.runq[1], 0);
+	EXPECT_NE(rq.resched, 0);
+	EXPECT_TRUE(ktest_poll(&rq.n, 2, 200, 1000 * MS));
+	EXPECT_EQ(rq.cpu[0], x);
+	EXPECT_EQ(rq.cpu[1], x);
+	rq_done(kt);
+}
+
+/*
+ * noresched_migrating: lwkt_schedule_noresched() of a thread that is
+ * moving from this CPU to X (switched out here, not yet adopted there)
+ * follows it to X: it runs there exactly once, and the request's hold is
+ * dropped.
+ */
+static struct {
+	volatile int	cpu;
+	volatile uint32_t runs;
+	struct globaldata *to;
+} mg;
+
+static void
+mg_worker(void *arg __unused)
+{
+	lwkt_setcpu_self(mg.to);
+	mg.cpu = mycpuid;
+	atomic_add_int(&mg.runs, 1);
+}
+
+KTEST(sched, noresched_migrating)
+{
+	int x = ktest_other_cpu(), i;
+	thread_t td;
+
+	if (x == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	memset((void *)&mg, 0, sizeof(mg));
+	memset((void *)&rq, 0, sizeof(rq));
+	mg.to = globaldata_find(x);
+	ASSERT_EQ(lwkt_create(mg_worker, NULL, &td, NULL, TDF_STOPREQ,
+	    mycpuid, "mg_worker"), 0);
+	lwkt_hold(td);
+	rq.td[0] = td;
+	ASSERT_TRUE(ho_start(kt, x, rq_record));
+	lwkt_schedule(td);
+	for (i = 0; i < 100 && (td->td_flags & TDF_MIGRATING) == 0; i++)
+		lwkt_yield();
+	ASSERT_NE(td->td_flags & TDF_MIGRATING, 0);	/* X holds it off */
+	lwkt_schedule_noresched(td);
+	EXPECT_EQ(td->td_refs, 2);	/* ours and the request's */
+	ho_release(kt);
+	EXPECT_NE(rq.runq[0], 0);
+	EXPECT_TRUE(ktest_poll(&mg.runs, 1, 200, 1000 * MS));
+	lwkt_sleep_us(two_ticks_us());
+	EXPECT_EQ(mg.runs, 1);
+	EXPECT_EQ(mg.cpu, x);
+	EXPECT_EQ(td->td_refs, 1);
+	rq.td[0] = NULL;
+	lwkt_rele(td);
 }
