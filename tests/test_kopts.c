@@ -302,3 +302,21 @@ KTEST(kopts, test_value_limit)
 	EXPECT_EQ(kc_parse(kt, kc_big, "test", &ko, &cc), 1);
 	EXPECT_STREQ(ko.ko_test, "");
 }
+
+/* glob_match() (kern/subr_string.c), as test= uses it: '?' is one character. */
+KTEST(kopts, glob_question)
+{
+	EXPECT_TRUE(glob_match("a?c", "abc"));
+	EXPECT_FALSE(glob_match("a?c", "ac"));
+	EXPECT_FALSE(glob_match("a?c", "abbc"));
+	EXPECT_FALSE(glob_match("?", ""));
+	EXPECT_TRUE(glob_match("?", "x"));
+	EXPECT_FALSE(glob_match("??", "x"));
+	EXPECT_TRUE(glob_match("*?", "x"));
+	EXPECT_FALSE(glob_match("*?", ""));
+	EXPECT_TRUE(glob_match("a*?d", "abcd"));
+	EXPECT_FALSE(glob_match("a*?d", "ad"));
+	EXPECT_TRUE(glob_match("sched.?ield_*", "sched.yield_round_robin"));
+	EXPECT_FALSE(glob_match("sched.?ield_*", "sched.field"));
+	EXPECT_TRUE(glob_match("kopts.glob_?uestion", "kopts.glob_question"));
+}
