@@ -5,14 +5,18 @@
  * queued the same way on the message's reply port, and only there, on
  * that CPU, is it marked MSGF_DONE, so a waiter never sees a reply that is
  * still on its way.  Ports are expected not to change CPU while messages
- * to them are in flight.
+ * to them are in flight.  mp_replies_due (sys/msgport.h) lets a port's
+ * owner wait, before it exits, for the replies still coming to it.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/ipiq.h>
 #include <sys/msgport.h>
+#include <sys/systimer.h>
 #include <sys/thread2.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
 
 void
 lwkt_initport(struct lwkt_port *port, struct thread *td)
@@ -20,6 +24,7 @@ lwkt_initport(struct lwkt_port *port, struct thread *td)
 	TAILQ_INIT(&port->mp_msgq);
 	port->mp_td = td;
 	port->mp_flags = 0;
+	port->mp_replies_due = 0;
 }
 
 void
@@ -40,6 +45,11 @@ port_put_local(struct lwkt_port *port, struct lwkt_msg *msg)
 		msg->ms_flags |= MSGF_DONE;
 	msg->ms_flags |= MSGF_QUEUED;
 	TAILQ_INSERT_TAIL(&port->mp_msgq, msg, ms_link);
+	if (msg->ms_flags & MSGF_REPLY) {
+		KASSERT(port->mp_replies_due > 0, ("lwkt_replymsg: message %p "
+		    "was never sent with reply port %p", msg, port));
+		atomic_subtract_int(&port->mp_replies_due, 1);
+	}
 	if (port->mp_flags & MSGPORTF_WAITING) {
 		port->mp_flags &= ~MSGPORTF_WAITING;
 		if (msg->ms_flags & MSGF_NORESCHED)
@@ -79,6 +89,7 @@ lwkt_sendmsg(struct lwkt_port *port, struct lwkt_msg *msg)
 	KASSERT(msg->ms_flags & MSGF_DONE, ("lwkt_sendmsg: message %p is "
 	    "already in flight", msg));
 	msg->ms_flags &= ~(MSGF_DONE | MSGF_REPLY | MSGF_QUEUED);
+	atomic_add_int(&msg->ms_reply_port->mp_replies_due, 1);
 	port_put(port, msg);
 }
 
@@ -154,4 +165,46 @@ lwkt_waitmsg(struct lwkt_msg *msg)
 	}
 	crit_exit();
 	return msg->ms_error;
+}
+
+static void
+port_wait_wake(struct systimer *st __unused, void *td)
+{
+	lwkt_schedule(td);
+}
+
+/*
+ * Owner, thread context (lwkt_exit): block until every reply due to the
+ * port has been queued on it.  One console line after 1 s; a panic that
+ * names the thread after 10 s.
+ */
+void
+lwkt_port_wait_replies(struct lwkt_port *port)
+{
+	thread_t td = curthread;
+	struct systimer st = { .st_queued = false };
+	uint64_t t0 = cpu_ticks();
+	bool warned = false;
+
+	KKASSERT(port->mp_td == td);
+	crit_enter();
+	while (port->mp_replies_due != 0) {
+		if (!warned && cpu_ticks() - t0 > cpu_tsc_hz) {
+			kprintf("lwkt_exit: thread \"%s\" waits for %u "
+			    "reply(ies) to its port\n", td->td_comm,
+			    port->mp_replies_due);
+			warned = true;
+		}
+		if (cpu_ticks() - t0 > 10 * cpu_tsc_hz)
+			panic("lwkt_exit: thread \"%s\" still waits for %u "
+			    "reply(ies) after 10 s", td->td_comm,
+			    port->mp_replies_due);
+		port->mp_flags |= MSGPORTF_WAITING;
+		systimer_init_oneshot(&st, port_wait_wake, td, 100000);
+		lwkt_deschedule_self();
+		lwkt_switch();
+		systimer_del(&st);
+	}
+	port->mp_flags &= ~MSGPORTF_WAITING;
+	crit_exit();
 }

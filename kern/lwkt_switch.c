@@ -210,29 +210,46 @@ lwkt_preempt(thread_t ntd, int critcount)
 	KKASSERT((td->td_flags & TDF_PREEMPT_LOCK) == 0);
 }
 
+/*
+ * A request about another CPU's thread travels there as an IPIQ message
+ * that holds the thread (lwkt_hold), so its struct cannot be reaped and
+ * reused by another thread before the message has run (issue 9 defect 8).
+ * The receiver drops the request if the thread has exited meanwhile, then
+ * lets go of it.  A thread that changed CPU in between is forwarded again
+ * (under a hold of its own) by the request itself.
+ */
+static __noinline void
+lwkt_forward(struct globaldata *gd, ipifunc3_t *func, thread_t td, int arg2)
+{
+	lwkt_hold(td);
+	lwkt_send_ipiq2(gd, func, td, arg2);
+}
+
+/* Receiver: should a forwarded request about td still be carried out? */
+static bool
+lwkt_forward_live(thread_t td)
+{
+	return td->td_gd != mycpu || (td->td_flags & TDF_EXITING) == 0;
+}
+
 static void
 lwkt_schedule_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
 {
-	lwkt_schedule(arg);
-}
+	thread_t td = arg;
 
-/* Out of line so the local path of lwkt_schedule stays short. */
-static __noinline void
-lwkt_schedule_forward(struct globaldata *gd, thread_t td)
-{
-	lwkt_send_ipiq(gd, lwkt_schedule_remote, td);
+	if (lwkt_forward_live(td))
+		lwkt_schedule(td);
+	lwkt_rele(td);
 }
 
 static void
 lwkt_deschedule_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
 {
-	lwkt_deschedule(arg);
-}
+	thread_t td = arg;
 
-static __noinline void
-lwkt_deschedule_forward(struct globaldata *gd, thread_t td)
-{
-	lwkt_send_ipiq(gd, lwkt_deschedule_remote, td);
+	if (lwkt_forward_live(td))
+		lwkt_deschedule(td);
+	lwkt_rele(td);
 }
 
 /*
@@ -247,12 +264,12 @@ lwkt_schedule(thread_t td)
 	thread_t cur;
 
 	if (__predict_false(td->td_gd != gd)) {
-		lwkt_schedule_forward(td->td_gd, td);
+		lwkt_forward(td->td_gd, lwkt_schedule_remote, td, 0);
 		return;
 	}
 	if (__predict_false(td->td_flags & TDF_MIGRATING)) {
 		/* In flight: the request follows the adoption message. */
-		lwkt_schedule_forward(td->td_migrate_gd, td);
+		lwkt_forward(td->td_migrate_gd, lwkt_schedule_remote, td, 0);
 		return;
 	}
 	KASSERT((td->td_flags & TDF_EXITING) == 0,
@@ -273,7 +290,11 @@ static void
 lwkt_schedule_noresched_remote(void *arg, int arg2 __unused,
     struct intrframe *f __unused)
 {
-	lwkt_schedule_noresched(arg);
+	thread_t td = arg;
+
+	if (lwkt_forward_live(td))
+		lwkt_schedule_noresched(td);
+	lwkt_rele(td);
 }
 
 /* Make td runnable without preempting or asking for a reschedule. */
@@ -281,12 +302,12 @@ void
 lwkt_schedule_noresched(thread_t td)
 {
 	if (td->td_gd != mycpu) {
-		lwkt_send_ipiq(td->td_gd, lwkt_schedule_noresched_remote, td);
+		lwkt_forward(td->td_gd, lwkt_schedule_noresched_remote, td, 0);
 		return;
 	}
 	if (td->td_flags & TDF_MIGRATING) {
-		lwkt_send_ipiq(td->td_migrate_gd, lwkt_schedule_noresched_remote,
-		    td);
+		lwkt_forward(td->td_migrate_gd, lwkt_schedule_noresched_remote,
+		    td, 0);
 		return;
 	}
 	crit_enter();
@@ -308,11 +329,11 @@ void
 lwkt_deschedule(thread_t td)
 {
 	if (__predict_false(td->td_gd != mycpu)) {
-		lwkt_deschedule_forward(td->td_gd, td);
+		lwkt_forward(td->td_gd, lwkt_deschedule_remote, td, 0);
 		return;
 	}
 	if (__predict_false(td->td_flags & TDF_MIGRATING)) {
-		lwkt_deschedule_forward(td->td_migrate_gd, td);
+		lwkt_forward(td->td_migrate_gd, lwkt_deschedule_remote, td, 0);
 		return;
 	}
 	crit_enter();
@@ -360,7 +381,11 @@ lwkt_yield_quick(void)
 static void
 lwkt_setpri_remote(void *arg, int pri, struct intrframe *f __unused)
 {
-	lwkt_setpri(arg, pri);
+	thread_t td = arg;
+
+	if (lwkt_forward_live(td))
+		lwkt_setpri(td, pri);
+	lwkt_rele(td);
 }
 
 /* Change the priority; requeue if runnable.  No automatic switch. */
@@ -369,7 +394,7 @@ lwkt_setpri(thread_t td, int pri)
 {
 	KKASSERT(pri >= 0 && pri <= TDPRI_MAX);
 	if (td->td_gd != mycpu) {
-		lwkt_send_ipiq2(td->td_gd, lwkt_setpri_remote, td, pri);
+		lwkt_forward(td->td_gd, lwkt_setpri_remote, td, pri);
 		return;
 	}
 	crit_enter();
@@ -529,13 +554,17 @@ lwkt_splz(void)
 	 * that preempted another runs on until it blocks: a switch from it
 	 * would only return to the preempted thread and leave this one
 	 * queued, to be switched to later as if the other had blocked.
+	 *
+	 * Option untimely_switch switches here too, as the clock might at
+	 * any moment outside a critical section: a real lwkt_switch(), which
+	 * never re-queues, so a thread that descheduled itself stops here
+	 * until someone schedules it.
 	 */
 	if (td->td_nest_count == 1 && td->td_preempted == NULL) {
-		if (gd->gd_reqflags & RQF_AST_LWKT_RESCHED)
+		if ((gd->gd_reqflags & RQF_AST_LWKT_RESCHED) ||
+		    ((gd->gd_reqflags & RQF_UNTIMELY) &&
+		    td != &gd->gd_idlethread && (td->td_flags & TDF_EXITING) == 0))
 			lwkt_switch();
-		else if ((gd->gd_reqflags & RQF_UNTIMELY) &&
-		    td != &gd->gd_idlethread && (td->td_flags & TDF_EXITING) == 0)
-			lwkt_yield();
 	}
 	--td->td_nest_count;
 }

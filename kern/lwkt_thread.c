@@ -183,6 +183,7 @@ lwkt_exit(void)
 	KASSERT(td != &gd->gd_idlethread, ("the idle thread cannot exit"));
 	KASSERT(td->td_toks == NULL, ("thread \"%s\" exits holding token \"%s\"",
 	    td->td_comm, td->td_toks->tr_tok->t_name));
+	lwkt_port_wait_replies(&td->td_msgport); /* no late reply to it */
 	tsleep_remove(td);		/* an interlock it never slept on */
 	crit_enter_quick(td);
 	td->td_flags |= TDF_EXITING;

@@ -1,6 +1,7 @@
 /*
  * Suite "clock": systimers (one-shot and periodic, per CPU), the hard
- * clock's rate and callouts run by the softclock thread.  Time is read from
+ * clock's rate and callouts run by the softclock thread (also re-armed
+ * while pending).  Time is read from
  * the CPU's own TSC; bounds are counts or orderings, never host speed.
  */
 #include <sys/param.h>
@@ -182,4 +183,54 @@ KTEST(clock, callout_in_softclock)
 	callout_stop(&c);
 	lwkt_sleep_us(50000);
 	EXPECT_EQ(callout_runs, 1);
+}
+
+/* Sleep until this CPU's gd_ticks has advanced by n (bounded). */
+static void
+wait_ticks(uint32_t n)
+{
+	uint64_t target = mycpu->gd_ticks + n;
+	uint32_t i;
+
+	for (i = 0; i < 8 * (n + 2) && mycpu->gd_ticks < target; i++)
+		lwkt_sleep_us(1000000 / hz / 4 + 1);
+}
+
+/*
+ * callout_rearm: callout_reset() of a pending callout replaces its time:
+ * it runs once, at the new time, whether that is earlier or later than
+ * the old one.  Measured in ticks of this CPU.
+ */
+KTEST(clock, callout_rearm)
+{
+	struct callout c;
+	uint64_t rearmed;
+
+	callout_init(&c);
+
+	/* Earlier: 20 ticks, re-armed to 3. */
+	callout_runs = 0;
+	crit_enter();
+	callout_reset(&c, 20, callout_fn, NULL);
+	rearmed = mycpu->gd_ticks;
+	callout_reset(&c, 3, callout_fn, NULL);
+	crit_exit();
+	wait_ticks(25);
+	EXPECT_EQ(callout_runs, 1);
+	EXPECT_GE(callout_tick, rearmed + 3);
+	EXPECT_LT(callout_tick, rearmed + 20);
+	EXPECT_FALSE(callout_pending(&c));
+
+	/* Later: 2 ticks, re-armed to 8. */
+	callout_runs = 0;
+	crit_enter();
+	callout_reset(&c, 2, callout_fn, NULL);
+	rearmed = mycpu->gd_ticks;
+	callout_reset(&c, 8, callout_fn, NULL);
+	EXPECT_TRUE(callout_pending(&c));
+	crit_exit();
+	wait_ticks(12);
+	EXPECT_EQ(callout_runs, 1);
+	EXPECT_GE(callout_tick, rearmed + 8);
+	EXPECT_FALSE(callout_pending(&c));
 }

@@ -194,7 +194,8 @@ KTEST(kopts, complaint_text)
 	    "(accepted: integer 1..1000); using 5");
 	kc_parse(kt, "foo=1", "foo", &ko, &cc);
 	EXPECT_STREQ(cc.cc_last, "cmdline: unknown key 'foo' ignored (known: "
-	    "test, test.list, seed, repeat, smp.maxcpus, expect.ncpus, "
+	    "test, test.list, test.noretry, seed, repeat, smp.maxcpus, "
+	    "expect.ncpus, "
 	    "smp.nostart, hz, untimely_switch, ipiq_optimized, test.timeout)");
 }
 
@@ -300,4 +301,22 @@ KTEST(kopts, test_value_limit)
 	ASSERT_TRUE(kc_append(kc_big, sizeof(kc_big), &pos, "g"));
 	EXPECT_EQ(kc_parse(kt, kc_big, "test", &ko, &cc), 1);
 	EXPECT_STREQ(ko.ko_test, "");
+}
+
+/* glob_match() (kern/subr_string.c), as test= uses it: '?' is one character. */
+KTEST(kopts, glob_question)
+{
+	EXPECT_TRUE(glob_match("a?c", "abc"));
+	EXPECT_FALSE(glob_match("a?c", "ac"));
+	EXPECT_FALSE(glob_match("a?c", "abbc"));
+	EXPECT_FALSE(glob_match("?", ""));
+	EXPECT_TRUE(glob_match("?", "x"));
+	EXPECT_FALSE(glob_match("??", "x"));
+	EXPECT_TRUE(glob_match("*?", "x"));
+	EXPECT_FALSE(glob_match("*?", ""));
+	EXPECT_TRUE(glob_match("a*?d", "abcd"));
+	EXPECT_FALSE(glob_match("a*?d", "ad"));
+	EXPECT_TRUE(glob_match("sched.?ield_*", "sched.yield_round_robin"));
+	EXPECT_FALSE(glob_match("sched.?ield_*", "sched.field"));
+	EXPECT_TRUE(glob_match("kopts.glob_?uestion", "kopts.glob_question"));
 }

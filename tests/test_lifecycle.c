@@ -10,7 +10,10 @@
  *   - stopreq: a TDF_STOPREQ thread does not run until lwkt_schedule(),
  *     on this CPU and on another one;
  *   - remote_create: a thread created for another CPU runs there and is
- *     linked on that CPU's gd_tdallq while it lives, and only then.
+ *     linked on that CPU's gd_tdallq while it lives, and only then;
+ *   - stale_remote_after_exit: a remote schedule/setpri still queued for
+ *     a thread when it exits does not reach the thread that next uses its
+ *     cached struct thread.
  * Each CPU's lists are read only by that CPU, inside a critical section
  * (through ktest_on_cpu()/ktest_on_each_cpu() for other CPUs).
  */
@@ -24,6 +27,7 @@
 #include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
+#include <machine/cpufunc.h>
 
 #define MS		1000u		/* microseconds */
 
@@ -648,4 +652,106 @@ KTEST(lifecycle, remote_create)
 		    rc.ran[cpu])
 			ktest_on_cpu(kt, cpu, rc_check_unlinked,
 			    (void *)(uintptr_t)cpu);
+}
+
+/* ---------------------------------------------------------------------
+ * stale_remote_after_exit (issue 9 defect 8): messages queued for thread
+ * A on its CPU X while X is held off (a driver thread D spinning there in
+ * a critical section) must be harmless when X finally runs them, after A
+ * has exited and X has created thread B, possibly in A's cached struct:
+ * B must be neither scheduled (it is TDF_STOPREQ) nor given A's priority.
+ * D does the exit and the creation itself, all inside its one critical
+ * section, so X runs no message before it is done.
+ */
+
+#define SR_PRI		(TDPRI_KERN_DAEMON + 2)
+
+static struct {
+	thread_t	a, b;
+	volatile uint32_t a_parked, a_stop;
+	volatile uint32_t d_ready, d_go, d_done, d_timeout;
+	volatile uint32_t b_ran;
+	volatile int	b_pri;
+	volatile uint32_t b_runq;
+} stale;
+
+static void
+sr_a(void *arg __unused)
+{
+	crit_enter();
+	stale.a_parked = 1;
+	while (!stale.a_stop) {
+		lwkt_deschedule_self();
+		lwkt_switch();
+	}
+	lwkt_exit();		/* inside the section: no deferred work runs */
+}
+
+static void
+sr_b(void *arg __unused)
+{
+	stale.b_ran = 1;
+}
+
+static void
+sr_d(void *arg __unused)
+{
+	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+
+	crit_enter();
+	stale.d_ready = 1;
+	while (!stale.d_go && cpu_ticks() < end)
+		cpu_pause();
+	if (!stale.d_go) {
+		stale.d_timeout = 1;
+		crit_exit();
+		return;
+	}
+	stale.a_stop = 1;
+	lwkt_schedule(stale.a);
+	while ((stale.a->td_flags & TDF_EXITING) == 0)
+		lwkt_yield();		/* A runs and exits */
+	lwkt_switch();			/* ... and is fully switched out */
+	if (lwkt_create(sr_b, NULL, &stale.b, NULL, TDF_STOPREQ, mycpuid,
+	    "sr_b") == 0) {
+		stale.b_pri = stale.b->td_pri;
+		stale.b_runq = stale.b->td_flags & TDF_RUNQ;
+	}
+	stale.d_done = 1;
+	crit_exit();			/* X runs the queued messages now */
+}
+
+KTEST(lifecycle, stale_remote_after_exit)
+{
+	int x = ktest_other_cpu();
+	thread_t a, d;
+
+	if (x == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	memset((void *)&sr, 0, sizeof(sr));
+	ASSERT_EQ(lwkt_create(sr_a, NULL, &stale.a, NULL, 0, x, "sr_a"), 0);
+	a = stale.a;
+	ASSERT_TRUE(ktest_poll(&stale.a_parked, 1, 200, 1000 * MS));
+	ASSERT_EQ(lwkt_create(sr_d, NULL, &d, NULL, 0, x, "sr_d"), 0);
+	ASSERT_TRUE(ktest_poll(&stale.d_ready, 1, 200, 1000 * MS));
+	/* X is held off now: these wait in its IPIQ. */
+	lwkt_setpri(a, SR_PRI);
+	lwkt_schedule(a);
+	stale.d_go = 1;
+	ASSERT_TRUE(ktest_poll(&stale.d_done, 1, 200, 2000 * MS));
+	EXPECT_EQ(stale.d_timeout, 0);
+	ASSERT_PTR_NE(stale.b, NULL);
+	ktest_log(kt, "A %p, B %p: %s", a, stale.b, stale.b == a ?
+	    "B reuses A's struct" : "B got another struct");
+	EXPECT_EQ(stale.b_pri, TDPRI_KERN_DAEMON);
+	EXPECT_EQ(stale.b_runq, 0);
+	/* Give X time to run the stale messages. */
+	lwkt_sleep_us(10 * MS);
+	EXPECT_EQ(stale.b_ran, 0);
+	EXPECT_EQ(stale.b->td_pri, TDPRI_KERN_DAEMON);
+	if (stale.b_ran == 0)
+		lwkt_schedule(stale.b);
+	EXPECT_TRUE(ktest_poll(&stale.b_ran, 1, 200, 1000 * MS));
 }

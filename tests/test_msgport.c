@@ -14,6 +14,10 @@
  *     receiver blocked in lwkt_waitport() on the sender's CPU queues it
  *     without a reschedule: the receiver runs at the sender's next switch
  *     point, not at once; without the flag it runs at once.
+ *   - reply_after_exit: a thread that sent a message and returned before
+ *     its reply came back does not finish exiting until the reply is in:
+ *     the reply never lands in the reply port of a thread that reuses its
+ *     struct thread (issue 9 defect 8).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -26,7 +30,6 @@
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-#define ATTEMPTS	8
 #define MS		1000u		/* microseconds */
 
 #define CMD_ECHO	1		/* reply with 2 * ms_arg */
@@ -344,6 +347,20 @@ nr_receiver(void *arg __unused)
 	nr.exited = 1;
 }
 
+/*
+ * Wait (sleeping) for the next hard-clock tick, so that the short run that
+ * follows has a whole tick period to itself.  Bounded: 4 periods.
+ */
+static void
+nr_tick_align(void)
+{
+	uint64_t t0 = mycpu->gd_ticks;
+	int i;
+
+	for (i = 0; i < 400 && mycpu->gd_ticks == t0; i++)
+		lwkt_sleep_us(1000000 / hz / 100 + 1);
+}
+
 /* Wait until the receiver is blocked in lwkt_waitport(). */
 static bool
 nr_blocked(void)
@@ -458,7 +475,6 @@ KTEST(msgport, noresched)
 {
 	thread_t td = curthread;
 	struct lwkt_msg q;
-	int attempt;
 
 	memset((void *)&nr, 0, sizeof(nr));
 	ASSERT_EQ(lwkt_create(nr_receiver, NULL, &nr.td, NULL, TDF_STOPREQ,
@@ -468,16 +484,17 @@ KTEST(msgport, noresched)
 	lwkt_schedule(nr.td);
 
 	if (lwkt_untimely_switch) {
-		/* crit_exit always yields: only the queuing is checked. */
+		/* crit_exit always switches: only the queuing is checked. */
 		nr_send_crit(kt, true);
 	} else {
-		for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		for (;;) {
+			nr_tick_align();
 			if (nr_send_crit(kt, true))
 				break;
-			ktest_log(kt, "attempt %d: a tick at crit_exit ran it "
-			    "early; again", attempt);
+			if (!ktest_retry(kt, "a tick or another reschedule "
+			    "request at crit_exit ran it early"))
+				break;
 		}
-		EXPECT_LT(attempt, ATTEMPTS);
 	}
 	nr_send_crit(kt, false);
 
@@ -485,13 +502,14 @@ KTEST(msgport, noresched)
 		ktest_log(kt, "untimely_switch: the send's own crit_exit "
 		    "yields; plain-send half skipped");
 	} else {
-		for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		for (;;) {
+			nr_tick_align();
 			if (nr_send_plain(kt, true))
 				break;
-			ktest_log(kt, "attempt %d: a tick ran it early; again",
-			    attempt);
+			if (!ktest_retry(kt, "a tick during the send ran it "
+			    "early"))
+				break;
 		}
-		EXPECT_LT(attempt, ATTEMPTS);
 		nr_send_plain(kt, false);
 	}
 
@@ -500,4 +518,63 @@ KTEST(msgport, noresched)
 	lwkt_initmsg(&q, NULL, CMD_QUIT);
 	EXPECT_EQ(lwkt_domsg(&nr.port, &q), 0);
 	EXPECT_TRUE(ktest_poll(&nr.exited, 1, 100, 2000 * MS));
+}
+
+/* ---------------------------------------------------------------------
+ * reply_after_exit: sender S (this CPU) sends one message to our port and
+ * returns at once.  We take the message, create thread B on this CPU (the
+ * allocation reaps S if S has gone, and B may reuse its struct), and only
+ * then reply.  The reply must reach S's own port, not B's.
+ */
+
+static struct {
+	struct lwkt_port port;		/* ours */
+	struct lwkt_msg	msg;		/* outlives S */
+	volatile uint32_t sent;
+	volatile uint32_t b_ran;
+} ra;
+
+static void
+ra_sender(void *arg __unused)
+{
+	lwkt_initmsg(&ra.msg, NULL, CMD_ECHO);
+	lwkt_sendmsg(&ra.port, &ra.msg);
+	ra.sent = 1;
+}
+
+static void
+ra_b(void *arg __unused)
+{
+	ra.b_ran = 1;
+}
+
+KTEST(msgport, reply_after_exit)
+{
+	struct lwkt_msg *m = NULL;
+	thread_t s, b;
+	uint32_t b_queued;
+	int i;
+
+	memset((void *)&ra, 0, sizeof(ra));
+	lwkt_initport(&ra.port, curthread);
+	ASSERT_EQ(lwkt_create(ra_sender, NULL, &s, NULL, 0, mycpuid,
+	    "ra_sender"), 0);
+	for (i = 0; i < 1000 && (m = lwkt_getport(&ra.port)) == NULL; i++)
+		lwkt_sleep_us(1000);
+	ASSERT_PTR_EQ(m, &ra.msg);
+	EXPECT_EQ(ra.sent, 1);
+	lwkt_sleep_us(1000);		/* S returns from its function */
+	ASSERT_EQ(lwkt_create(ra_b, NULL, &b, NULL, TDF_STOPREQ, mycpuid,
+	    "ra_b"), 0);
+	ktest_log(kt, "S %p, B %p: %s", s, b, s == b ? "B reuses S's struct" :
+	    "B got another struct");
+	lwkt_replymsg(m, 7);
+	crit_enter();
+	b_queued = !TAILQ_EMPTY(&b->td_msgport.mp_msgq);
+	crit_exit();
+	EXPECT_EQ(b_queued, 0);
+	EXPECT_NE(ra.msg.ms_flags & MSGF_DONE, 0);
+	EXPECT_EQ(ra.msg.ms_error, 7);
+	lwkt_schedule(b);
+	EXPECT_TRUE(ktest_poll(&ra.b_ran, 1, 100, 1000 * MS));
 }

@@ -6,6 +6,13 @@
  * lwkt_sendmsg() is asynchronous (the reply comes back to the message's
  * ms_reply_port); lwkt_domsg() sends and waits for the reply.  The port's
  * queue is touched only on its owner's CPU, inside a critical section.
+ *
+ * mp_replies_due counts the messages sent with the port as their reply
+ * port whose reply has not been queued on it yet (added by the sender on
+ * any CPU, subtracted on the owner's CPU, atomically).  A thread does not
+ * finish lwkt_exit() while its td_msgport has replies due, so a late reply
+ * never reaches a port whose struct thread has been reused.  The owner of
+ * any other port must likewise keep it until its replies are in.
  */
 #ifndef _SYS_MSGPORT_H_
 #define _SYS_MSGPORT_H_
@@ -37,6 +44,7 @@ struct lwkt_port {
 	TAILQ_HEAD(, lwkt_msg) mp_msgq;
 	struct thread	*mp_td;		/* owner */
 	uint32_t	mp_flags;
+	volatile uint32_t mp_replies_due; /* sent with this reply port, not back */
 };
 #define MSGPORTF_WAITING	0x0001	/* owner is blocked in waitport/waitmsg */
 
@@ -48,5 +56,6 @@ void	lwkt_replymsg(struct lwkt_msg *msg, int error);
 struct lwkt_msg *lwkt_getport(struct lwkt_port *port);
 struct lwkt_msg *lwkt_waitport(struct lwkt_port *port);
 int	lwkt_waitmsg(struct lwkt_msg *msg);
+void	lwkt_port_wait_replies(struct lwkt_port *port);
 
 #endif

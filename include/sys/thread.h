@@ -129,7 +129,7 @@ void	crit_panic(void) __noreturn;
 void	crit_debug_check(struct thread *td, const char *id);
 void	need_lwkt_resched(void);
 
-/* Debug option untimely_switch: the outermost crit_exit() yields. */
+/* Debug option untimely_switch: every outermost crit_exit() switches. */
 extern bool lwkt_untimely_switch;
 
 #endif
