@@ -194,7 +194,7 @@ KTEST(kopts, complaint_text)
 	    "(accepted: integer 1..1000); using 5");
 	kc_parse(kt, "foo=1", "foo", &ko, &cc);
 	EXPECT_STREQ(cc.cc_last, "cmdline: unknown key 'foo' ignored (known: "
-	    "test, test.list, seed, repeat, smp.maxcpus, expect.ncpus, "
+	    "test, test.list, test.noretry, seed, repeat, smp.maxcpus, expect.ncpus, "
 	    "smp.nostart, hz, untimely_switch, ipiq_optimized, test.timeout)");
 }
 
