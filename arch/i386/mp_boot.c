@@ -13,6 +13,13 @@
  * (INIT to every AP, 10 ms, SIPI to every AP, 200 us, SIPI again), then
  * waits a bounded time for each to come online.  An AP that does not is
  * reported and left out of smp_active_mask.
+ *
+ * Every AP, once online, waits for the BSP to publish smp_active_mask, which
+ * the BSP does no earlier than AP_SETTLE_MS after the first INIT: how long
+ * QEMU takes to run an AP after its STARTUP IPI varies with host timing
+ * even under -icount (docs/testing.md), and this fixed release point keeps
+ * that variation out of everything after start-up.  An AP released outside
+ * the mask (it came up after the BSP gave up on it) parks.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -28,6 +35,7 @@
 #define MP_TRAMPOLINE_PA	0x8000	/* must match boot/mpentry.asm */
 #define AP_STACK_PAGES		4
 #define AP_START_WAIT_MS	2000
+#define AP_SETTLE_MS		20
 #define LAPIC_DEFAULT_PA	0xFEE00000u
 
 extern char ap_trampoline[], ap_trampoline_end[];
@@ -37,6 +45,7 @@ struct mdglobaldata cpu_private[MAXCPU] __aligned(64);
 uint8_t ap_apicid_to_cpu[256];		/* read by boot/mpentry.asm */
 uint32_t ap_boot_stack[MAXCPU];		/* read by boot/mpentry.asm */
 uint32_t ap_lapic_id_reg;		/* read by boot/mpentry.asm */
+static volatile uint32_t ap_released;	/* smp_active_mask is final */
 
 int ncpus = 1;
 volatile cpumask_t smp_active_mask = 1;
@@ -123,6 +132,14 @@ ap_main(int cpuid)
 		panic("smp: cpu %d expected apic id %d, found %u", cpuid,
 		    gd->gd_apicid, lapic_id());
 	cpu_init_lwkt();
+	while (!ap_released)
+		cpu_pause();
+	if (!CPUMASK_TEST(smp_active_mask, cpuid)) {
+		kprintf("smp: cpu %d came online after the BSP gave up on it; "
+		    "parked\n", cpuid);
+		for (;;)
+			cpu_hlt();
+	}
 	kern_ap_started();
 }
 
@@ -197,9 +214,13 @@ mp_start_aps(void)
 			    gd->gd_apicid, AP_START_WAIT_MS);
 		}
 	}
+	deadline = t0 + cpu_tsc_hz * AP_SETTLE_MS / 1000;
+	while (cpu_ticks() < deadline)
+		cpu_pause();
 	for (cpu = 0; cpu < ncpus; cpu++)
 		cpu_private[cpu].mi.gd_other_cpus = online & ~CPUMASK(cpu);
 	atomic_store_rel_int(&smp_active_mask, online);
+	atomic_store_rel_int(&ap_released, 1);
 	kprintf("smp: %d of %d CPUs online; first INIT to last AP online "
 	    "%llu us\n", cpumask_count(online), ncpus,
 	    cpu_ticks_to_us(t_last - t0));
