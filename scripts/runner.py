@@ -24,7 +24,12 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       The boot matrix (MATRIX below).  Prints one line per test, writes
       build/test-results.xml (JUnit), build/test-results.json and
       build/logs/<boot>.log; the last line is "N passed, N failed".
-      Exit 0 only if every boot met its expectation.
+      Exit 0 only if every boot met its expectation.  Besides KTAP, a
+      PASS boot must: have no '# FAIL' under an 'ok', discard at most
+      RETRY_BOOT_MAX attempts ('# retry:'), plan what its command line
+      selects from a (cached) test.list boot of its kernel, and deliver
+      every console line the kernel counted; a `twin` row must repeat its
+      first boot's log (docs/testing.md).  `run` applies the same checks.
 
   runner.py gdb [--smp SPEC] [--cmdline "..."] [--thread ...]
                 [--qemu-args "..."] [--port N]
