@@ -6,7 +6,14 @@
  * re-enters the console while holding it (an exception inside the console
  * path) writes straight through instead of deadlocking, and the panic path
  * can declare the lock broken once every other CPU is frozen.
+ *
+ * Every line written is counted for the CPU that wrote it (cons_lines):
+ * the self-test runner prints the counts at the end of a run and the host
+ * runner compares them with the lines it received, so a lost or merged
+ * line is a failure.  Each CPU touches only its own counter.
  */
+#include <sys/param.h>
+#include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/cons.h>
 #include <machine/atomic.h>
@@ -17,6 +24,7 @@
 
 static volatile uint32_t cons_owner = CONS_NOBODY;
 static volatile uint32_t cons_broken;
+static volatile uint32_t cons_nlines[MAXCPU];
 
 static void
 cons_write_line(const char *s, size_t n)
@@ -34,6 +42,7 @@ cons_write_line(const char *s, size_t n)
 		locked = !cons_broken;
 	}
 	cpu_cons_write(s, n);
+	cons_nlines[me]++;
 	if (locked)
 		atomic_store_rel_int(&cons_owner, CONS_NOBODY);
 }
@@ -63,6 +72,13 @@ cons_flush(void)
 	if (mycpu->gd_conlen > 0)
 		cons_putc('\n');
 	intr_restore(ef);
+}
+
+uint32_t
+cons_lines(int cpu)
+{
+	KKASSERT(cpu >= 0 && cpu < MAXCPU);
+	return cons_nlines[cpu];
 }
 
 void

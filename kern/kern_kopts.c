@@ -71,7 +71,7 @@ static const struct kopt kopt_table[] = {
 /* Longest piece of an offending word quoted in a complaint. */
 #define KOPT_QUOTE_MAX	40
 /* Longest complaint line; longer ones are cut by ksnprintf. */
-#define KOPT_LINE_MAX	320
+#define KOPT_LINE_MAX	640
 
 struct kopt_parse {
 	struct kopts	*kp_ko;
@@ -211,6 +211,12 @@ kopt_unknown(struct kopt_parse *kp, const char *key, size_t keylen)
 		    ", " : ")");
 	}
 	kopt_emit(kp, line);
+}
+
+const char *
+kopts_key(unsigned i)
+{
+	return i < nitems(kopt_table) ? kopt_table[i].ko_key : NULL;
 }
 
 /* Parse a decimal or 0x-hex number of exactly `len` characters. */

@@ -11,10 +11,15 @@
  * of every CPU are dumped and the run ends.  ktest_on_each_cpu() runs a
  * function in a new thread on every CPU.  Tests may use their context from
  * any CPU: failures are counted atomically.
+ *
+ * At the end of a run that was not aborted the runner prints how many
+ * console lines each CPU wrote since boot ("# console: lines ..."); the
+ * host compares the total with the lines it received (docs/testing.md).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/cons.h>
 #include <sys/counters.h>
 #include <sys/kopts.h>
 #include <sys/ktest.h>
@@ -406,6 +411,28 @@ ktest_list(void)
 	}
 }
 
+/*
+ * "# console: lines cpu0:N ... total:T": lines each CPU wrote before this
+ * one (every CPU that ever started, online or not).
+ */
+static void
+ktest_print_console_lines(void)
+{
+	char buf[32 * MAXCPU + 32];
+	size_t len = 0;
+	uint32_t n, total = 0;
+	int cpu;
+
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		n = cons_lines(cpu);
+		total += n;
+		len += ksnprintf(buf + len, sizeof(buf) - len, " cpu%d:%u",
+		    cpu, n);
+		KKASSERT(len < sizeof(buf));
+	}
+	kprintf("# console: lines%s total:%u\n", buf, total);
+}
+
 static int
 ktest_main(void)
 {
@@ -466,6 +493,7 @@ ktest_main(void)
 	}
 	lwkt_counters_print();
 	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail, kt_skip);
+	ktest_print_console_lines();
 	return kt_fail > 0 ? KEXIT_FAIL : KEXIT_PASS;
 }
 

@@ -24,7 +24,12 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       The boot matrix (MATRIX below).  Prints one line per test, writes
       build/test-results.xml (JUnit), build/test-results.json and
       build/logs/<boot>.log; the last line is "N passed, N failed".
-      Exit 0 only if every boot met its expectation.
+      Exit 0 only if every boot met its expectation.  Besides KTAP, a
+      PASS boot must: have no '# FAIL' under an 'ok', discard at most
+      RETRY_BOOT_MAX attempts ('# retry:'), plan what its command line
+      selects from a (cached) test.list boot of its kernel, and deliver
+      every console line the kernel counted; a `twin` row must repeat its
+      first boot's log (docs/testing.md).  `run` applies the same checks.
 
   runner.py gdb [--smp SPEC] [--cmdline "..."] [--thread ...]
                 [--qemu-args "..."] [--port N]
@@ -85,6 +90,10 @@ import xml.etree.ElementTree as ET
 #   require  regexes (re.MULTILINE) the serial log must match
 #   forbid   regexes it must not match (default: any "cmdline:" complaint)
 #   solo     run with no other boot alongside (heavy multi-thread TCG)
+#   twin     name of an earlier row this one repeats exactly (same
+#            kernel, command line and QEMU arguments): the two serial
+#            logs must be identical line by line, except what DET_VARIES
+#            masks (deterministic -icount rows; docs/testing.md)
 # ---------------------------------------------------------------------------
 PASS, LIST, PANIC, TIMEOUT = "pass", "list", "panic", "timeout"
 CRITDEBUG_KERNEL = os.path.join("build", "critdebug", "kernel.elf")
@@ -100,11 +109,19 @@ DEFAULT_FORBID = (
 
 def Boot(name, smp, thread, cmdline, expect, args="", machine="pc",
          timeout=DEFAULT_TIMEOUT, require=(), forbid=DEFAULT_FORBID,
-         solo=False, kernel=None):
+         solo=False, kernel=None, twin=None):
     return dict(name=name, smp=smp, thread=thread, cmdline=cmdline,
                 expect=expect, args=shlex.split(args), machine=machine,
                 timeout=timeout, require=list(require), forbid=list(forbid),
-                solo=solo, kernel=kernel)
+                solo=solo, kernel=kernel, twin=twin)
+
+
+# Deterministic rows: guest time is the instruction count (-icount
+# shift=0: 1 ns per instruction, sleep=off: an idle guest skips to its next
+# timer at once), the RTC runs on that clock, and one host thread runs
+# every vCPU in turn, so host load cannot stretch any window.  test.noretry
+# makes any discarded attempt a failure.
+DET_ARGS = "-icount shift=0,sleep=off -rtc clock=vm"
 
 
 MATRIX = [
@@ -162,6 +179,19 @@ MATRIX = [
          require=[r"cmdline: unknown key 'bogus'",
                   r"cmdline: bad value '12abc' for seed",
                   r"cmdline: .*repeat"]),
+    # Deterministic rows (DET_ARGS); det-smp4-again boots det-smp4 again
+    # and must print the same log.
+    Boot("det-smp2",      "2", "single", "expect.ncpus=2 test.noretry", PASS,
+         args=DET_ARGS),
+    Boot("det-smp4",      "4", "single", "expect.ncpus=4 test.noretry", PASS,
+         args=DET_ARGS),
+    Boot("det-smp4-again", "4", "single", "expect.ncpus=4 test.noretry", PASS,
+         args=DET_ARGS, twin="det-smp4"),
+    Boot("det-smp8",      "8", "single", "expect.ncpus=8 test.noretry", PASS,
+         args=DET_ARGS, timeout=240),
+    # The tick rate at both ends of what hz= accepts in practice.
+    Boot("hz1000-smp4",   "4", "multi",  "expect.ncpus=4 hz=1000", PASS),
+    Boot("hz25-smp2",     "2", "single", "expect.ncpus=2 hz=25",   PASS),
     Boot("test-list",     "1", "single", "test.list",        LIST,
          require=[r"^test\.list: "]),
     Boot("panic-ap",      "4", "multi",
@@ -235,6 +265,14 @@ RESULT_RE = re.compile(
 DIAG_RE = re.compile(r"^\s*#\s?(.*)$")
 START_RE = re.compile(r"^start\s+(\d+)\s+(\S+)")
 TOTALS_RE = re.compile(r"^totals:\s*pass:(\d+)\s+fail:(\d+)\s+skip:(\d+)")
+RETRY_RE = re.compile(r"^retry:\s*(.*)$")
+CONSOLE_RE = re.compile(r"^console: lines((?: cpu\d+:\d+)+) total:(\d+)$")
+FAIL_DIAG_RE = re.compile(r"^FAIL\b")
+# The kernel's first console output is "\nLWKT i386 SMP kernel\n"
+# (arch/i386/machdep.c): its console line count starts with the line
+# that "\n" ends, the one before the banner.
+BANNER_RE = re.compile(r"LWKT i386 SMP kernel$")
+TESTLIST_RE = re.compile(r"^test\.list: (\S+)(.*)$")
 FIRST_TEST_RE = re.compile(r"^boot: first test at (\d+(?:\.\d+)?) ms")
 SKIP_RE = re.compile(r"^SKIP\b\s*(.*)$", re.I)
 PANIC_RE = re.compile(r"^panic:")
@@ -354,6 +392,8 @@ class KtapParser(object):
         self.bench = []               # BenchResult, in arrival order
         self.bench_errors = []        # (line, why) for malformed bench lines
         self.bench_unnamed = []       # bench lines waiting for a result
+        self.retries = []             # "# retry:" texts (discarded attempts)
+        self.console = None           # ({cpu: lines}, total, line index)
 
     def feed(self, raw, t=None):
         line = clean_line(raw)
@@ -403,6 +443,15 @@ class KtapParser(object):
         if m:
             self.totals = tuple(int(x) for x in m.groups())
             return
+        m = CONSOLE_RE.match(text)
+        if m and self.console is None:
+            per_cpu = dict((int(c), int(n)) for c, n in
+                           re.findall(r"cpu(\d+):(\d+)", m.group(1)))
+            self.console = (per_cpu, int(m.group(2)), len(self.lines) - 1)
+            return
+        m = RETRY_RE.match(text)
+        if m:
+            self.retries.append(m.group(1))
         m = FIRST_TEST_RE.match(text)
         if m:
             self.first_test_ms = float(m.group(1))
@@ -470,6 +519,13 @@ class KtapParser(object):
     def text(self):
         return "\n".join(self.lines)
 
+    def kernel_start(self):
+        """Index of the kernel's first console line, or None."""
+        for i, line in enumerate(self.lines):
+            if BANNER_RE.search(line):
+                return max(0, i - 1)
+        return None
+
 
 def parse_log(text):
     """Parse a whole serial log (for tests and re-judging saved logs)."""
@@ -477,6 +533,69 @@ def parse_log(text):
     for line in text.split("\n"):
         p.feed(line)
     return p
+
+
+# ---------------------------------------------------------------------------
+# The registered tests (a test.list boot) and the selection a command line
+# makes of them: the host's own reading of the kernel's rules
+# (kern/kern_ktest.c ktest_selected, kern_kopts.c), so a plan that agrees
+# with the results but not with what was asked for is caught.
+# ---------------------------------------------------------------------------
+RETRY_BOOT_MAX = 5         # discarded attempts ("# retry:") a boot may print
+REPEAT_MAX = 1000          # kern_kopts.c: repeat accepts 1..1000
+
+
+def parse_test_list(lines):
+    """[(name, special)] from "test.list: NAME[  (manual|benchmark ...)]"
+    lines, in the kernel's run order; special: manual or bench tests, run
+    only when a pattern names their suite literally."""
+    out = []
+    for line in lines:
+        m = TESTLIST_RE.match(line)
+        if m:
+            out.append((m.group(1), bool(m.group(2).strip())))
+    return out
+
+
+def glob_re(pattern):
+    """The kernel's glob_match: '*' any run, '?' any one character."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else
+                              re.escape(c) for c in pattern) + r"\Z", re.S)
+
+
+def cmdline_selection(cmdline):
+    """(test patterns, repeat) as the kernel reads `cmdline`: the last
+    test= wins; a repeat= that is not an integer in 1..1000 is ignored."""
+    patterns, repeat = "", 1
+    for w in shlex.split(cmdline):
+        k, eq, v = w.partition("=")
+        if not eq:
+            continue
+        if k == "test":
+            patterns = v
+        elif k == "repeat" and re.match(r"^\d+$", v) and \
+                1 <= int(v) <= REPEAT_MAX:
+            repeat = int(v)
+    return patterns, repeat
+
+
+def expected_tests(registry, cmdline):
+    """The test names, in KTAP order, that `cmdline` selects from
+    `registry` (parse_test_list)."""
+    patterns, repeat = cmdline_selection(cmdline)
+    pats = [p for p in patterns.split(",")] if patterns else []
+    names = []
+    for name, special in registry:
+        if not pats:
+            ok = not special
+        else:
+            ok = any(glob_re(p).match(name) and
+                     (not special or ("." in p and not
+                                      re.search(r"[*?]", p.split(".")[0])))
+                     for p in pats)
+        if ok:
+            names.append(name)
+    return names * repeat
 
 
 # ---------------------------------------------------------------------------
@@ -531,13 +650,18 @@ def regex_problems(boot, text):
 
 
 def judge(boot, p, qemu_status, timed_out=False, timeout=None,
-          start_error=None):
+          start_error=None, registry=None):
     """Turn a parsed boot into an Outcome.
 
     boot: a matrix row (name, expect, require, forbid).  p: KtapParser.
     qemu_status: QEMU's exit status (None if it did not exit).  timed_out:
     the host killed it after `timeout` seconds.  start_error: QEMU (or the
-    ISO build) failed; a string.
+    ISO build) failed; a string.  registry: the kernel's registered tests
+    (parse_test_list), or a string saying why they are unknown; given, a
+    run must also print its console line counts, its plan must be what
+    the command line selects from the registry, and the counts must
+    match the lines received.  None (unit tests of other rules): neither
+    is checked.
     """
     name, expect = boot["name"], boot.get("expect", PASS)
     guest = guest_status(qemu_status, timed_out, start_error)
@@ -566,14 +690,30 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
             cases.append(Case("%s.timeout_report" % name, "pass"))
         return Outcome(status, reasons, cases, guest)
 
-    # The tests that reported.
+    # The tests that reported.  An "ok" with a "# FAIL" diagnostic under
+    # it is a failure of that test.
+    nfail = 0
     for r in p.results:
         msg = r.reason if r.result == "skip" else \
             ("not ok" if r.result == "fail" else "")
-        cases.append(Case(r.name, r.result, msg, r.diag, r.time))
-    nfail = sum(1 for r in p.results if r.result == "fail")
+        result = r.result
+        if result != "fail" and any(FAIL_DIAG_RE.match(d) for d in r.diag):
+            result, msg = "fail", "'ok' with a '# FAIL' diagnostic under it"
+        if result == "fail":
+            nfail += 1
+        cases.append(Case(r.name, result, msg, r.diag, r.time))
     if nfail:
         fail(ST_FAIL, "%d test(s) not ok" % nfail)
+    stray = [d for d in p.general + p.pending if FAIL_DIAG_RE.match(d)]
+    if stray:
+        why = "%d '# FAIL' line(s) outside any test" % len(stray)
+        cases.append(Case("%s.stray_fail" % name, "fail", why, stray))
+        fail(ST_FAIL, why)
+    if len(p.retries) > RETRY_BOOT_MAX:
+        why = "%d attempts discarded ('# retry:'), at most %d may be" % (
+            len(p.retries), RETRY_BOOT_MAX)
+        cases.append(Case("%s.retries" % name, "fail", why, p.retries))
+        fail(ST_FAIL, why)
 
     if start_error is not None:
         fail(ST_ERROR, start_error)
@@ -638,7 +778,7 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         fail(ST_ERROR, why)
         return Outcome(status, reasons, cases, guest)
 
-    if guest == "fail" and not nfail:
+    if guest == "fail" and not any(r.result == "fail" for r in p.results):
         why = "guest exited 'some tests failed' but no result was not ok"
         cases.append(Case("%s.guest_status" % name, "fail", why))
         fail(ST_FAIL, why)
@@ -667,6 +807,13 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
                 cases.append(Case("%s.ktap_totals" % name, "fail", why))
                 fail(ST_FAIL, why)
 
+    if registry is not None and expect == PASS:
+        for why in selection_problems(boot, p, registry) + \
+                console_problems(p):
+            cases.append(Case("%s.%s" % (name, why[0]), "fail", why[1],
+                              why[2:]))
+            fail(ST_FAIL, why[1])
+
     if p.panic_lines:
         why = "panic line in a run that exited normally: %s" % p.panic_lines[0]
         cases.append(Case("%s.no_panic" % name, "fail", why))
@@ -684,6 +831,107 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
             cases.append(Case(cname, "pass"))
 
     return Outcome(status, reasons, cases, guest)
+
+
+def selection_problems(boot, p, registry):
+    """[(case suffix, message, detail...)]: the plan and the result names
+    against what the command line selects from the registered tests."""
+    if isinstance(registry, str):
+        return [("plan_vs_list", "cannot cross-check the plan: %s"
+                 % registry)]
+    if p.plan is None:
+        return []
+    want = expected_tests(registry, boot.get("cmdline", ""))
+    out = []
+    if p.plan != len(want):
+        out.append(("plan_vs_list", "plan 1..%d, but the command line "
+                    "selects %d test run(s) of those test.list registers"
+                    % (p.plan, len(want))))
+    wrong = ["result %d is %s, test.list order says %s"
+             % (r.n, r.name, want[r.n - 1]) for r in p.results
+             if 1 <= r.n <= len(want) and r.name != want[r.n - 1]]
+    if wrong:
+        out.append(("selection", "%d result(s) name another test than the "
+                    "selection" % len(wrong)) + tuple(wrong[:10]))
+    return out
+
+
+def console_problems(p):
+    """The kernel's own count of the console lines it wrote against the
+    lines received (a lost or merged line is a failure)."""
+    if p.console is None:
+        return [("console_lines", "the kernel printed no '# console: lines' "
+                 "count")]
+    per_cpu, total, at = p.console
+    start = p.kernel_start()
+    if start is None:
+        return [("console_lines", "kernel banner not found; cannot count "
+                 "its console lines")]
+    seen = at - start
+    if sum(per_cpu.values()) != total:
+        return [("console_lines", "console line counts do not add up: %s "
+                 "total:%d" % (per_cpu, total))]
+    if seen != total:
+        return [("console_lines", "the kernel wrote %d console lines before "
+                 "its count (%s), the host received %d" % (
+                     total, " ".join("cpu%d:%d" % kv for kv in
+                                     sorted(per_cpu.items())), seen))]
+    return []
+
+
+# Lines of a deterministic row whose numbers may differ between two boots
+# of the same kernel, command line and seed, because QEMU itself lets host
+# timing in (docs/testing.md has the evidence): how long an AP takes to run
+# after its STARTUP IPI, and how the single TCG thread interleaves the vCPUs
+# (so the figures a test measures and the per-CPU counters).  Only their
+# numbers are masked; every other line, and every word of these, must be
+# identical: results, test order, '# start', '# retry:', '# FAIL', plan,
+# totals and the boot log.  The boot time is fixed while every AP comes up
+# within AP_SETTLE_MS (arch/i386/mp_boot.c), which a loaded host can defeat.
+DET_VARIES = [
+    r"^smp: \d+ of \d+ CPUs online; first INIT to last AP online \d+ us$",
+    r"^# boot: first test at \d+\.\d+ ms after kernel entry$",
+    r"^# [a-z0-9_]+\.[a-z0-9_]+: ",
+    r"^# counters cpu \d+: ",
+]
+
+
+def det_normal(lines):
+    """A log's kernel lines with the numbers of DET_VARIES lines masked."""
+    start = 0
+    for i, line in enumerate(lines):
+        if BANNER_RE.search(line):
+            start = i
+            break
+    out = []
+    for line in lines[start:]:
+        if any(re.match(rx, line) for rx in DET_VARIES):
+            line = re.sub(r"\d+", "N", line)
+        out.append(line)
+    return out
+
+
+def det_diff(lines_a, lines_b):
+    """[(line number, a, b)] where two boots' logs differ (det_normal)."""
+    a, b = det_normal(lines_a), det_normal(lines_b)
+    out = [(i + 1, x, y) for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    for i in range(min(len(a), len(b)), max(len(a), len(b))):
+        out.append((i + 1, a[i] if i < len(a) else "<end of log>",
+                    b[i] if i < len(b) else "<end of log>"))
+    return out
+
+
+def twin_case(boot, p, p_first):
+    """The determinism check of a `twin` row against its first boot."""
+    name = "%s.same_as_%s" % (boot["name"], boot["twin"])
+    if p_first is None:
+        return Case(name, "fail", "%s did not run" % boot["twin"])
+    diffs = det_diff(p_first.lines, p.lines)
+    if not diffs:
+        return Case(name, "pass")
+    return Case(name, "fail", "%d line(s) differ from %s" % (
+        len(diffs), boot["twin"]),
+        ["line %d: %r != %r" % d for d in diffs[:10]])
 
 
 def verdict_line(out, p, wall):
@@ -925,9 +1173,45 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
     return br
 
 
-def judge_run(boot, br):
+def judge_run(boot, br, registry=None):
     return judge(boot, br.parser, br.qemu_status, br.timed_out, br.timeout,
-                 br.start_error)
+                 br.start_error, registry)
+
+
+LIST_TIMEOUT = 60
+
+
+def test_registry(kernel):
+    """The tests `kernel` registers: a -smp 1 test.list boot, cached in
+    build/testlist/ by the kernel's hash.  Returns parse_test_list's list,
+    or a string saying why it is unknown."""
+    d = os.path.join(BUILD, "testlist")
+    sha = kernel_sha256(kernel)
+    if sha is None:
+        return "cannot read %s" % kernel
+    cache = os.path.join(d, sha[:16] + ".json")
+    try:
+        with open(cache) as f:
+            return [tuple(x) for x in json.load(f)]
+    except (OSError, ValueError):
+        pass
+    boot = Boot("testlist", "1", "single", "test.list", LIST,
+                timeout=LIST_TIMEOUT)
+    iso, err = build_iso(kernel, boot["cmdline"])
+    if err:
+        return "test.list boot: %s" % err
+    br = run_qemu(qemu_command(boot, iso), LIST_TIMEOUT)
+    reg = parse_test_list(br.parser.lines)
+    if br.qemu_status != QEMU_PASS or not reg:
+        return "test.list boot of %s failed (%s, %d tests listed)" % (
+            kernel, guest_status(br.qemu_status, br.timed_out,
+                                 br.start_error), len(reg))
+    os.makedirs(d, exist_ok=True)
+    tmp = cache + ".%d.tmp" % os.getpid()
+    with open(tmp, "w") as f:
+        json.dump(reg, f)
+    os.replace(tmp, cache)
+    return reg
 
 
 # ---------------------------------------------------------------------------
@@ -969,10 +1253,13 @@ def cmd_run(a):
     boot = boot_from_args(a)
     if boot is None:
         return EXIT_CODE[ST_ERROR]
-    br, log_path = boot_live(a.kernel, boot)
+    kernel = boot["kernel"] or a.kernel
+    registry = test_registry(kernel) if boot["expect"] == PASS and \
+        os.path.exists(kernel) else None
+    br, log_path = boot_live(kernel, boot)
     if br is None:
         return EXIT_CODE[ST_ERROR]
-    res = judge_run(boot, br)
+    res = judge_run(boot, br, registry)
     print_failures(res, br, log_path)
     print(verdict_line(res, br.parser, br.wall))
     return res.code
@@ -1517,6 +1804,9 @@ def result_json(r):
         kernel_first_test_ms=p.first_test_ms,
         last_test_started=p.last_started(),
         plan=p.plan, totals=p.totals, log=r["log"],
+        retries=p.retries,
+        console_lines=(None if p.console is None else
+                       dict(per_cpu=p.console[0], total=p.console[1])),
         timeout=r["boot"]["timeout"],
         tests=[t.to_json() for t in p.results],
         cases=[dict(name=c.name, result=c.result, message=c.message,
@@ -1532,6 +1822,11 @@ def print_boot(r, width, show_tail=30):
         if p.first_test_ms is not None:
             first += " (kernel: %g ms)" % p.first_test_ms
     print("== %s: %s in %.1f s%s" % (name, o.status.upper(), r["wall"], first))
+    if p.retries:
+        print("   %d attempt(s) discarded (at most %d):" % (
+            len(p.retries), RETRY_BOOT_MAX))
+        for t in p.retries:
+            print("   # retry: " + t)
     for c in o.cases:
         label = {"pass": "ok", "fail": "FAIL", "skip": "skip"}[c.result]
         extra = ""
@@ -1598,12 +1893,35 @@ def cmd_test(a):
             t.join()
     prune_isos({v[0] for v in isos.values() if v[0]})
 
+    # The tests each kernel registers (one cached test.list boot each),
+    # to cross-check every PASS row's plan.
+    registries = {}
+    kernels = sorted({b["kernel"] or a.kernel for b in boots
+                      if b["expect"] == PASS})
+
+    def reg(k):
+        registries[k] = test_registry(k)
+    ths = [threading.Thread(target=reg, args=(k,)) for k in kernels]
+    for i in range(0, len(ths), a.jobs):
+        for t in ths[i:i + a.jobs]:
+            t.start()
+        for t in ths[i:i + a.jobs]:
+            t.join()
+
     # 2. Boots: up to `jobs` at once; solo rows take every slot.
     width = max(len(b["name"]) for b in boots)
     results = {}
     cond = threading.Condition()
     state = dict(free=a.jobs)
     print_lock = threading.Lock()
+    # A twin row waits for its first boot (which the matrix lists before
+    # it) to be judged, then compares the two logs.
+    twin_done = dict((b["twin"], threading.Event()) for b in boots
+                     if b.get("twin"))
+    names = [b["name"] for b in boots]
+    for t in list(twin_done):
+        if t not in names:
+            twin_done[t].set()
 
     def one(boot, iso, err, slots):
         log_path = os.path.join(logdir, "%s.log" % boot["name"])
@@ -1625,7 +1943,19 @@ def cmd_test(a):
             else:
                 br = run_qemu(qemu_command(boot, iso), boot["timeout"],
                               log_path, None, deadline)
-            outcome = judge_run(boot, br)
+            registry = registries.get(boot["kernel"] or a.kernel) \
+                if boot["expect"] == PASS else None
+            outcome = judge_run(boot, br, registry)
+            if boot.get("twin"):
+                twin_done[boot["twin"]].wait()
+                first = results.get(boot["twin"])
+                c = twin_case(boot, br.parser,
+                              first["parser"] if first else None)
+                outcome.cases.append(c)
+                if c.result == "fail" and outcome.status == ST_PASS:
+                    outcome.status, outcome.code = ST_FAIL, EXIT_CODE[ST_FAIL]
+                if c.result == "fail":
+                    outcome.reasons.append(c.message)
         except Exception as e:        # a runner bug must not lose the boot
             br = BootRun()
             br.cmd = qemu_command(boot, iso or "<no iso>")
@@ -1639,6 +1969,8 @@ def cmd_test(a):
             with print_lock:
                 print_boot(r, width)
         finally:
+            if boot["name"] in twin_done:
+                twin_done[boot["name"]].set()
             with cond:
                 state["free"] += slots
                 cond.notify_all()

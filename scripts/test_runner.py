@@ -306,6 +306,217 @@ class TestVerdict(unittest.TestCase):
         self.assertEqual(out.code, 3)
 
 
+# A boot the way the kernel prints it: banner (after the kernel's leading
+# "\n"), KTAP, the per-CPU console line counts.
+STRICT_LOG = GRUB + """
+LWKT i386 SMP kernel
+kernel: 2 CPU(s) online
+KTAP version 1
+1..3
+# start 1 a.one
+ok 1 a.one
+# start 2 a.two
+ok 2 a.two
+# start 3 b.three
+ok 3 b.three
+# totals: pass:3 fail:0 skip:0
+# console: lines cpu0:11 cpu1:1 total:12
+"""
+
+REGISTRY = [("a.one", False), ("a.two", False), ("b.three", False),
+            ("b.crash", True), ("bench.fast", True)]
+
+
+class TestHonesty(unittest.TestCase):
+    """The rules that keep a green run honest (issue 9)."""
+
+    def strict(self, text, registry=REGISTRY, boot=BOOT, status=33):
+        return judge_log(text, status, boot=boot, registry=registry)
+
+    def test_strict_pass(self):
+        p, out = self.strict(STRICT_LOG)
+        self.assertEqual(out.status, "pass", out.reasons)
+        self.assertEqual(p.console, ({0: 11, 1: 1}, 12, p.lines.index(
+            "# console: lines cpu0:11 cpu1:1 total:12")))
+
+    def test_fail_diag_under_ok_is_failure(self):
+        log = STRICT_LOG.replace("ok 2 a.two", "# FAIL t.c:3: late\nok 2 a.two")
+        log = log.replace("cpu0:11 cpu1:1 total:12", "cpu0:12 cpu1:1 total:13")
+        p, out = self.strict(log)
+        self.assertEqual(out.status, "fail")
+        c = case(out, "a.two")
+        self.assertEqual(c.result, "fail")
+        self.assertIn("# FAIL", c.message)
+        self.assertEqual(case(out, "a.one").result, "pass")
+
+    def test_fail_diag_outside_tests_is_failure(self):
+        p, out = judge_log(PASS_LOG.replace(
+            "# totals", "# FAIL t.c:9: a late thread\n# totals"), 33)
+        self.assertEqual(out.status, "fail")
+        self.assertEqual(case(out, "smp4-multi.stray_fail").result, "fail")
+
+    def test_retries_counted(self):
+        five = "".join("# retry: a.two: busy host %d\n" % i for i in range(5))
+        log = STRICT_LOG.replace("ok 2 a.two", five + "ok 2 a.two")
+        log = log.replace("cpu0:11 cpu1:1 total:12", "cpu0:16 cpu1:1 total:17")
+        p, out = self.strict(log)
+        self.assertEqual(len(p.retries), 5)
+        self.assertEqual(p.retries[0], "a.two: busy host 0")
+        self.assertEqual(out.status, "pass", out.reasons)
+        log = log.replace("ok 2 a.two", "# retry: a.two: once more\nok 2 a.two")
+        log = log.replace("cpu0:16 cpu1:1 total:17", "cpu0:17 cpu1:1 total:18")
+        p, out = self.strict(log)
+        self.assertEqual(out.status, "fail")
+        c = case(out, "smp4-multi.retries")
+        self.assertIn("6 attempts discarded", c.message)
+        self.assertEqual(len(c.diag), 6)
+
+    def test_plan_must_match_test_list(self):
+        # The kernel runs and plans two tests, test.list says a.* is three.
+        reg = [("a.one", False), ("a.two", False), ("a.three", False),
+               ("b.three", False)]
+        boot = dict(BOOT, cmdline="test=a.*")
+        log = STRICT_LOG.replace("1..3", "1..2").replace(
+            "# start 3 b.three\nok 3 b.three\n", "").replace(
+            "pass:3", "pass:2").replace("cpu0:11 cpu1:1 total:12",
+                                        "cpu0:9 cpu1:1 total:10")
+        p, out = self.strict(log, reg, boot)
+        self.assertEqual(out.status, "fail")
+        self.assertIn("selects 3", case(out, "smp4-multi.plan_vs_list").message)
+
+    def test_result_names_must_match_selection(self):
+        boot = dict(BOOT, cmdline="test=a.*,b.thr?e")
+        p, out = self.strict(STRICT_LOG, boot=boot)
+        self.assertEqual(out.status, "pass", out.reasons)
+        boot = dict(BOOT, cmdline="test=a.one,b.t*,a.two")
+        p, out = self.strict(STRICT_LOG, boot=boot)
+        self.assertEqual(out.status, "pass", out.reasons)
+        reg = [("a.one", False), ("b.three", False), ("a.two", False)]
+        p, out = self.strict(STRICT_LOG, reg)
+        c = case(out, "smp4-multi.selection")
+        self.assertEqual(c.result, "fail")
+        self.assertIn("result 2 is a.two, test.list order says b.three",
+                      c.diag[0])
+
+    def test_unknown_registry_is_failure(self):
+        p, out = self.strict(STRICT_LOG, "test.list boot failed")
+        self.assertEqual(out.status, "fail")
+        self.assertIn("test.list boot failed",
+                      case(out, "smp4-multi.plan_vs_list").message)
+
+    def test_expected_tests(self):
+        self.assertEqual(runner.expected_tests(REGISTRY, ""),
+                         ["a.one", "a.two", "b.three"])
+        # Manual and bench tests only for a literal suite part.
+        self.assertEqual(runner.expected_tests(REGISTRY, "test=*"),
+                         ["a.one", "a.two", "b.three"])
+        self.assertEqual(runner.expected_tests(REGISTRY, "test=b.*"),
+                         ["b.three", "b.crash"])
+        self.assertEqual(runner.expected_tests(REGISTRY, "test=?.*"),
+                         ["a.one", "a.two", "b.three"])
+        self.assertEqual(runner.expected_tests(REGISTRY, "test=a.one repeat=2"),
+                         ["a.one", "a.one"])
+        # Bad repeat values are ignored like the kernel does.
+        self.assertEqual(runner.expected_tests(
+            REGISTRY, "test=a.one repeat=2 repeat=0 repeat=x"), ["a.one"] * 2)
+        self.assertEqual(runner.expected_tests(REGISTRY, "test=a.on"), [])
+        self.assertTrue(runner.glob_re("a.(x)+").match("a.(x)+"))
+        self.assertFalse(runner.glob_re("a.x").match("aXx"))
+
+    def test_parse_test_list(self):
+        reg = runner.parse_test_list([
+            "test.list: a.one", "test.list: s.panic  (manual: fault demo, "
+            "ends the run)", "noise", "test.list: bench.x  (benchmark: make "
+            "bench)"])
+        self.assertEqual(reg, [("a.one", False), ("s.panic", True),
+                               ("bench.x", True)])
+
+    def test_console_lines_lost(self):
+        # One line the kernel wrote never arrived (or two were merged).
+        log = STRICT_LOG.replace("# start 2 a.two\n", "")
+        p, out = self.strict(log)
+        self.assertEqual(out.status, "fail")
+        c = case(out, "smp4-multi.console_lines")
+        self.assertIn("wrote 12 console lines", c.message)
+        self.assertIn("received 11", c.message)
+
+    def test_console_lines_missing_or_inconsistent(self):
+        p, out = self.strict(STRICT_LOG.replace(
+            "# console: lines cpu0:11 cpu1:1 total:12\n", ""))
+        self.assertIn("no '# console: lines' count",
+                      case(out, "smp4-multi.console_lines").message)
+        p, out = self.strict(STRICT_LOG.replace("total:12", "total:13"))
+        self.assertIn("do not add up",
+                      case(out, "smp4-multi.console_lines").message)
+        p, out = self.strict(STRICT_LOG.replace("LWKT i386", "Other"))
+        self.assertIn("banner", case(out, "smp4-multi.console_lines").message)
+
+    def test_unit_logs_without_registry_unchanged(self):
+        p, out = judge_log(PASS_LOG, 33)
+        self.assertEqual(out.status, "pass")
+
+
+class TestDeterminism(unittest.TestCase):
+    A = ["grub noise", "LWKT i386 SMP kernel",
+         "smp: 4 of 4 CPUs online; first INIT to last AP online 10426 us",
+         "# boot: first test at 52.736 ms after kernel entry",
+         "# counters cpu 1: switch 12", "ok 1 a.one"]
+
+    def test_masked_lines_equal(self):
+        b = list(self.A)
+        b[0] = "other grub noise"
+        b[2] = b[2].replace("10426", "10341")
+        b[3] = b[3].replace("52.736", "52.652")
+        b[4] = "# counters cpu 1: switch 13"
+        b[5] = "# ipiq.pingpong: 6 pairs, 119988 to a blocked thread"
+        a = self.A[:5] + ["# ipiq.pingpong: 6 pairs, 119985 to a blocked thread"]
+        self.assertEqual(runner.det_diff(a + ["ok 1 a.one"],
+                                         b + ["ok 1 a.one"]), [])
+
+    def test_other_lines_must_match(self):
+        b = list(self.A)
+        b[5] = "ok 1 a.two"
+        self.assertEqual(runner.det_diff(self.A, b),
+                         [(5, self.A[5], b[5])])
+        for x, y in (("ok 1 a.one", "not ok 1 a.one"),
+                     ("# ipiq.x: up to 2 readers", "# ipiq.x: at most 2 readers"),
+                     ("# retry: a.one: late 1", "# retry: a.one: late 2"),
+                     ("# FAIL t.c:1: n == 1", "# FAIL t.c:1: n == 2")):
+            self.assertEqual(len(runner.det_diff(self.A + [x], self.A + [y])),
+                             1, (x, y))
+        self.assertEqual(runner.det_diff(self.A, self.A[:-1]),
+                         [(5, "ok 1 a.one", "<end of log>")])
+
+    def test_twin_case(self):
+        boot = dict(name="det-smp4-again", twin="det-smp4")
+        pa, pb = runner.parse_log("\n".join(self.A)), runner.parse_log(
+            "\n".join(self.A[:-1] + ["not ok 1 a.one"]))
+        self.assertEqual(runner.twin_case(boot, pa, pa).result, "pass")
+        c = runner.twin_case(boot, pb, pa)
+        self.assertEqual((c.name, c.result),
+                         ("det-smp4-again.same_as_det-smp4", "fail"))
+        self.assertEqual(runner.twin_case(boot, pb, None).result, "fail")
+
+    def test_det_rows(self):
+        rows = [b for b in runner.MATRIX if b["name"].startswith("det-")]
+        self.assertEqual({b["smp"] for b in rows}, {"2", "4", "8"})
+        names = [b["name"] for b in runner.MATRIX]
+        for b in rows:
+            self.assertIn("test.noretry", b["cmdline"].split())
+            self.assertEqual(b["thread"], "single")
+            self.assertIn("-icount", b["args"])
+            if b["twin"]:
+                first = runner.find_boot(b["twin"])
+                self.assertLess(names.index(first["name"]),
+                                names.index(b["name"]))
+                for k in ("smp", "cmdline", "args", "thread", "kernel"):
+                    self.assertEqual(first[k], b[k])
+        self.assertTrue(any(b["twin"] for b in rows))
+        hz = [b["cmdline"] for b in runner.MATRIX]
+        self.assertTrue(any("hz=1000" in c for c in hz))
+        self.assertTrue(any("hz=25" in c for c in hz))
+
+
 class TestTimeoutBoot(unittest.TestCase):
     def test_expected_timeout(self):
         boot = dict(runner.find_boot("test-timeout"))

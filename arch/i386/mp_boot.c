@@ -25,6 +25,13 @@
  * Fault injection (docs/boot.md §8): smp.nostart=N sends cpu N no STARTUP
  * IPI; smp.slowstart=N delays cpu N past the deadline before its
  * hand-shake, smp.slowonline=N just after winning it.
+ *
+ * Every AP, once online, waits for the BSP to publish smp_active_mask, which
+ * the BSP does no earlier than AP_SETTLE_MS after the first INIT: how long
+ * QEMU takes to run an AP after its STARTUP IPI varies with host timing
+ * even under -icount (docs/testing.md), and this fixed release point keeps
+ * that variation out of everything after start-up.  The start-up
+ * hand-shake above guarantees that every AP getting this far is in it.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -41,6 +48,7 @@
 #define AP_STACK_PAGES		4
 #define AP_START_WAIT_MS	2000
 #define AP_SLOWSTART_MS		(AP_START_WAIT_MS + 500)	/* smp.slow* */
+#define AP_SETTLE_MS		20
 
 extern char ap_trampoline[], ap_trampoline_end[];
 extern void kern_ap_started(void) __noreturn;
@@ -50,6 +58,7 @@ uint8_t ap_apicid_to_cpu[256];		/* read by boot/mpentry.asm */
 uint32_t ap_boot_stack[MAXCPU];		/* read by boot/mpentry.asm */
 uint32_t ap_lapic_id_reg;		/* read by boot/mpentry.asm */
 volatile uint32_t ap_start_slot[MAXCPU];	/* AP_SLOT_*, see mp_start_aps() */
+static volatile uint32_t ap_released;	/* smp_active_mask is final */
 
 int ncpus = 1;
 volatile cpumask_t smp_active_mask = 1;
@@ -177,6 +186,9 @@ ap_main(int cpuid)
 		panic("smp: cpu %d expected apic id %d, found %u", cpuid,
 		    gd->gd_apicid, lapic_id());
 	cpu_init_lwkt();
+	while (!ap_released)
+		cpu_pause();
+	KKASSERT(CPUMASK_TEST(smp_active_mask, cpuid));
 	kern_ap_started();
 }
 
@@ -266,9 +278,13 @@ mp_start_aps(void)
 		online |= CPUMASK(cpu);
 		t_last = cpu_ticks();
 	}
+	deadline = t0 + cpu_tsc_hz * AP_SETTLE_MS / 1000;
+	while (cpu_ticks() < deadline)
+		cpu_pause();
 	for (cpu = 0; cpu < ncpus; cpu++)
 		cpu_private[cpu].mi.gd_other_cpus = online & ~CPUMASK(cpu);
 	atomic_store_rel_int(&smp_active_mask, online);
+	atomic_store_rel_int(&ap_released, 1);
 	kprintf("smp: %d of %d CPUs online; first INIT to last AP online "
 	    "%llu us\n", cpumask_count(online), ncpus,
 	    cpu_ticks_to_us(t_last - t0));

@@ -15,5 +15,7 @@ void	cons_putc(int c);
 void	cons_flush(void);
 /* Panic path: stop waiting for a console lock that a stopped CPU may hold. */
 void	cons_break_lock(void);
+/* Lines CPU `cpu` has written to the console since boot. */
+uint32_t cons_lines(int cpu);
 
 #endif

@@ -58,6 +58,9 @@ void	kopts_defaults(struct kopts *ko);
 int	kopts_parse(const char *line, struct kopts *ko,
 	    kopts_complain_t *complain, void *cookie);
 
+/* The key of option number i in table order, NULL past the last. */
+const char *kopts_key(unsigned i);
+
 /* The boot options; written only by the BSP before SMP start. */
 extern struct kopts kopts;
 
