@@ -18,6 +18,7 @@
 #include <sys/thread2.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
+#include <machine/cpufunc.h>
 
 #define ROUNDS		8
 #define BURST		12		/* below MAXCPUFIFO / 2: never waits */
@@ -198,6 +199,54 @@ KTEST_FLAGS(bench, ipiq_stream_ipis, KT_BENCH)
 		    "ipiq_stream_ipis_per_msg_off", ipis[mode], STREAM,
 		    "IPIs/message", extra);
 	}
+}
+
+/*
+ * IPIs per message for a stream to a busy target: every message costs the
+ * target BUSY_STEPS of work, so new messages keep arriving while it drains.
+ * The sender keeps the FIFO at most half full (serving its own IPIQ), so
+ * the FIFO-full path never signals and every IPI is a send's; it is the
+ * ip_npoll interlock order on the target that decides how many of those
+ * sends find the FIFO already signalled.
+ */
+#define BUSY_STEPS	200
+
+static void
+busy_msg(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
+	ktest_busy_work(BUSY_STEPS);
+}
+
+KTEST_FLAGS(bench, ipiq_stream_busy_target, KT_BENCH)
+{
+	struct globaldata *t;
+	struct lwkt_ipiq *ip;
+	uint64_t ipis, full;
+	uint32_t seq = 0;
+	int i;
+	char extra[64];
+
+	if (!need_two(kt))
+		return;
+	t = globaldata_find(1);
+	ip = &mycpu->gd_ipiq[1];
+	lwkt_sleep_us(2000);
+	ipis = mycpu->gd_cnt_ipi_sent;
+	full = mycpu->gd_cnt_ipiq_fifofull;
+	for (i = 0; i < STREAM; i++) {
+		while (lwkt_ipiq_fill(ip) >= MAXCPUFIFO / 2) {
+			lwkt_process_ipiq();
+			cpu_pause();
+		}
+		seq = lwkt_send_ipiq(t, busy_msg, NULL);
+	}
+	lwkt_wait_ipiq(t, seq);
+	ipis = mycpu->gd_cnt_ipi_sent - ipis;
+	EXPECT_EQ(mycpu->gd_cnt_ipiq_fifofull, full);
+	ksnprintf(extra, sizeof(extra), "ipis=%llu busy_steps=%d", ipis,
+	    BUSY_STEPS);
+	ktest_bench_report(kt, "ipiq_stream_busy_target_ipis_per_msg", ipis,
+	    STREAM, "IPIs/message", extra);
 }
 
 static volatile uint64_t woke_tsc;
