@@ -202,51 +202,83 @@ KTEST_FLAGS(bench, ipiq_stream_ipis, KT_BENCH)
 }
 
 /*
- * IPIs per message for a stream to a busy target: every message costs the
- * target BUSY_STEPS of work, so new messages keep arriving while it drains.
- * The sender keeps the FIFO at most half full (serving its own IPIQ), so
- * the FIFO-full path never signals and every IPI is a send's; it is the
- * ip_npoll interlock order on the target that decides how many of those
- * sends find the FIFO already signalled.
+ * IPIs per message for a stream to a busy target: messages go in pairs,
+ * and the second of each pair arrives while the target is draining the
+ * first (the target's handler for the first waits, bounded, until the
+ * second is queued).  Each pair starts with the FIFO drained and its
+ * ip_npoll clear, so its first message always signals.  Whether the second
+ * finds the FIFO still marked as signalled depends only on when the
+ * target clears ip_npoll: before draining (it signals again: 1 IPI per
+ * message) or after (it does not: 1/2).  The FIFO never holds more than
+ * two entries, so the FIFO-full path never signals.
  */
-#define BUSY_STEPS	200
+#define BUSY_MSGS	64		/* even */
+#define BUSY_WAIT_US	2000000
+
+static volatile uint32_t busy_queued;	/* messages the sender has queued */
+static volatile uint32_t busy_started;	/* handlers that have begun */
+static volatile uint32_t busy_timeouts;
+
+/* Spin until *word >= v, at most BUSY_WAIT_US; counts a timeout. */
+static void
+busy_wait_ge(volatile uint32_t *word, uint32_t v)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word < v) {
+		if (ktest_us_since(t0) > BUSY_WAIT_US) {
+			busy_timeouts++;
+			return;
+		}
+		cpu_pause();
+	}
+}
 
 static void
-busy_msg(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+busy_msg(void *arg __unused, int k, struct intrframe *f __unused)
 {
-	ktest_busy_work(BUSY_STEPS);
+	busy_started++;
+	if ((k & 1) == 0)
+		busy_wait_ge(&busy_queued, (uint32_t)k + 2);
 }
 
 KTEST_FLAGS(bench, ipiq_stream_busy_target, KT_BENCH)
 {
 	struct globaldata *t;
 	struct lwkt_ipiq *ip;
-	uint64_t ipis, full;
+	uint64_t ipis, t0;
 	uint32_t seq = 0;
-	int i;
+	int k;
 	char extra[64];
 
 	if (!need_two(kt))
 		return;
 	t = globaldata_find(1);
 	ip = &mycpu->gd_ipiq[1];
+	busy_queued = busy_started = busy_timeouts = 0;
 	lwkt_sleep_us(2000);
 	ipis = mycpu->gd_cnt_ipi_sent;
-	full = mycpu->gd_cnt_ipiq_fifofull;
-	for (i = 0; i < STREAM; i++) {
-		while (lwkt_ipiq_fill(ip) >= MAXCPUFIFO / 2) {
-			lwkt_process_ipiq();
-			cpu_pause();
+	for (k = 0; k < BUSY_MSGS; k++) {
+		if ((k & 1) == 0) {
+			lwkt_wait_ipiq(t, seq);
+			t0 = cpu_ticks();
+			while (ip->ip_npoll != 0 &&
+			    ktest_us_since(t0) < BUSY_WAIT_US)
+				cpu_pause();
+		} else {
+			busy_wait_ge(&busy_started, (uint32_t)k);
 		}
-		seq = lwkt_send_ipiq(t, busy_msg, NULL);
+		seq = lwkt_send_ipiq2(t, busy_msg, NULL, k);
+		busy_queued = k + 1;
 	}
 	lwkt_wait_ipiq(t, seq);
 	ipis = mycpu->gd_cnt_ipi_sent - ipis;
-	EXPECT_EQ(mycpu->gd_cnt_ipiq_fifofull, full);
-	ksnprintf(extra, sizeof(extra), "ipis=%llu busy_steps=%d", ipis,
-	    BUSY_STEPS);
+	EXPECT_EQ(busy_started, BUSY_MSGS);
+	EXPECT_EQ(busy_timeouts, 0);
+	EXPECT_EQ(ipis, BUSY_MSGS / 2);	/* the second of a pair: no IPI */
+	ksnprintf(extra, sizeof(extra), "ipis=%llu", ipis);
 	ktest_bench_report(kt, "ipiq_stream_busy_target_ipis_per_msg", ipis,
-	    STREAM, "IPIs/message", extra);
+	    BUSY_MSGS, "IPIs/message", extra);
 }
 
 static volatile uint64_t woke_tsc;
