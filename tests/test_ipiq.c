@@ -17,7 +17,8 @@
  *     ever waiting, and loses nothing;
  *   - passive_by_tick: passive messages send no IPI and are picked up by
  *     the target's next hard clock tick (under ipiq.passive=0 no tick
- *     drains: they signal, at most one IPI for the batch, and still run);
+ *     drains: they signal like ordinary sends, at most one IPI each,
+ *     and still run);
  *   - interlock_ratio: with ipiq_optimized the ip_npoll interlock saves
  *     most IPIs of a stream; without it every message sends one;
  *   - remote_schedule_runs_there: lwkt_schedule() of a thread of another
