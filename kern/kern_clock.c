@@ -3,11 +3,11 @@
  * systimer at `hz`: it counts the tick, requests an LWKT reschedule (round-
  * robin among equal priorities), picks up passive IPIQ messages (unless
  * ipiq.passive=0, kern/lwkt_ipiq.c) and schedules the CPU's softclock
- * thread.  softclock is an interrupt-like
- * thread (TDPRI_SOFT_TIMER, preemptable): it preempts whatever ordinary
- * thread was interrupted, runs the callouts that are due, and blocks,
- * which hands the CPU straight back.  Everything is per CPU; callouts are
- * touched only by their CPU inside a critical section.
+ * thread.  softclock is an interrupt-like thread (TDPRI_SOFT_TIMER,
+ * preemptable): it preempts whatever ordinary thread was interrupted,
+ * runs the callouts that are due, and blocks, which hands the CPU straight
+ * back.  Everything is per CPU; callouts are touched only by their CPU
+ * inside a critical section.
  */
 #include <sys/param.h>
 #include <sys/systm.h>

@@ -33,8 +33,9 @@ static const char *const gd_state_names[] = {
  * in and freezes inside IPIQ processing, still serving messages.  A CPU
  * the send could not reach is stopped by NMI at once; one that does not
  * count in within 100 ms (interrupts or a critical section hold it) is
- * stopped by NMI then.  Nothing here blocks, switches or drains (the
- * panicking CPU refuses both, lwkt_splz and lwkt_process_ipiq_frame).
+ * stopped by NMI then.  Nothing here blocks, switches or drains: on the
+ * panicking CPU lwkt_splz(), lwkt_switch() and lwkt_process_ipiq_frame()
+ * return at once.
  */
 static void
 panic_freeze(struct lwkt_cpusync *cs __unused)
