@@ -1,18 +1,20 @@
 /*
  * The hard clock and the soft clock of each CPU.  hardclock() is a periodic
  * systimer at `hz`: it counts the tick, requests an LWKT reschedule (round-
- * robin among equal priorities), picks up passive IPIQ messages and
- * schedules the CPU's softclock thread.  softclock is an interrupt-like
- * thread (TDPRI_SOFT_TIMER, preemptable): it preempts whatever ordinary
- * thread was interrupted, runs the callouts that are due, and blocks,
- * which hands the CPU straight back.  Everything is per CPU; callouts are
- * touched only by their CPU inside a critical section.
+ * robin among equal priorities), picks up passive IPIQ messages (unless
+ * ipiq.passive=0, kern/lwkt_ipiq.c) and schedules the CPU's softclock
+ * thread.  softclock is an interrupt-like thread (TDPRI_SOFT_TIMER,
+ * preemptable): it preempts whatever ordinary thread was interrupted,
+ * runs the callouts that are due, and blocks, which hands the CPU straight
+ * back.  Everything is per CPU; callouts are touched only by their CPU
+ * inside a critical section.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/callout.h>
 #include <sys/ipiq.h>
+#include <sys/kopts.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
 #include <machine/cpu.h>
@@ -26,9 +28,11 @@ hardclock(struct systimer *st __unused, void *data __unused)
 
 	gd->gd_ticks++;
 	need_lwkt_resched();
-	crit_enter_quick(td);
-	lwkt_process_ipiq();		/* passive messages ride on the tick */
-	crit_exit_noyield(td);
+	if (kopts.ko_ipiq_passive) {
+		crit_enter_quick(td);
+		lwkt_process_ipiq();	/* passive messages ride on the tick */
+		crit_exit_noyield(td);
+	}
 	if (gd->gd_softclock != NULL)
 		lwkt_schedule(gd->gd_softclock);
 }

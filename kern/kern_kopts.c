@@ -65,6 +65,7 @@ static const struct kopt kopt_table[] = {
 	KOPT_UINT("hz", ko_hz, 10, 5000, 100),
 	KOPT_UINT("untimely_switch", ko_untimely_switch, 0, 1, 0),
 	KOPT_UINT("ipiq_optimized", ko_ipiq_optimized, 0, 1, 1),
+	KOPT_UINT("ipiq.passive", ko_ipiq_passive, 0, 1, 1),
 	KOPT_UINT("test.timeout", ko_test_timeout, 1, 3600, 60),
 };
 

@@ -17,7 +17,7 @@
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-volatile int panic_cpu = -1;
+volatile int panic_cpu = -1;		/* sys/systm.h */
 
 #define PANIC_HOLD_WAIT_US	100000
 
@@ -27,11 +27,15 @@ static const char *const gd_state_names[] = {
 };
 
 /*
- * Stop the world for a panic.  First a cpusync that is never finished:
- * each other CPU, at its next IPIQ pass, counts in and freezes inside IPIQ
- * processing, still serving messages (the panicking CPU may need them).
- * A CPU that does not count in within 100 ms (interrupts or a critical
- * section hold it) is stopped by NMI instead.
+ * Stop the world for a panic.  First a cpusync that is never finished,
+ * sent without ever waiting for FIFO room (a CPU with interrupts off may
+ * never make room): each other CPU reached, at its next IPIQ pass, counts
+ * in and freezes inside IPIQ processing, still serving messages.  A CPU
+ * the send could not reach is stopped by NMI at once; one that does not
+ * count in within 100 ms (interrupts or a critical section hold it) is
+ * stopped by NMI then.  Nothing here blocks, switches or drains: on the
+ * panicking CPU lwkt_splz(), lwkt_switch() and lwkt_process_ipiq_frame()
+ * return at once.
  */
 static void
 panic_freeze(struct lwkt_cpusync *cs __unused)
@@ -52,21 +56,28 @@ static void
 panic_stop_world(void)
 {
 	cpumask_t others = smp_active_mask & ~mycpu->gd_cpumask, held = 0;
+	cpumask_t reached;
 	uint64_t deadline;
 	int cpu;
 
 	if (others == 0)
 		return;
-	lwkt_cpusync_launch(others, &panic_cs);
+	reached = lwkt_cpusync_launch(others, &panic_cs);
+	if (others & ~reached) {
+		kprintf("panic: IPIQ full toward cpus 0x%x: NMI\n",
+		    others & ~reached);
+		cpu_stop_cpus(others & ~reached);
+	}
 	deadline = cpu_ticks() + cpu_tsc_hz / 1000000 * PANIC_HOLD_WAIT_US;
-	while (cpu_ticks() < deadline && held != others) {
+	while (cpu_ticks() < deadline && held != reached) {
 		for (cpu = 0; cpu < ncpus; cpu++)
-			if (CPUMASK_TEST(others, cpu) &&
+			if (CPUMASK_TEST(reached, cpu) &&
 			    globaldata_find(cpu)->gd_state == GDS_HELD)
 				held |= CPUMASK(cpu);
 		cpu_pause();
 	}
-	cpu_stop_cpus(others & ~held);
+	if (reached & ~held)
+		cpu_stop_cpus(reached & ~held);
 }
 
 static void

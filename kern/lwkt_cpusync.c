@@ -12,8 +12,10 @@
  * master may already have returned and reused cs).  A CPU whose current
  * thread masters a cpusync (td_cscount > 0) does not loop on its queue:
  * it must get back to its own rendezvous, or two masters holding each
- * other would deadlock.  gd_cpusyncq is touched only by its CPU, inside a
- * critical section.
+ * other would deadlock.  Its queue then stays pending work: the poll sets
+ * RQF_IPIQ, so the crit_exit() ending its own cpusync runs lwkt_splz(),
+ * which polls again and holds the CPU (no IPI need arrive for that).
+ * gd_cpusyncq is touched only by its CPU, inside a critical section.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -67,7 +69,13 @@ lwkt_cpusync_poll(void)
 		if (fin2 != NULL)
 			fin2(data);
 	}
-	return gd->gd_cpusyncq_n > 0 && curthread->td_cscount == 0;
+	if (gd->gd_cpusyncq_n == 0)
+		return false;
+	if (curthread->td_cscount > 0) {
+		atomic_set_int(&gd->gd_reqflags, RQF_IPIQ);
+		return false;
+	}
+	return true;
 }
 
 /* Master side: serve our own IPIQ until cs_count reaches `want`. */
@@ -121,16 +129,33 @@ cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
 }
 
 /*
- * Panic path: send a rendezvous that is never waited for nor finished;
- * the caller watches cs_count or the CPUs' state itself.  Any context.
+ * Panic path: send a rendezvous that is never waited for nor finished,
+ * with lwkt_send_ipiq3_nowait() (a CPU whose FIFO from us is too full is
+ * left out: it may never drain it); returns the CPUs reached.  The caller
+ * watches the CPUs' state itself.  Any context.
  */
-void
+cpumask_t
 lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs)
 {
+	cpumask_t reached = 0;
+	int cpu;
+
+	mask &= smp_active_mask & ~mycpu->gd_cpumask;
 	cs->cs_mask = 0;
 	cs->cs_count = 0;
 	cs->cs_maxcount = 0;
-	cpusync_send(mask & ~mycpu->gd_cpumask, cs);
+	while (mask != 0) {
+		cpu = cpumask_first(mask);
+		mask &= ~CPUMASK(cpu);
+		if (globaldata_find(cpu)->gd_state != GDS_ONLINE ||
+		    lwkt_send_ipiq_nowait(globaldata_find(cpu),
+		    cpusync_remote_start, cs) != 0)
+			continue;
+		reached |= CPUMASK(cpu);
+		cs->cs_maxcount++;
+	}
+	cs->cs_mask = reached;
+	return reached;
 }
 
 /*

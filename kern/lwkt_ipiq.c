@@ -5,32 +5,61 @@
  *
  * Ordering (x86 keeps stores in order and loads in order, so compiler
  * barriers are enough between plain accesses; the locked ip_npoll swaps
- * are full fences):
+ * are full fences, and all locked operations are totally ordered):
  *   source: fill the slot; barrier; ip_windex++; swap ip_npoll to 1 and
  *           send the IPI only if it was 0.
- *   target: swap ip_npoll to 0; then run entries while ip_rindex !=
- *           ip_windex (read the slot, ip_rindex++, call, publish
- *           ip_xindex).  Because the target clears ip_npoll before its
- *           last look at ip_windex, a message is never stranded.
+ *   target: run entries while ip_rindex != ip_windex (read the slot,
+ *           ip_rindex++, call, publish ip_xindex); then swap ip_npoll to
+ *           0; then look at ip_windex once more and, if it moved, drain
+ *           and clear again.
+ * While the target drains, ip_npoll stays 1, so a source that queues
+ * during the drain sends no IPI: the drain will see its entry.  No entry
+ * is stranded: take a source's windex store W and swap S, and the
+ * target's clearing swap C followed by its re-read R of ip_windex.  If S
+ * comes before C in the order of locked operations, W (an earlier store
+ * of the source, which a locked operation makes visible first) is visible
+ * before C, so R sees it and the target drains again.  If S comes after
+ * C, S reads the 0 that C wrote and the source sends an IPI, so the target
+ * will run another pass.  Either way the entry runs.
+ *
  * Messages run on the target inside a critical section; processing is
- * reentrant (a message may send and so drain); ip_xindex is published only
- * by the outermost level, so it never claims an entry that is still running.
+ * reentrant (a message may send and so wait for room and drain), but the
+ * nesting is bounded per CPU (IPIQ_DRAIN_NEST_MAX, a named panic above
+ * it, long before the thread's stack would run into its guard page);
+ * ip_xindex is published only by the outermost level, so it never claims
+ * an entry that is still running.  Every wait loop here serves this CPU's
+ * own FIFOs, warns after 1 s and panics by name after 10 s.
+ *
+ * The panicking CPU (panic_cpu) never drains: lwkt_process_ipiq_frame()
+ * returns at once there, and panic() sends only with
+ * lwkt_send_ipiq3_nowait(), which never waits for room.
+ *
+ * Option ipiq.passive (kopts, default 1): hardclock() drains every tick,
+ * which picks up passive messages (lwkt_send_ipiq3_passive, no IPI).  With
+ * ipiq.passive=0 no tick drains, so a lost IPI or a broken ip_npoll
+ * interlock leaves a message unrun and the waiter fails by name; passive
+ * sends then signal like lwkt_send_ipiq3() (they still count as passive).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
 #include <sys/ipiq2.h>
+#include <sys/kopts.h>
 #include <sys/thread2.h>
 #include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-#define IPIQ_WARN_US	1000000		/* lwkt_wait_ipiq: warn after 1 s */
-#define IPIQ_PANIC_US	30000000	/* and panic after 30 s */
+#define IPIQ_WARN_US	1000000		/* wait loops: warn after 1 s */
+#define IPIQ_PANIC_US	10000000	/* and panic after 10 s */
+#define IPIQ_DRAIN_NEST_MAX 16		/* nested drains per CPU */
 
 bool ipiq_optimized = true;
+
+/* Drain nesting of each CPU; touched only by that CPU, in a crit section. */
+static uint32_t ipiq_drain_nest[MAXCPU];
 
 _Static_assert(sizeof(struct lwkt_ipiq) % 64 == 0, "one cache line multiple");
 
@@ -50,27 +79,49 @@ lwkt_ipiq_init_cpu(struct globaldata *gd)
  * The FIFO is more than half full: make sure the target has been signalled
  * (a FIFO can fill with passive messages while no IPI is pending,
  * LWKT-SPEC §10b), then serve our own incoming messages with interrupts
- * enabled until it is a quarter full.  Sender, in its critical section.
+ * enabled until it is a quarter full.  Warns after 1 s, panics after 10 s.
+ * Sender, in its critical section.
  */
 void
 lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
     struct lwkt_ipiq *ip)
 {
 	uint32_t ef = read_eflags();
+	uint64_t t0, us;
+	bool warned = false;
 
 	gd->gd_cnt_ipiq_fifofull++;
 	if (atomic_swap_int(&ip->ip_npoll, 1) == 0)
 		cpu_send_ipiq(target);
 	cpu_enable_intr();
+	t0 = cpu_ticks();
 	while (lwkt_ipiq_fill(ip) > MAXCPUFIFO / 4) {
 		lwkt_process_ipiq();
 		cpu_pause();
+		us = cpu_ticks_to_us(cpu_ticks() - t0);
+		if (us > IPIQ_WARN_US && !warned) {
+			warned = true;
+			kprintf("ipiq: cpu %d still waits for room in its FIFO "
+			    "to cpu %d (windex %u rindex %u xindex %u)\n",
+			    gd->gd_cpuid, target->gd_cpuid, ip->ip_windex,
+			    ip->ip_rindex, ip->ip_xindex);
+		}
+		if (us > IPIQ_PANIC_US)
+			panic("ipiq: cpu %d waited %u s for room in its FIFO to "
+			    "cpu %d (windex %u rindex %u xindex %u npoll %u)",
+			    gd->gd_cpuid, IPIQ_PANIC_US / 1000000,
+			    target->gd_cpuid, ip->ip_windex, ip->ip_rindex,
+			    ip->ip_xindex, ip->ip_npoll);
 	}
 	if ((ef & PSL_I) == 0)
 		cpu_disable_intr();
 }
 
-/* Queue without an IPI: the target picks it up on its next tick or pass. */
+/*
+ * Queue without an IPI: the target picks it up on its next tick or pass.
+ * Under ipiq.passive=0 no tick drains, so the message is signalled like
+ * lwkt_send_ipiq3() (interlock included).
+ */
 int
 lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
     void *arg, int arg2)
@@ -88,6 +139,9 @@ lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 		lwkt_ipiq_wait_room(gd, target, ip);
 	seq = lwkt_ipiq_put(ip, func, arg, arg2);
 	gd->gd_cnt_ipiq_passive++;
+	if (!kopts.ko_ipiq_passive &&
+	    (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized))
+		cpu_send_ipiq(target);
 	--gd->gd_intr_nesting_level;
 	crit_exit_quick(td);
 	return (int)seq;
@@ -155,7 +209,7 @@ lwkt_seq_ipiq(struct globaldata *target)
  * Spin until `target` has finished running our message number `seq`,
  * serving our own incoming messages meanwhile with interrupts enabled (so
  * two CPUs waiting on each other make progress).  Warns after 1 s, panics
- * after 30 s.
+ * after 10 s.
  */
 void
 lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
@@ -198,7 +252,10 @@ lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
 	crit_exit();
 }
 
-/* Run everything in one FIFO aimed at this CPU. */
+/*
+ * Run everything in one FIFO aimed at this CPU: drain, clear ip_npoll,
+ * drain again if ip_windex moved meanwhile (ordering at the top).
+ */
 static void
 ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
     struct intrframe *frame)
@@ -211,21 +268,23 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 
 	if (ip->ip_rindex == ip->ip_windex && ip->ip_npoll == 0)
 		return;
-	atomic_swap_int(&ip->ip_npoll, 0);
 	++ip->ip_nest;
-	while ((ri = ip->ip_rindex) != ip->ip_windex) {
-		cpu_ccfence();
-		e = &ip->ip_info[ri & MAXCPUFIFO_MASK];
-		func = e->ie_func;
-		arg = e->ie_arg;
-		arg2 = e->ie_arg2;
-		cpu_ccfence();
-		ip->ip_rindex = ri + 1;
-		gd->gd_cnt_ipiq_count++;
-		func(arg, arg2, frame);
-		if (ip->ip_nest == 1)
-			ip->ip_xindex = ri + 1;
-	}
+	do {
+		while ((ri = ip->ip_rindex) != ip->ip_windex) {
+			cpu_ccfence();
+			e = &ip->ip_info[ri & MAXCPUFIFO_MASK];
+			func = e->ie_func;
+			arg = e->ie_arg;
+			arg2 = e->ie_arg2;
+			cpu_ccfence();
+			ip->ip_rindex = ri + 1;
+			gd->gd_cnt_ipiq_count++;
+			func(arg, arg2, frame);
+			if (ip->ip_nest == 1)
+				ip->ip_xindex = ri + 1;
+		}
+		atomic_swap_int(&ip->ip_npoll, 0);
+	} while (ip->ip_rindex != ip->ip_windex);
 	if (--ip->ip_nest == 0)
 		ip->ip_xindex = ip->ip_rindex;
 }
@@ -233,7 +292,8 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 /*
  * Run every message aimed at this CPU, then poll the cpusyncs this CPU is
  * held in; while one still holds it, keep serving the FIFOs (that is what
- * holding means).  Caller is in a critical section.
+ * holding means).  Caller is in a critical section.  Refused on the
+ * panicking CPU; nesting above IPIQ_DRAIN_NEST_MAX panics by name.
  */
 void
 lwkt_process_ipiq_frame(struct intrframe *frame)
@@ -243,6 +303,13 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 	int cpu;
 
 	KKASSERT(curthread->td_critcount > 0);
+	if (panic_cpu == gd->gd_cpuid)
+		return;
+	if (++ipiq_drain_nest[gd->gd_cpuid] > IPIQ_DRAIN_NEST_MAX)
+		panic("ipiq: drain nesting %u exceeds %u on cpu %d (a message "
+		    "sends, waits for room and drains again: a reply storm?)",
+		    ipiq_drain_nest[gd->gd_cpuid], IPIQ_DRAIN_NEST_MAX,
+		    gd->gd_cpuid);
 	for (;;) {
 		mask = smp_active_mask & ~gd->gd_cpumask;
 		while (mask != 0) {
@@ -255,6 +322,7 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 			break;
 		cpu_pause();
 	}
+	--ipiq_drain_nest[gd->gd_cpuid];
 }
 
 void

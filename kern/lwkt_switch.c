@@ -139,6 +139,8 @@ lwkt_switch(void)
 	if (gd->gd_spinlocks != 0)
 		panic("lwkt_switch: \"%s\" holds %d spinlock(s)", td->td_comm,
 		    gd->gd_spinlocks);
+	if (panic_cpu == gd->gd_cpuid)
+		return;		/* panic() runs on to its end on this thread */
 	crit_enter_quick(td);
 	gd->gd_cnt_switch++;
 	if ((ntd = td->td_preempted) != NULL) {
@@ -531,8 +533,8 @@ lwkt_splz(void)
 	uint32_t ef;
 
 	if (gd->gd_intr_nesting_level != 0 || td->td_critcount != 0 ||
-	    td->td_nest_count > 2)
-		return;
+	    td->td_nest_count > 2 || panic_cpu == gd->gd_cpuid)
+		return;		/* the panicking CPU neither drains nor switches */
 	++td->td_nest_count;
 	while (gd->gd_reqflags & RQF_DEFERRED) {
 		crit_enter_quick(td);

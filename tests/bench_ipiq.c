@@ -18,6 +18,7 @@
 #include <sys/thread2.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
+#include <machine/cpufunc.h>
 
 #define ROUNDS		8
 #define BURST		12		/* below MAXCPUFIFO / 2: never waits */
@@ -198,6 +199,86 @@ KTEST_FLAGS(bench, ipiq_stream_ipis, KT_BENCH)
 		    "ipiq_stream_ipis_per_msg_off", ipis[mode], STREAM,
 		    "IPIs/message", extra);
 	}
+}
+
+/*
+ * IPIs per message for a stream to a busy target: messages go in pairs,
+ * and the second of each pair arrives while the target is draining the
+ * first (the target's handler for the first waits, bounded, until the
+ * second is queued).  Each pair starts with the FIFO drained and its
+ * ip_npoll clear, so its first message always signals.  Whether the second
+ * finds the FIFO still marked as signalled depends only on when the
+ * target clears ip_npoll: before draining (it signals again: 1 IPI per
+ * message) or after (it does not: 1/2).  The FIFO never holds more than
+ * two entries, so the FIFO-full path never signals.
+ */
+#define BUSY_MSGS	64		/* even */
+#define BUSY_WAIT_US	2000000
+
+static volatile uint32_t busy_queued;	/* messages the sender has queued */
+static volatile uint32_t busy_started;	/* handlers that have begun */
+static volatile uint32_t busy_timeouts;
+
+/* Spin until *word >= v, at most BUSY_WAIT_US; counts a timeout. */
+static void
+busy_wait_ge(volatile uint32_t *word, uint32_t v)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word < v) {
+		if (ktest_us_since(t0) > BUSY_WAIT_US) {
+			busy_timeouts++;
+			return;
+		}
+		cpu_pause();
+	}
+}
+
+static void
+busy_msg(void *arg __unused, int k, struct intrframe *f __unused)
+{
+	busy_started++;
+	if ((k & 1) == 0)
+		busy_wait_ge(&busy_queued, (uint32_t)k + 2);
+}
+
+KTEST_FLAGS(bench, ipiq_stream_busy_target, KT_BENCH)
+{
+	struct globaldata *t;
+	struct lwkt_ipiq *ip;
+	uint64_t ipis, t0;
+	uint32_t seq = 0;
+	int k;
+	char extra[64];
+
+	if (!need_two(kt))
+		return;
+	t = globaldata_find(1);
+	ip = &mycpu->gd_ipiq[1];
+	busy_queued = busy_started = busy_timeouts = 0;
+	lwkt_sleep_us(2000);
+	ipis = mycpu->gd_cnt_ipi_sent;
+	for (k = 0; k < BUSY_MSGS; k++) {
+		if ((k & 1) == 0) {
+			lwkt_wait_ipiq(t, seq);
+			t0 = cpu_ticks();
+			while (ip->ip_npoll != 0 &&
+			    ktest_us_since(t0) < BUSY_WAIT_US)
+				cpu_pause();
+		} else {
+			busy_wait_ge(&busy_started, (uint32_t)k);
+		}
+		seq = lwkt_send_ipiq2(t, busy_msg, NULL, k);
+		busy_queued = k + 1;
+	}
+	lwkt_wait_ipiq(t, seq);
+	ipis = mycpu->gd_cnt_ipi_sent - ipis;
+	EXPECT_EQ(busy_started, BUSY_MSGS);
+	EXPECT_EQ(busy_timeouts, 0);
+	EXPECT_EQ(ipis, BUSY_MSGS / 2);	/* the second of a pair: no IPI */
+	ksnprintf(extra, sizeof(extra), "ipis=%llu", ipis);
+	ktest_bench_report(kt, "ipiq_stream_busy_target_ipis_per_msg", ipis,
+	    BUSY_MSGS, "IPIs/message", extra);
 }
 
 static volatile uint64_t woke_tsc;

@@ -26,6 +26,10 @@
  *     oversubscribed host under multi-threaded TCG).  First, a staged
  *     case: a CPU whose thread is waiting in its own start counts into
  *     another master's rendezvous without being held by it;
+ *   - master_held_after_finish: a CPU that counted into another master's
+ *     rendezvous while mastering its own has that work flagged (RQF_IPIQ)
+ *     and is held by it as soon as its own finishes (its thread does not
+ *     run on until the other finishes);
  *   - tlb_shootdown: a kernel page remapped (or unmapped and remapped)
  *     with pmap_kenter_sync() is seen, read and written, through its new
  *     mapping by every CPU right away, though every CPU had the old
@@ -945,6 +949,105 @@ KTEST(cpusync, concurrent_masters)
 	 */
 	if (ran > 1)
 		EXPECT_GT(cm.overlapped, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * master_held_after_finish: CPU M (the test's) masters a self-only
+ * cpusync; while it waits inside it, polling its IPIQ with interrupts off,
+ * a thread on CPU N starts a cpusync over M, so M counts into N's
+ * rendezvous while mastering its own and may not loop there.  That pending
+ * work must be flagged (RQF_IPIQ on M) by the pass that left it queued:
+ * with interrupts off no IPI can have set the flag, so the check is exact.
+ * M then finishes its own.  N's rendezvous still holds M, so M's thread
+ * must not run on past its finish until N finishes: when
+ * lwkt_cpusync_finish() returns on M, N must already have begun finishing
+ * and M's cpusync queue must be empty.  N finishes when M's thread runs on
+ * (the bug) or after MH_HOLD_US (M held, as it must be).
+ */
+
+#define MH_HOLD_US	(50 * MS)
+
+static struct {
+	struct lwkt_cpusync cs_m;
+	struct lwkt_cpusync cs_n;
+	int		m;
+	volatile uint32_t m_mastering;
+	volatile uint32_t n_started;
+	volatile uint32_t m_returned;
+	volatile uint32_t n_finishing;
+	volatile uint32_t n_done;
+	volatile uint32_t n_timed_out;
+} mh;
+
+/* Serve our IPIQ until *word != 0 or `us` pass; false on timeout. */
+static bool
+mh_wait(volatile uint32_t *word, uint64_t us)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (*word == 0) {
+		if (ktest_us_since(t0) >= us)
+			return false;
+		lwkt_process_ipiq();
+		cpu_pause();
+	}
+	return true;
+}
+
+static void
+mh_n_thread(void *arg __unused)
+{
+	if (!mh_wait(&mh.m_mastering, WAIT_US)) {
+		mh.n_timed_out = 1;
+		mh.n_done = 1;
+		return;
+	}
+	lwkt_cpusync_start(CPUMASK(mh.m), &mh.cs_n);
+	mh.n_started = 1;
+	(void)mh_wait(&mh.m_returned, MH_HOLD_US);
+	mh.n_finishing = 1;
+	lwkt_cpusync_finish(&mh.cs_n);
+	mh.n_done = 1;
+}
+
+KTEST(cpusync, master_held_after_finish)
+{
+	struct globaldata *gd;
+	uint32_t queued_in, queued_after, n_fin_seen, ef;
+	bool n_in, flagged;
+	int n;
+
+	if (cpumask_count(smp_active_mask) < 2) {
+		ktest_skip(kt, "needs two CPUs");
+		return;
+	}
+	memset((void *)&mh, 0, sizeof(mh));
+	mh.m = mycpuid;
+	n = ktest_other_cpu();
+	ASSERT_EQ(lwkt_create(mh_n_thread, NULL, NULL, NULL, 0, n, "mh_n"), 0);
+	ef = intr_disable();
+	lwkt_cpusync_start(mycpu->gd_cpumask, &mh.cs_m);
+	gd = mycpu;
+	mh.m_mastering = 1;
+	n_in = mh_wait(&mh.n_started, WAIT_US);
+	queued_in = gd->gd_cpusyncq_n;
+	flagged = (gd->gd_reqflags & RQF_IPIQ) != 0;
+	lwkt_cpusync_finish(&mh.cs_m);
+	n_fin_seen = mh.n_finishing;
+	queued_after = gd->gd_cpusyncq_n;
+	mh.m_returned = 1;
+	intr_restore(ef);
+	EXPECT_TRUE(ktest_poll(&mh.n_done, 1, 100, WAIT_US));
+	EXPECT_TRUE(n_in);
+	EXPECT_EQ(mh.n_timed_out, 0);
+	EXPECT_EQ(queued_in, 1);
+	EXPECT_TRUE(flagged);		/* the queued cpusync is pending work */
+	EXPECT_EQ(n_fin_seen, 1);	/* M was held until N finished */
+	EXPECT_EQ(queued_after, 0);
+	if (ktest_failures(kt) > 0)
+		ktest_log(kt, "M cpu %d, N cpu %d: M's queue held %u inside its "
+		    "own cpusync, %u after its finish", mh.m, n, queued_in,
+		    queued_after);
 }
 
 /* ---------------------------------------------------------------------

@@ -1,11 +1,13 @@
 /*
  * Suite "selftest": fault demonstrations that end the run with a panic.
  * They are KT_MANUAL (never in the default set); `make test` boots them
- * on purpose and checks the report (scripts/runner.py, boot "panic-ap").
+ * on purpose and checks the report (scripts/runner.py, boots "panic-ap",
+ * "panic-busy", "panic-fifo-full", "panic-untimely", "ipiq-reply-storm").
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <sys/ktest.h>
 #include <sys/thread2.h>
 #include <sys/systimer.h>
@@ -130,4 +132,126 @@ KTEST_FLAGS(selftest, panic_busy, KT_MANUAL)
 	lwkt_sleep_us(5000000);
 	busy_go = false;
 	ktest_fail(kt, __FILE__, __LINE__, "the fault on cpu 1 did not panic");
+}
+
+/*
+ * panic_fifo_full: CPU 1 spins with interrupts off while CPU 0 fills its
+ * FIFO toward CPU 1 with nowait sends until they are refused (2/3 full,
+ * more than half), then panics.  The panic must not wait for room in that
+ * FIFO (CPU 1 will never drain it): CPU 1 is stopped by NMI and the report
+ * completes.  Other CPUs, if any, are held by the panic's cpusync.
+ */
+static volatile uint32_t cli_ready;
+
+static void
+cli_spin(void *arg __unused)
+{
+	crit_enter();
+	cpu_disable_intr();
+	cli_ready = 1;
+	for (;;)
+		cpu_pause();
+}
+
+static void
+fifo_nop(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
+}
+
+KTEST_FLAGS(selftest, panic_fifo_full, KT_MANUAL)
+{
+	struct globaldata *t;
+	struct lwkt_ipiq *ip;
+	int i;
+
+	if (mycpuid != 0 || !CPUMASK_TEST(smp_active_mask, 1)) {
+		ktest_skip(kt, "needs CPU 1 and the test on CPU 0");
+		return;
+	}
+	t = globaldata_find(1);
+	ASSERT_EQ(lwkt_create(cli_spin, NULL, NULL, NULL, 0, 1, "cli_1"), 0);
+	ASSERT_TRUE(ktest_poll(&cli_ready, 1, 1000, 5000000));
+	crit_enter();
+	ip = &mycpu->gd_ipiq[1];
+	for (i = 0; i < MAXCPUFIFO; i++)
+		if (lwkt_send_ipiq_nowait(t, fifo_nop, NULL) != 0)
+			break;
+	ASSERT_GT(lwkt_ipiq_fill(ip), MAXCPUFIFO / 2);
+	panic("selftest: cpu 0 panics with its FIFO to cpu 1 %u/%d full and "
+	    "cpu 1's interrupts off", lwkt_ipiq_fill(ip), MAXCPUFIFO);
+}
+
+/*
+ * panic_untimely: with untimely_switch=1 every outermost crit_exit() would
+ * yield.  A sibling thread on the test's CPU spins, ready to run; the test
+ * panics.  If the panicking CPU ever switched, the sibling would run while
+ * panic_cpu names its CPU and print a "BUG:" line (the runner forbids it).
+ */
+extern volatile int panic_cpu;
+static volatile uint32_t sibling_ran;
+
+static void
+sibling_spin(void *arg __unused)
+{
+	for (;;) {
+		if (panic_cpu == mycpuid && sibling_ran++ == 0)
+			kprintf("selftest: BUG: thread \"sibling\" ran on the "
+			    "panicking cpu %d\n", mycpuid);
+		cpu_pause();
+	}
+}
+
+KTEST_FLAGS(selftest, panic_untimely, KT_MANUAL)
+{
+	ASSERT_EQ(lwkt_create(sibling_spin, NULL, NULL, NULL, 0, mycpuid,
+	    "sibling"), 0);
+	lwkt_yield();
+	panic("selftest: cpu %d panics with thread \"sibling\" runnable",
+	    mycpuid);
+}
+
+/*
+ * ipiq_reply_storm: every message CPU 0 and CPU 1 exchange sends two back.
+ * Both CPUs spin in threads (guarded stacks), so the messages run there;
+ * the FIFOs stay over half full, so each send waits for room, draining,
+ * which runs a message that sends again: the nesting grows without end.
+ * The kernel must stop it by name ("ipiq: drain nesting ... exceeds")
+ * before the stack overflows.
+ */
+static volatile uint32_t storm_go;
+
+static void
+storm_msg(void *arg __unused, int other, struct intrframe *f __unused)
+{
+	struct globaldata *o = globaldata_find(other);
+
+	lwkt_send_ipiq2(o, storm_msg, NULL, mycpuid);
+	lwkt_send_ipiq2(o, storm_msg, NULL, mycpuid);
+}
+
+static void
+storm_spin(void *arg __unused)
+{
+	while (storm_go)
+		cpu_pause();
+}
+
+KTEST_FLAGS(selftest, ipiq_reply_storm, KT_MANUAL)
+{
+	uint64_t t0;
+
+	if (mycpuid != 0 || !CPUMASK_TEST(smp_active_mask, 1)) {
+		ktest_skip(kt, "needs CPU 1 and the test on CPU 0");
+		return;
+	}
+	storm_go = 1;
+	ASSERT_EQ(lwkt_create(storm_spin, NULL, NULL, NULL, 0, 1, "storm_1"),
+	    0);
+	lwkt_sleep_us(20000);
+	lwkt_send_ipiq2(globaldata_find(1), storm_msg, NULL, 0);
+	t0 = cpu_ticks();
+	while (ktest_us_since(t0) < 5000000)
+		cpu_pause();
+	storm_go = 0;
+	ktest_fail(kt, __FILE__, __LINE__, "the reply storm did not panic");
 }

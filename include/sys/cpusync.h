@@ -8,7 +8,9 @@
  * runs cs_fin2_func.  The master stays in a critical section from start to
  * finish.  Several CPUs may master cpusyncs at once with overlapping masks:
  * a CPU whose thread masters one (td_cscount > 0) counts into the others
- * but is not held by them.
+ * but is not held by them until its own finishes: the rendezvous it is
+ * counted into stay flagged as pending work (RQF_IPIQ), so the crit_exit()
+ * that ends its own cpusync polls them and it is held from then on.
  */
 #ifndef _SYS_CPUSYNC_H_
 #define _SYS_CPUSYNC_H_
@@ -40,8 +42,12 @@ void	lwkt_cpusync_finish(struct lwkt_cpusync *cs);
 void	lwkt_cpusync_simple(cpumask_t mask, cpusync_func_t *func, void *data);
 /* func(data) runs on every CPU of the mask in tandem with the release. */
 void	lwkt_cpusync_fastdata(cpumask_t mask, cpusync_func2_t *func, void *data);
-/* Panic: start a rendezvous on `mask` without waiting; never finished. */
-void	lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs);
+/*
+ * Panic: start a rendezvous on `mask` without waiting and never finished,
+ * with sends that never wait for room; returns the CPUs it reached (a full
+ * FIFO leaves a CPU out).
+ */
+cpumask_t lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs);
 /* IPIQ processing: poll the rendezvous this CPU is held in; true if any remain. */
 bool	lwkt_cpusync_poll(void);
 

@@ -37,6 +37,7 @@ struct kopts {
 	uint32_t	ko_hz;		/* hz=N: hard clock rate (default 100) */
 	uint32_t	ko_untimely_switch; /* untimely_switch=0|1 */
 	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */
+	uint32_t	ko_ipiq_passive; /* ipiq.passive=0|1: tick drains IPIQ */
 	uint32_t	ko_test_timeout; /* test.timeout=S: per-test limit (60) */
 };
 

@@ -16,6 +16,7 @@ int	kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 
 /* kern/kern_panic.c */
 void	panic(const char *fmt, ...) __printflike(1, 2) __noreturn;
+extern volatile int panic_cpu;	/* the CPU that owns the panic, or -1 */
 
 #define KKASSERT(exp) do {						\
 	if (__predict_false(!(exp)))					\
