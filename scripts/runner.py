@@ -179,6 +179,40 @@ MATRIX = [
          require=[r"cmdline: unknown key 'bogus'",
                   r"cmdline: bad value '12abc' for seed",
                   r"cmdline: .*repeat"]),
+    # Boot-path fault injection (docs/boot.md §8): an AP that reaches its
+    # start-up slot only after the BSP gave up parks and is never counted;
+    # one that took its slot in time is waited for; a LAPIC timer that does
+    # not count falls back to the PIT (uniprocessor); a PIT that does not
+    # count is reported and the TSC rate comes from elsewhere.
+    Boot("ap-slowstart",  "4", "multi",  "expect.ncpus=3 smp.slowstart=2", PASS,
+         require=[r"^smp: cpu 2 \(apic id 2\) did not come up within \d+ ms",
+                  r"^smp: 3 of 4 CPUs online",
+                  r"^# boot\.ap_online_iff_active: cpu 2: state 0, slot 3$"]),
+    Boot("ap-slowonline", "4", "multi",  "expect.ncpus=4 smp.slowonline=2",
+         PASS,
+         require=[r"^smp: cpu 2 \(apic id 2\) took its start-up slot but is "
+                  r"not online yet",
+                  r"^smp: 4 of 4 CPUs online"]),
+    Boot("lapic-timer-dead", "2", "single",
+         "expect.ncpus=1 fault.lapic_timer_dead", PASS,
+         require=[r"^lapic: timer counted 0 in 10 ms \(fault\.lapic_timer_dead"
+                  r"\): it does not count; falling back to the PIT",
+                  r"^smp: the local APIC timer does not count.*running "
+                  r"uniprocessor",
+                  r"^clock: no usable local APIC timer; PIT channel 0 ticks "
+                  r"at \d+ Hz"]),
+    Boot("pit-stuck",     "2", "single", "expect.ncpus=2 fault.pit_stuck", PASS,
+         require=[r"^clock: PIT channel 2 does not count \(its count does not "
+                  r"change, fault\.pit_stuck\); TSC \d+\.\d{3} MHz "
+                  r"(from |assumed)"]),
+    # No passive pickup on the tick: a lost IPI or a broken ip_npoll
+    # interlock hangs and fails by name instead of being rescued.
+    Boot("det-smp2-nopassive", "2", "single",
+         "test=ipiq.*,cpusync.*,token.*,tsleep.*,msgport.* ipiq.passive=0 "
+         "expect.ncpus=2 test.noretry", PASS, args=DET_ARGS),
+    Boot("smp4-nopassive", "4", "multi",
+         "test=ipiq.*,cpusync.*,token.*,tsleep.*,msgport.* ipiq.passive=0 "
+         "expect.ncpus=4", PASS),
     # Deterministic rows (DET_ARGS); det-smp4-again boots det-smp4 again
     # and must print the same log.
     Boot("det-smp2",      "2", "single", "expect.ncpus=2 test.noretry", PASS,
@@ -230,6 +264,34 @@ MATRIX = [
                   r"kt_cpu0 .* blocked",
                   r"^not ok 1 selftest\.hang_forever",
                   r"^# aborted: selftest\.hang_forever timed out"]),
+    # A panic while a target has interrupts off and our FIFO to it is over
+    # half full: no waiting for room, the target is stopped by NMI.
+    Boot("panic-fifo-full", "4", "multi",
+         "test=selftest.panic_fifo_full expect.ncpus=4", PANIC,
+         require=[r"^panic: selftest: cpu 0 panics with its FIFO to cpu 1 "
+                  r"\d+/\d+ full",
+                  r"^panic: IPIQ full toward cpus 0x2: NMI",
+                  r"^  cpu 1: .*stopped by NMI, curthread \"cli_1\"",
+                  r"^  cpu 2: .*held, serving IPIQ",
+                  r"^  cpu 3: .*held, serving IPIQ",
+                  r"^panic: halting with the panic status"]),
+    # The panicking CPU never switches, even under untimely_switch.
+    Boot("panic-untimely", "2", "multi",
+         "test=selftest.panic_untimely untimely_switch=1 expect.ncpus=2",
+         PANIC,
+         require=[r"^panic: selftest: cpu 0 panics with thread \"sibling\" "
+                  r"runnable",
+                  r"^  cpu 1: .*held, serving IPIQ",
+                  r"^panic: halting with the panic status"],
+         forbid=DEFAULT_FORBID + (r"BUG: thread \"sibling\" ran on the "
+                                  r"panicking cpu",)),
+    # Messages that each send two more: the drain nesting bound panics by
+    # name instead of overflowing the stack.
+    Boot("ipiq-reply-storm", "2", "multi",
+         "test=selftest.ipiq_reply_storm expect.ncpus=2", PANIC,
+         require=[r"^panic: ipiq: drain nesting 17 exceeds 16 on cpu [01]",
+                  r"^panic: halting with the panic status"],
+         forbid=DEFAULT_FORBID + (r"double fault",)),
     Boot("panic-recursive", "2", "multi",
          "test=selftest.panic_recursive expect.ncpus=2", PANIC,
          require=[r"^Fatal trap 14 \(Page fault\) on cpu 0",

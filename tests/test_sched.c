@@ -793,11 +793,15 @@ KTEST(sched, crit_no_preemption)
  * never yield both progress, and take turns, because the hard clock
  * requests a reschedule on every tick.  We sit above them and sleep for
  * the whole window (one wakeup only, so our own switches do not do the
- * rotating), then stop them.  Shares are measured in ticks: each turn is
- * charged the ticks gd_ticks advanced by between its start and the start
- * of the next turn.  They are fair within one tick in the deterministic
- * rows (test.noretry); elsewhere host load may bunch ticks, and the bound
- * is one tick plus a quarter of the window.
+ * rotating), then stop them.  Shares are measured in ticks served on
+ * time: each turn is charged the ticks gd_ticks advanced by between its
+ * start and the start of the next turn, but no more than the timer
+ * interrupts taken meanwhile.  (When the host leaves a virtual CPU unrun,
+ * one late interrupt runs every tick that fell due meanwhile but can only
+ * rotate once, so raw ticks would charge the whole stall to whichever
+ * thread happened to run.)  Shares are fair within one tick in the
+ * deterministic rows (test.noretry); elsewhere the bound is one tick plus
+ * a quarter of the window.
  */
 
 static struct {
@@ -808,23 +812,34 @@ static struct {
 	volatile uint32_t exited;
 	volatile uint64_t first_tick[2];
 	volatile uint64_t turn_tick;	/* gd_ticks when the last turn began */
-	volatile uint64_t share[2];	/* ticks charged to each */
+	volatile uint64_t turn_intr;	/* and gd_cnt_timer_intr */
+	volatile uint64_t share[2];	/* ticks served on time, charged to each */
 } hc;
+
+/* Charge the turn that ends now to hc.last; the next one starts now. */
+static void
+hc_charge(void)
+{
+	struct globaldata *gd = mycpu;
+	uint64_t dt = gd->gd_ticks - hc.turn_tick;
+	uint64_t di = gd->gd_cnt_timer_intr - hc.turn_intr;
+
+	if (hc.last >= 0)
+		hc.share[hc.last] += dt < di ? dt : di;
+	hc.turn_tick = gd->gd_ticks;
+	hc.turn_intr = gd->gd_cnt_timer_intr;
+}
 
 static void
 hc_worker(void *arg)
 {
 	int me = (int)(uintptr_t)arg;
 	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;	/* 2 s safety net */
-	uint64_t now;
 
 	hc.first_tick[me] = mycpu->gd_ticks;
 	while (!hc.stop && cpu_ticks() < end) {
 		if (hc.last != me) {
-			now = mycpu->gd_ticks;
-			if (hc.last >= 0)
-				hc.share[hc.last] += now - hc.turn_tick;
-			hc.turn_tick = now;
+			hc_charge();
 			hc.last = me;
 			hc.turns[me]++;
 		}
@@ -833,24 +848,31 @@ hc_worker(void *arg)
 	atomic_add_int(&hc.exited, 1);
 }
 
-KTEST(sched, hardclock_round_robin)
+/*
+ * One window of at least 8 ticks and 80 ms (at high hz a loaded host
+ * stalls a virtual CPU for several ticks at a time).  Every property is
+ * asserted; returns the ticks served on time, which the caller needs
+ * enough of for the window to have measured anything.
+ */
+static uint64_t
+hc_window(struct ktest_ctx *kt)
 {
 	thread_t td = curthread;
 	int mypri = td->td_pri, i;
-	uint64_t ticks0, ticks1, total, diff, bound;
+	uint64_t ticks0, ticks1, total, diff, bound, us;
 
 	memset((void *)&hc, 0, sizeof(hc));
 	hc.last = -1;
 	lwkt_setpri_self(mypri + 1);
 	ticks0 = mycpu->gd_ticks;
 	for (i = 0; i < 2; i++)
-		ASSERT_EQ(lwkt_create(hc_worker, (void *)(uintptr_t)i, NULL,
+		EXPECT_EQ(lwkt_create(hc_worker, (void *)(uintptr_t)i, NULL,
 		    NULL, 0, mycpuid, "hc_%d", i), 0);
-	lwkt_sleep_us(8 * (1000000 / hz));
+	us = MAX(8 * (1000000 / hz), 80000u);
+	lwkt_sleep_us(us);
 	/* We outrank them: neither runs now.  Charge the current turn. */
 	ticks1 = mycpu->gd_ticks;
-	if (hc.last >= 0)
-		hc.share[hc.last] += ticks1 - hc.turn_tick;
+	hc_charge();
 	hc.stop = 1;
 	EXPECT_TRUE(ktest_poll(&hc.exited, 2, 200, 3000 * MS));
 	lwkt_setpri_self(mypri);
@@ -858,23 +880,29 @@ KTEST(sched, hardclock_round_robin)
 	    "%llu/%llu, started at ticks +%llu/+%llu", ticks1 - ticks0,
 	    hc.count[0], hc.count[1], hc.turns[0], hc.turns[1], hc.share[0],
 	    hc.share[1], hc.first_tick[0] - ticks0, hc.first_tick[1] - ticks0);
-	EXPECT_GE(ticks1 - ticks0, 8);
-	/*
-	 * Both made progress, each in turns of its own.  (A loaded host
-	 * delivers ticks in bursts, so more than one turn each is not
-	 * guaranteed within the window; the log shows how many there were.)
-	 */
+	EXPECT_GE(ticks1 - ticks0, us / (1000000 / hz));
+	/* Both made progress, each in turns of its own. */
 	EXPECT_GT(hc.count[0], 0);
 	EXPECT_GT(hc.count[1], 0);
 	EXPECT_GE(hc.turns[0], 1);
 	EXPECT_GE(hc.turns[1], 1);
-	/* Fair shares of the ticks. */
+	/* Fair shares of the ticks served on time. */
 	total = hc.share[0] + hc.share[1];
 	diff = hc.share[0] > hc.share[1] ? hc.share[0] - hc.share[1] :
 	    hc.share[1] - hc.share[0];
 	bound = kopts.ko_test_noretry ? 1 : 1 + total / 4;
-	EXPECT_GE(total, 4);
 	EXPECT_LE(diff, bound);
+	return total;
+}
+
+KTEST(sched, hardclock_round_robin)
+{
+	uint64_t served;
+
+	while ((served = hc_window(kt)) < 4 && ktest_failures(kt) == 0)
+		if (!ktest_retry(kt, "only %llu tick(s) of the window were "
+		    "served on time (the host did not run this CPU)", served))
+			break;
 }
 
 /* ---------------------------------------------------------------------
