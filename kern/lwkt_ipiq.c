@@ -243,6 +243,9 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 	int cpu;
 
 	KKASSERT(curthread->td_critcount > 0);
+	KASSERT(!gd->gd_inswitch, ("ipiq: cpu %d would run IPIQ messages inside "
+	    "lwkt_switch (thread \"%s\" switching out)", gd->gd_cpuid,
+	    gd->gd_curthread->td_comm));
 	for (;;) {
 		mask = smp_active_mask & ~gd->gd_cpumask;
 		while (mask != 0) {

@@ -141,6 +141,7 @@ lwkt_switch(void)
 		    gd->gd_spinlocks);
 	crit_enter_quick(td);
 	gd->gd_cnt_switch++;
+	gd->gd_inswitch = true;
 	if ((ntd = td->td_preempted) != NULL) {
 		KKASSERT(ntd->td_flags & TDF_PREEMPT_LOCK);
 		td->td_preempted = NULL;
@@ -161,9 +162,12 @@ lwkt_switch(void)
 		if (__predict_false(td->td_toks != NULL))
 			lwkt_token_switchout(td, ntd);
 		ntd->td_switch_count++;
+		gd->gd_inswitch = false;
 		cpu_lwkt_switch(ntd);
 		if (__predict_false(mycpu->gd_migrate_td != NULL))
 			lwkt_switch_return();
+	} else {
+		gd->gd_inswitch = false;
 	}
 	crit_exit_quick(td);
 }

@@ -29,6 +29,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -45,7 +46,8 @@
  * Helpers
  */
 
-static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok;
+static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok, pr_tok;
+static struct lwkt_token hp_tok, sd_tok;
 static bool toks_ready;
 
 /* Tokens register themselves globally: initialize them once per boot. */
@@ -59,6 +61,9 @@ toks_init(void)
 	lwkt_token_init(&rh_tok, "test_running");
 	lwkt_token_init(&pn_tok, "test_preempt");
 	lwkt_token_init(&tt_tok, "test_try");
+	lwkt_token_init(&pr_tok, "test_preempt_resume");
+	lwkt_token_init(&hp_tok, "test_handoff");
+	lwkt_token_init(&sd_tok, "test_nodrain");
 	toks_ready = true;
 }
 
@@ -810,3 +815,288 @@ KTEST(token, trytoken)
 	EXPECT_PTR_EQ(td->td_toks, NULL);
 }
 
+
+/* ---------------------------------------------------------------------
+ * preempt_resume_inside: an interrupt-like thread that blocked (tsleep
+ * with a timeout) holding a token, woken by a timer interrupt while the
+ * thread it interrupts is inside that token, must not resume as a
+ * preemption: the preempted thread still holds the token (issue 9,
+ * defect 1).  It runs only once the holder has switched out (which gives
+ * the token up) or left.
+ */
+
+static struct {
+	volatile uint32_t holding;	/* the ithread has the token, asleep */
+	volatile uint32_t inside;	/* the test thread is in its region */
+	volatile uint32_t woke;		/* the ithread returned from tsleep */
+	volatile uint32_t seen_inside;	/* `inside` as it resumed */
+	volatile uint32_t chain_holds;	/* a thread it preempted held it */
+	volatile int	sleep_err;
+	volatile uint32_t ident;
+} pr;
+
+/* Does td or a thread on its td_preempted chain hold tok? */
+static bool
+chain_holds(thread_t td, struct lwkt_token *tok)
+{
+	struct lwkt_tokref *ref;
+
+	for (; td != NULL; td = td->td_preempted)
+		for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
+			if (ref->tr_tok == tok)
+				return true;
+	return false;
+}
+
+static void
+pr_ithread_fn(void)
+{
+	struct lwkt_tokref ref;
+	thread_t td = curthread;
+
+	lwkt_gettoken(&ref, &pr_tok);
+	pr.holding = 1;
+	pr.sleep_err = tsleep(&pr.ident, 0, "prtok", 1);	/* times out */
+	pr.seen_inside = pr.inside;
+	pr.chain_holds = chain_holds(td->td_preempted, &pr_tok);
+	pr.woke = 1;
+	lwkt_reltoken(&ref);
+}
+
+#define PR_ROUNDS	5
+
+KTEST(token, preempt_resume_inside)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct lwkt_tokref ref;
+	uint64_t end, miss0;
+	uint32_t runs0;
+	int round;
+
+	toks_init();
+	ASSERT_TRUE(ithread_start(kt, pr_ithread_fn));
+	for (round = 0; round < PR_ROUNDS; round++) {
+		memset((void *)&pr, 0, sizeof(pr));
+		runs0 = it.runs;
+		/* The ithread takes the token and falls asleep holding it. */
+		lwkt_schedule(it.td);
+		if (!ktest_poll(&pr.holding, 1, 200, 1000 * MS)) {
+			EXPECT_EQ(pr.holding, 1);
+			break;
+		}
+		lwkt_gettoken(&ref, &pr_tok);
+		EXPECT_EQ(td->td_critcount, 0);
+		pr.inside = 1;
+		miss0 = gd->gd_cnt_preempt_miss;
+		/* Its tsleep times out meanwhile (a timer interrupt). */
+		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
+		while (pr.woke == 0 && cpu_ticks() < end)
+			cpu_pause();
+		pr.inside = 0;
+		lwkt_reltoken(&ref);
+		if (!ktest_poll(&it.runs, runs0 + 1, 200, 2000 * MS)) {
+			EXPECT_EQ(it.runs, runs0 + 1);
+			break;
+		}
+		EXPECT_EQ(pr.woke, 1);
+		EXPECT_EQ(pr.sleep_err, EWOULDBLOCK);
+		/* Never resumed preempting a holder inside its region. */
+		EXPECT_FALSE(pr.chain_holds);
+		if (pr.seen_inside)
+			EXPECT_GT(gd->gd_cnt_preempt_miss, miss0);
+		if (ktest_failures(kt) != 0) {
+			ktest_log(kt, "round %d: seen_inside %u chain_holds %u",
+			    round, pr.seen_inside, pr.chain_holds);
+			break;
+		}
+	}
+	ithread_stop(kt);
+}
+
+/* ---------------------------------------------------------------------
+ * handoff_prompt: a thread releases a token another CPU asked for while
+ * it held it, and keeps running; the other CPU gets the token without
+ * waiting for its next clock tick (issue 9, defect 4).  Each round
+ * releases just after the other CPU's tick, so a whole tick period (10 ms
+ * at hz=100) separates the release from that CPU's next tick, against a
+ * hand-off of some microseconds.
+ */
+
+static struct {
+	volatile uint32_t got;
+	volatile uint64_t got_ticks;	/* the requester CPU's gd_ticks then */
+	volatile uint32_t exited;
+} hp;
+
+static void
+hp_waiter(void *arg __unused)
+{
+	struct lwkt_tokref ref;
+
+	lwkt_gettoken(&ref, &hp_tok);
+	hp.got_ticks = mycpu->gd_ticks;
+	hp.got = 1;
+	lwkt_reltoken(&ref);
+	hp.exited = 1;
+}
+
+#define HP_ROUNDS	10
+
+KTEST(token, handoff_prompt)
+{
+	struct globaldata *ogd;
+	struct lwkt_tokref ref;
+	thread_t wtd;
+	uint64_t end, t, rel_ticks;
+	uint32_t late = 0;
+	int cpu = ktest_other_cpu(), round;
+
+	toks_init();
+	if (cpu == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	ogd = globaldata_find(cpu);
+	for (round = 0; round < HP_ROUNDS; round++) {
+		memset((void *)&hp, 0, sizeof(hp));
+		ASSERT_EQ(lwkt_create(hp_waiter, NULL, &wtd, NULL, TDF_STOPREQ,
+		    cpu, "tok_handoff"), 0);
+		lwkt_gettoken(&ref, &hp_tok);
+		lwkt_schedule(wtd);
+		end = cpu_ticks() + cpu_tsc_hz;
+		while ((hp_tok.t_reqmask & CPUMASK(cpu)) == 0 &&
+		    cpu_ticks() < end)
+			cpu_pause();
+		EXPECT_TRUE((hp_tok.t_reqmask & CPUMASK(cpu)) != 0);
+		/* Release right after the other CPU's tick. */
+		t = ogd->gd_ticks;
+		while (ogd->gd_ticks == t && cpu_ticks() < end)
+			cpu_pause();
+		rel_ticks = ogd->gd_ticks;
+		lwkt_reltoken(&ref);
+		/* Keep running (no switch here) until it has it. */
+		end = cpu_ticks() + cpu_tsc_hz;
+		while (hp.got == 0 && ogd->gd_ticks - rel_ticks < 5 &&
+		    cpu_ticks() < end)
+			cpu_pause();
+		EXPECT_TRUE(ktest_poll(&hp.exited, 1, 200, 2000 * MS));
+		EXPECT_EQ(hp.got, 1);
+		if (hp.got && hp.got_ticks != rel_ticks)
+			late++;
+	}
+	ktest_log(kt, "%u of %d hand-offs waited for a clock tick of cpu %d",
+	    late, HP_ROUNDS, cpu);
+	EXPECT_EQ(late, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * switch_no_drain: a holder switching out grants its token to a CPU whose
+ * FIFO from here is more than half full; the grant's message must not
+ * make lwkt_switch drain this CPU's IPIQ (LWKT-SPEC §10b; issue 9, defect
+ * 2: a message run there could give away the next thread's tokens).
+ * lwkt_process_ipiq asserts it is not called inside a switch.
+ */
+
+static struct {
+	volatile uint32_t got;
+	volatile uint32_t exited;
+	volatile uint32_t blocking;	/* the blocker sits in its section */
+	volatile uint32_t blocker_done;
+	volatile uint32_t granted_seen;	/* the blocker saw the grant */
+	volatile uint32_t nops;
+} sd;
+
+static void
+sd_waiter(void *arg __unused)
+{
+	struct lwkt_tokref ref;
+
+	lwkt_gettoken(&ref, &sd_tok);
+	sd.got = 1;
+	lwkt_reltoken(&ref);
+	sd.exited = 1;
+}
+
+/*
+ * Keeps its CPU from serving its IPIQ until the token has been granted to
+ * it (t_cpu is set before the grant's message is sent), at most 2 s.
+ */
+static void
+sd_blocker(void *arg __unused)
+{
+	struct globaldata *gd = mycpu;
+	uint64_t end;
+
+	crit_enter();
+	sd.blocking = 1;
+	end = cpu_ticks() + 2 * cpu_tsc_hz;
+	while (sd_tok.t_cpu != gd && cpu_ticks() < end)
+		cpu_pause();
+	sd.granted_seen = sd_tok.t_cpu == gd;
+	crit_exit();
+	sd.blocker_done = 1;
+}
+
+static void
+sd_nop(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
+	atomic_add_int(&sd.nops, 1);
+}
+
+KTEST(token, switch_no_drain)
+{
+	struct globaldata *gd = mycpu, *ogd;
+	thread_t td = curthread, wtd, btd;
+	struct lwkt_tokref ref;
+	uint64_t end;
+	uint32_t sent = 0;
+	int cpu = ktest_other_cpu();
+
+	toks_init();
+	if (cpu == gd->gd_cpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	ogd = globaldata_find(cpu);
+	memset((void *)&sd, 0, sizeof(sd));
+	ASSERT_EQ(lwkt_create(sd_waiter, NULL, &wtd, NULL, TDF_STOPREQ, cpu,
+	    "tok_nodrain_w"), 0);
+	ASSERT_EQ(lwkt_create(sd_blocker, NULL, &btd, NULL, TDF_STOPREQ, cpu,
+	    "tok_nodrain_b"), 0);
+	lwkt_setpri(btd, TDPRI_KERN_DAEMON + 1);
+	lwkt_gettoken(&ref, &sd_tok);
+	lwkt_schedule(wtd);
+	end = cpu_ticks() + cpu_tsc_hz;
+	while ((sd_tok.t_reqmask & CPUMASK(cpu)) == 0 && cpu_ticks() < end)
+		cpu_pause();
+	EXPECT_TRUE((sd_tok.t_reqmask & CPUMASK(cpu)) != 0);
+	lwkt_schedule(btd);
+	/* Spin, not sleep: switching out would give the token up now. */
+	end = cpu_ticks() + cpu_tsc_hz;
+	while (sd.blocking == 0 && cpu_ticks() < end)
+		cpu_pause();
+	EXPECT_EQ(sd.blocking, 1);
+	/* Over half full towards it, without waiting for room. */
+	crit_enter();
+	while (lwkt_ipiq_fill(&gd->gd_ipiq[cpu]) <= MAXCPUFIFO / 2 &&
+	    sent < MAXCPUFIFO &&
+	    lwkt_send_ipiq3_nowait(ogd, sd_nop, NULL, 0) == 0)
+		sent++;
+	EXPECT_GT(lwkt_ipiq_fill(&gd->gd_ipiq[cpu]), MAXCPUFIFO / 2);
+	EXPECT_EQ(sd.blocker_done, 0);	/* it did not drain meanwhile */
+	crit_exit();
+	/* Switch out holding it: the switch grants it to the waiter. */
+	lwkt_sleep_us(1 * MS);
+	EXPECT_TRUE(lwkt_token_is_stale(&ref));
+	EXPECT_PTR_EQ(sd_tok.t_cpu, gd);
+	lwkt_reltoken(&ref);
+	EXPECT_TRUE(ktest_poll(&sd.exited, 1, 200, 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&sd.blocker_done, 1, 200, 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&sd.nops, sent, 200, 2000 * MS));
+	EXPECT_EQ(sd.got, 1);
+	EXPECT_EQ(sd.granted_seen, 1);
+	EXPECT_PTR_EQ(td->td_toks, NULL);
+	ktest_log(kt, "%u messages queued to cpu %d before the switch", sent,
+	    cpu);
+}

@@ -71,6 +71,8 @@ struct globaldata {
 	struct thread	*gd_migrate_td;
 	/* lwkt_switch found runnable threads all waiting for tokens: idle may halt. */
 	bool		gd_tokwait;
+	/* lwkt_switch is choosing/switching out: no IPIQ draining (§10b). */
+	bool		gd_inswitch;
 	/* Sleepers (kern/kern_synch.c): owner CPU, in a critical section. */
 	struct thread_list *gd_tsleep_hash;
 
