@@ -305,6 +305,9 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 	KKASSERT(curthread->td_critcount > 0);
 	if (panic_cpu == gd->gd_cpuid)
 		return;
+	KASSERT(!gd->gd_inswitch, ("ipiq: cpu %d would run IPIQ messages inside "
+	    "lwkt_switch (thread \"%s\" switching out)", gd->gd_cpuid,
+	    gd->gd_curthread->td_comm));
 	if (++ipiq_drain_nest[gd->gd_cpuid] > IPIQ_DRAIN_NEST_MAX)
 		panic("ipiq: drain nesting %u exceeds %u on cpu %d (a message "
 		    "sends, waits for room and drains again: a reply storm?)",

@@ -86,20 +86,25 @@ lwkt_dequeue(thread_t td)
 /*
  * Pick the next thread: the first thread, in queue order, of the highest
  * non-empty queue whose tokens are all on this CPU (lwkt_token_chk asks
- * for missing ones), clearing the mask bits of queues found empty; the
- * idle thread if there is none.  gd_tokwait records that runnable threads
- * were skipped for tokens, so the idle thread may halt until they arrive.
- * Round-robin comes from lwkt_switch putting a still-runnable thread that
- * switches out at the tail of its queue.
+ * for missing ones: once, again at the first pass of each clock tick, or
+ * when a request could not be queued), clearing the mask bits of queues
+ * found empty; the idle thread if there is none.  gd_tokwait records that
+ * runnable threads were skipped for tokens that were asked for, so the
+ * idle thread may halt until a grant wakes it.  Round-robin comes from
+ * lwkt_switch putting a still-runnable thread that switches out at the
+ * tail of its queue.  Inside the switch: nothing here drains the IPIQ.
  */
 static thread_t
 lwkt_pick(struct globaldata *gd)
 {
 	uint32_t mask = gd->gd_runqmask;
-	bool waiting = false;
+	bool waiting = false, again;
 	thread_t ntd;
 	int pri;
 
+	again = gd->gd_tokresend || gd->gd_tokreq_ticks != gd->gd_ticks;
+	gd->gd_tokresend = false;
+	gd->gd_tokreq_ticks = gd->gd_ticks;
 	while (mask != 0) {
 		pri = 31 - __builtin_clz(mask);
 		mask &= ~(1u << pri);
@@ -110,21 +115,26 @@ lwkt_pick(struct globaldata *gd)
 		}
 		for (; ntd != NULL; ntd = TAILQ_NEXT(ntd, td_threadq)) {
 			if (__predict_true(ntd->td_toks == NULL) ||
-			    lwkt_token_chk(ntd)) {
+			    lwkt_token_chk(ntd, again)) {
 				gd->gd_tokwait = false;
 				return ntd;
 			}
 			waiting = true;
 		}
 	}
-	gd->gd_tokwait = waiting;
+	gd->gd_tokwait = waiting && !gd->gd_tokresend;
 	return &gd->gd_idlethread;
 }
 
 /*
  * Give the CPU to the best runnable thread.  A thread that preempted
  * another always returns to it.  Must not be called from interrupt
- * context (gd_intr_nesting_level > 0).
+ * context (gd_intr_nesting_level > 0).  From choosing the next thread to
+ * the stack switch (gd_inswitch) the outgoing thread is still curthread
+ * but no longer the one that will run: no IPIQ message may run there
+ * (LWKT-SPEC §10b; lwkt_process_ipiq asserts it), so token requests and
+ * grants made there never wait for FIFO room, and wake-ups are sent by
+ * lwkt_switch_return in the next thread.
  */
 void
 lwkt_switch(void)
@@ -143,11 +153,12 @@ lwkt_switch(void)
 		return;		/* panic() runs on to its end on this thread */
 	crit_enter_quick(td);
 	gd->gd_cnt_switch++;
+	gd->gd_inswitch = true;
 	if ((ntd = td->td_preempted) != NULL) {
+		/* lwkt_preempt clears ntd's TDF_PREEMPT_LOCK once back on it. */
 		KKASSERT(ntd->td_flags & TDF_PREEMPT_LOCK);
 		td->td_preempted = NULL;
 		td->td_flags |= TDF_PREEMPT_DONE;
-		ntd->td_flags &= ~TDF_PREEMPT_LOCK;
 	} else {
 		atomic_clear_int(&gd->gd_reqflags, RQF_AST_LWKT_RESCHED);
 		/* A runnable thread switching out goes behind its equals. */
@@ -163,9 +174,14 @@ lwkt_switch(void)
 		if (__predict_false(td->td_toks != NULL))
 			lwkt_token_switchout(td, ntd);
 		ntd->td_switch_count++;
+		gd->gd_inswitch = false;
 		cpu_lwkt_switch(ntd);
-		if (__predict_false(mycpu->gd_migrate_td != NULL))
+		gd = mycpu;
+		if (__predict_false(gd->gd_migrate_td != NULL ||
+		    gd->gd_tokwake != 0))
 			lwkt_switch_return();
+	} else {
+		gd->gd_inswitch = false;
 	}
 	crit_exit_quick(td);
 }
@@ -173,9 +189,13 @@ lwkt_switch(void)
 /*
  * Preempt the current thread in favour of ntd, an interrupt-like thread of
  * this CPU that was just made runnable, if the current thread holds no
- * critical section beyond the `critcount` its caller accounts for and this
- * CPU owns every token ntd holds.  Otherwise ask for a reschedule (a miss).  The preempted thread gets the
- * CPU back as soon as ntd blocks.
+ * critical section beyond the `critcount` its caller accounts for, this
+ * CPU owns every token ntd holds and neither the current thread nor one it
+ * preempted holds any of them (tokens serialize running and preempted
+ * threads).  Otherwise ask for a reschedule (a miss).  The preempted
+ * thread gets the CPU back as soon as ntd blocks; it clears its own
+ * TDF_PREEMPT_LOCK here, once the switch back has set TDF_RUNNING again,
+ * so lwkt_acquire never sees it as switched out.
  */
 void
 lwkt_preempt(thread_t ntd, int critcount)
@@ -193,7 +213,7 @@ lwkt_preempt(thread_t ntd, int critcount)
 		return;
 	}
 	if (td->td_critcount > critcount || (td->td_flags & TDF_PREEMPT_LOCK) ||
-	    (ntd->td_toks != NULL && !lwkt_token_chk(ntd))) {
+	    (ntd->td_toks != NULL && !lwkt_token_preempt_ok(ntd, td))) {
 		gd->gd_cnt_preempt_miss++;
 		need_lwkt_resched();
 		return;
@@ -207,9 +227,11 @@ lwkt_preempt(thread_t ntd, int critcount)
 	gd->gd_intr_nesting_level = 0;
 	ntd->td_switch_count++;
 	cpu_lwkt_switch(ntd);
+	KKASSERT((td->td_flags & (TDF_PREEMPT_LOCK | TDF_RUNNING)) ==
+	    (TDF_PREEMPT_LOCK | TDF_RUNNING) && ntd->td_preempted == NULL);
+	td->td_flags &= ~TDF_PREEMPT_LOCK;
 	lwkt_switch_return();
 	gd->gd_intr_nesting_level = nesting;
-	KKASSERT((td->td_flags & TDF_PREEMPT_LOCK) == 0);
 }
 
 /*
@@ -439,6 +461,7 @@ lwkt_adopt_remote(void *arg, int arg2 __unused, struct intrframe *f __unused)
  * completed (LWKT-SPEC §10b): if the thread that switched out was
  * migrating, it is now entirely off this CPU (TDF_RUNNING clear, off its
  * stack), so hand it to its new CPU.  The new CPU never has to wait for it.
+ * Likewise wake the CPUs that were granted tokens inside the switch.
  */
 void
 lwkt_switch_return(void)
@@ -450,6 +473,8 @@ lwkt_switch_return(void)
 		gd->gd_migrate_td = NULL;
 		lwkt_send_ipiq(td->td_migrate_gd, lwkt_adopt_remote, td);
 	}
+	if (gd->gd_tokwake != 0)
+		lwkt_token_switch_return(gd);
 }
 
 /*

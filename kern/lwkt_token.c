@@ -1,28 +1,36 @@
 /*
- * Tokens (sys/token.h, LWKT-SPEC §9.1).
+ * Tokens (sys/token.h, LWKT-SPEC §9.1; the rules are explained in
+ * docs/sync.md).
  *
- * Ownership: t_cpu is written only by the owning CPU, inside a critical
- * section, when it hands the token to a CPU that asked.  Asking: a CPU
- * sets its bit in t_reqmask and sends the owner it believes in a request
- * message; a CPU that no longer owns the token forwards the request to the
- * current owner, so requests chase a moving token.  The owner grants it
- * unless a thread that is running or preempted on the owner holds it
- * (counted as contention); refused requests stay in t_reqmask and are
- * granted when such a holder switches out (lwkt_token_switchout), when the
- * requester asks again (at its next scheduling pass), or at a release once
- * the token has served a batch of acquisitions here (TOKEN_GRANT_BATCH).  The new owner is sent a message that makes it
- * reschedule, so the thread waiting there gets to run.
+ * Ownership: t_cpu (and t_uses_arrived) are written only by the owning
+ * CPU, inside a critical section, when it hands the token to a CPU that
+ * asked.  Asking: a CPU sets its bit in t_reqmask and sends the owner it
+ * believes in a request message (once: a set bit is not asked again,
+ * except once per clock tick as a safety net, or when the message could
+ * not be queued); a CPU that no longer owns the token forwards the
+ * request to the current owner, so requests chase a moving token.
+ *
+ * Granting (tok_try_grant), at a release, when a holder switches out, when
+ * a request arrives: refused while a thread running or preempted here
+ * holds the token (counted as contention); deferred while a runnable
+ * thread of this CPU holds it and the token has served fewer than
+ * TOKEN_GRANT_BATCH entries here since it arrived (so a token that
+ * arrives serves its asker before it can be taken away, and no CPU keeps
+ * it from the others for longer than a batch); otherwise given at once to
+ * the next asking CPU above this one.  The new owner is woken by a
+ * message; a grant made inside lwkt_switch sets t_cpu at once but queues
+ * the wake-up in gd_tokwake, sent by lwkt_switch_return once the switch
+ * has completed: nothing here drains the IPIQ inside a switch.
  *
  * Holding: lwkt_gettoken (inline, sys/token2.h) links the caller's tokref
  * on curthread->td_toks and returns once this CPU owns the token and no
  * thread this one preempted holds it; until then (lwkt_gettoken_slow) the
- * thread stays runnable but
- * lwkt_switch() skips it (lwkt_token_chk asks for what is missing), so the
- * CPU runs other threads or halts.  The same check stands before every
- * resumption of a thread, which is how a thread that blocked gets back
- * tokens another CPU took meanwhile.  A request that is ignored because
- * nobody needs the token any more is repeated at the requester's next
- * scheduling pass (at least every hardclock tick).
+ * thread stays runnable but lwkt_switch() skips it (lwkt_token_chk asks
+ * for what is missing), so the CPU runs other threads or halts.  The same
+ * check stands before every resumption of a thread, which is how a thread
+ * that blocked gets back tokens another CPU took meanwhile.  A preemption
+ * needs every token of the preempting thread here and held by no thread
+ * it would preempt (lwkt_token_preempt_ok).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -32,6 +40,7 @@
 #include <sys/thread2.h>
 #include <sys/token.h>
 #include <machine/atomic.h>
+#include <machine/cpufunc.h>
 
 struct lwkt_token_list lwkt_tokens = TAILQ_HEAD_INITIALIZER(lwkt_tokens);
 static struct spinlock lwkt_tokens_lock = SPINLOCK_INITIALIZER("token registry");
@@ -55,29 +64,53 @@ lwkt_token_uninit(struct lwkt_token *tok)
 	spin_unlock(&lwkt_tokens_lock);
 }
 
+/* Does td hold tok? */
+static bool
+tok_held_by(struct lwkt_token *tok, thread_t td)
+{
+	struct lwkt_tokref *ref;
+
+	for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
+		if (ref->tr_tok == tok)
+			return true;
+	return false;
+}
+
 /* Does `run` (the thread running here) or a thread it preempted hold tok? */
 static bool
 tok_held_running(struct lwkt_token *tok, thread_t run)
 {
-	struct lwkt_tokref *ref;
 	thread_t td;
 
 	for (td = run; td != NULL; td = td->td_preempted)
-		for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
-			if (ref->tr_tok == tok)
-				return true;
+		if (tok_held_by(tok, td))
+			return true;
 	return false;
 }
 
-static void
-tok_arrived(void *arg, int arg2 __unused, struct intrframe *f __unused)
+/* Does a runnable thread of this CPU other than `run` hold tok? */
+static bool
+tok_wanted_here(struct globaldata *gd, struct lwkt_token *tok, thread_t run)
 {
-	struct lwkt_token *tok = arg;
+	uint32_t mask = gd->gd_runqmask;
+	thread_t td;
+	int pri;
 
-	if (tok->t_cpu == mycpu) {
-		tok->t_gen_arrived = tok->t_gen;
-		tok->t_ticks_arrived = mycpu->gd_ticks;
+	while (mask != 0) {
+		pri = 31 - __builtin_clz(mask);
+		mask &= ~(1u << pri);
+		TAILQ_FOREACH(td, &gd->gd_tdrunq[pri], td_threadq)
+			if (td != run && td->td_toks != NULL &&
+			    tok_held_by(tok, td))
+				return true;
 	}
+	return false;
+}
+
+/* On a CPU that was granted a token: let its waiting thread run. */
+static void
+tok_wake(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
 	mycpu->gd_tokwait = false;
 	need_lwkt_resched();
 }
@@ -85,7 +118,8 @@ tok_arrived(void *arg, int arg2 __unused, struct intrframe *f __unused)
 /*
  * Owner CPU, critical section: hand tok to one of the CPUs asking for it
  * (the next one above this CPU, round-robin) unless `run` or a thread it
- * preempted holds it.
+ * preempted holds it, or a runnable thread here holds it and the token
+ * has not yet served a batch here.
  */
 static void
 tok_try_grant(struct lwkt_token *tok, thread_t run)
@@ -106,18 +140,22 @@ tok_try_grant(struct lwkt_token *tok, thread_t run)
 		gd->gd_cnt_tok_contention++;
 		return;
 	}
-	if (tok->t_gen == tok->t_gen_arrived &&
-	    gd->gd_ticks - tok->t_ticks_arrived < TOKEN_ARRIVAL_GRACE)
-		return;		/* not used here yet: the asker asks again */
+	if (tok->t_uses - tok->t_uses_arrived < TOKEN_GRANT_BATCH &&
+	    tok_wanted_here(gd, tok, run))
+		return;		/* granted when that thread releases or leaves */
 	above = req & ~((gd->gd_cpumask << 1) - 1);
 	cpu = cpumask_first(above != 0 ? above : req);
 	rgd = globaldata_find(cpu);
 	atomic_clear_int(&tok->t_reqmask, CPUMASK(cpu));
 	tok->t_migrations++;
 	gd->gd_cnt_tok_migrate++;
+	tok->t_uses_arrived = tok->t_uses;
 	cpu_ccfence();
 	tok->t_cpu = rgd;
-	lwkt_send_ipiq(rgd, tok_arrived, tok);
+	if (gd->gd_inswitch)
+		gd->gd_tokwake |= CPUMASK(cpu);
+	else
+		lwkt_send_ipiq(rgd, tok_wake, NULL);
 }
 
 /* A request reaching a CPU: grant if it owns the token, else pass it on. */
@@ -133,23 +171,37 @@ tok_request_remote(void *arg, int cpu, struct intrframe *f __unused)
 		lwkt_send_ipiq2(owner, tok_request_remote, tok, cpu);
 }
 
+/*
+ * Ask for tok (owner CPU, critical section).  A CPU whose bit is already
+ * set has asked: it sends again only if `again`.  Inside a switch the
+ * message is queued without waiting for room (never draining); if the
+ * FIFO is too full, gd_tokresend has the next scheduling pass try again.
+ */
 static void
-tok_request(struct globaldata *gd, struct lwkt_token *tok)
+tok_request(struct globaldata *gd, struct lwkt_token *tok, bool again)
 {
 	struct globaldata *owner = tok->t_cpu;
 
+	if (owner == gd)
+		return;
+	if ((tok->t_reqmask & gd->gd_cpumask) != 0 && !again)
+		return;
 	atomic_set_int(&tok->t_reqmask, gd->gd_cpumask);
-	if (owner != gd)
+	if (!gd->gd_inswitch)
 		lwkt_send_ipiq2(owner, tok_request_remote, tok, gd->gd_cpuid);
+	else if (lwkt_send_ipiq3_nowait(owner, tok_request_remote, tok,
+	    gd->gd_cpuid) != 0)
+		gd->gd_tokresend = true;
 }
 
 /*
  * Scheduler check before td (re)runs on this CPU: true if this CPU owns
- * every token td holds; otherwise ask for the missing ones.  Owner CPU,
+ * every token td holds (each then counts a use); otherwise ask for the
+ * missing ones (again: re-send requests already made).  Owner CPU,
  * critical section.
  */
 bool
-lwkt_token_chk(thread_t td)
+lwkt_token_chk(thread_t td, bool again)
 {
 	struct globaldata *gd = mycpu;
 	struct lwkt_tokref *ref;
@@ -157,22 +209,65 @@ lwkt_token_chk(thread_t td)
 
 	for (ref = td->td_toks; ref != NULL; ref = ref->tr_next) {
 		if (ref->tr_tok->t_cpu != gd) {
-			tok_request(gd, ref->tr_tok);
+			tok_request(gd, ref->tr_tok, again);
 			ok = false;
 		}
 	}
+	if (ok)
+		for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
+			ref->tr_tok->t_uses++;
 	return ok;
 }
 
-/* td switches out in favour of ntd: it no longer keeps its tokens here. */
+/*
+ * May ntd preempt `td` (the running thread)?  Only if this CPU owns every
+ * token ntd holds and neither td nor a thread td preempted holds one: a
+ * token serializes running and preempted threads.  Asks for nothing (the
+ * missed preemption becomes a reschedule, whose pick asks).
+ */
+bool
+lwkt_token_preempt_ok(thread_t ntd, thread_t td)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_tokref *ref;
+
+	for (ref = ntd->td_toks; ref != NULL; ref = ref->tr_next)
+		if (ref->tr_tok->t_cpu != gd ||
+		    tok_held_running(ref->tr_tok, td))
+			return false;
+	return true;
+}
+
+/*
+ * td switches out in favour of ntd (inside lwkt_switch): it no longer
+ * keeps its tokens here.  Grants made here are woken by
+ * lwkt_token_switch_return.
+ */
 void
 lwkt_token_switchout(thread_t td, thread_t ntd)
 {
 	struct lwkt_tokref *ref;
 
+	KKASSERT(mycpu->gd_inswitch);
 	for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
 		if (ref->tr_tok->t_reqmask != 0)
 			tok_try_grant(ref->tr_tok, ntd);
+}
+
+/* After a switch completed: wake the CPUs granted tokens inside it. */
+void
+lwkt_token_switch_return(struct globaldata *gd)
+{
+	cpumask_t mask = gd->gd_tokwake;
+	int cpu;
+
+	KKASSERT(!gd->gd_inswitch);
+	gd->gd_tokwake = 0;
+	while (mask != 0) {
+		cpu = cpumask_first(mask);
+		mask &= ~CPUMASK(cpu);
+		lwkt_send_ipiq(globaldata_find(cpu), tok_wake, NULL);
+	}
 }
 
 /*
@@ -192,24 +287,18 @@ lwkt_gettoken_slow(struct lwkt_tokref *ref)
 		if (tok->t_cpu == gd && (td->td_preempted == NULL ||
 		    !tok_held_running(tok, td->td_preempted)))
 			break;
-		if (tok->t_cpu != gd)
-			tok_request(gd, tok);
+		tok_request(gd, tok, false);
 		lwkt_switch();
 	}
 	crit_exit_quick(td);
 }
 
-/*
- * Someone asked for a token we just released: hand it over if we can and
- * this CPU has had it for a batch of acquisitions (TOKEN_GRANT_BATCH).
- */
+/* Someone asked for a token we just released: hand it over if we can. */
 void
 lwkt_reltoken_slow(struct lwkt_token *tok)
 {
 	thread_t td = curthread;
 
-	if (tok->t_gen - tok->t_gen_arrived < TOKEN_GRANT_BATCH)
-		return;
 	crit_enter_quick(td);
 	tok_try_grant(tok, td);
 	crit_exit_quick(td);
@@ -234,6 +323,7 @@ lwkt_trytoken(struct lwkt_tokref *ref, struct lwkt_token *tok)
 	td->td_toks = ref;
 	gd->gd_cnt_tok_req++;
 	tok->t_requests++;
+	tok->t_uses++;
 	ref->tr_gen = ++tok->t_gen;
 	crit_exit_quick(td);
 	return 1;

@@ -17,18 +17,22 @@
  *     thread of another CPU, or a thread the caller preempted, holds the
  *     token, and succeeds on a free token this CPU owns.
  *
+ *   - preempt_resume_inside, handoff_prompt, switch_no_drain: issue 9
+ *     defects 1, 4 and 2 (see each test).
+ *
  * Tokens serialize threads only while they run: a holder that is switched
  * out (not preempted) lets the token go.  The regions here never block,
  * and each CPU runs one contender, so no such switch can let two of them
- * in together.  Where a check depends on a holder not being switched out
- * at an unlucky instant (by a clock tick's reschedule, or because a tick
- * found it in a critical section, so softclock could not preempt it and
- * ran as an ordinary switch), a run in which that happened and the check
- * failed is inconclusive and repeated (at most ATTEMPTS times).
+ * in together.  Every attempt asserts what does not depend on such a
+ * switch; a check that does is skipped only in an attempt in which the
+ * switch was measured (a preemption miss: a clock tick found the holder in
+ * a critical section; or more returns to the holder than preemptions of
+ * it), through ktest_retry, which prints why and bounds the discards.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -38,14 +42,14 @@
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-#define ATTEMPTS	8
 #define MS		1000u		/* microseconds */
 
 /* ---------------------------------------------------------------------
  * Helpers
  */
 
-static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok;
+static struct lwkt_token me_tok, sb_tok, rh_tok, pn_tok, tt_tok, pr_tok;
+static struct lwkt_token hp_tok, sd_tok;
 static bool toks_ready;
 
 /* Tokens register themselves globally: initialize them once per boot. */
@@ -59,7 +63,42 @@ toks_init(void)
 	lwkt_token_init(&rh_tok, "test_running");
 	lwkt_token_init(&pn_tok, "test_preempt");
 	lwkt_token_init(&tt_tok, "test_try");
+	lwkt_token_init(&pr_tok, "test_preempt_resume");
+	lwkt_token_init(&hp_tok, "test_handoff");
+	lwkt_token_init(&sd_tok, "test_nodrain");
 	toks_ready = true;
+}
+
+/* What tells whether the current thread was switched out meanwhile. */
+struct sw_mark {
+	uint64_t	misses;		/* this CPU's preemption misses */
+	uint64_t	hits;		/* this CPU's preemptions */
+	uint32_t	returns;	/* switches to the thread */
+};
+
+static void
+sw_mark(struct sw_mark *m)
+{
+	struct globaldata *gd = mycpu;
+
+	m->misses = gd->gd_cnt_preempt_miss;
+	m->hits = gd->gd_cnt_preempt_hit;
+	m->returns = curthread->td_switch_count;
+}
+
+/*
+ * True if, since `m`, a preemption was missed (a clock tick in a critical
+ * section becomes an ordinary switch) or the thread was switched to more
+ * often than it was preempted (so it was switched out in between).
+ */
+static bool
+sw_switched_out(const struct sw_mark *m)
+{
+	struct globaldata *gd = mycpu;
+
+	return gd->gd_cnt_preempt_miss != m->misses ||
+	    curthread->td_switch_count - m->returns >
+	    gd->gd_cnt_preempt_hit - m->hits;
 }
 
 static void
@@ -307,34 +346,33 @@ sb_interferer(void *arg __unused)
 }
 
 /*
- * One round; false if it was inconclusive: a holder was switched out
- * (legitimately losing the token) because a clock tick found it inside a
- * critical section and softclock could not preempt it.
+ * One round: 1 if it was conclusive, 0 if it was discarded (ktest_retry)
+ * and may be repeated, -1 to stop.
  */
-static bool
+static int
 sb_round(struct ktest_ctx *kt, bool interfere)
 {
 	struct globaldata *gd = mycpu, *owner;
 	thread_t td = curthread;
 	struct lwkt_tokref ref;
+	struct sw_mark mark;
 	uint32_t seen_inside = 0, con0, early_inside = 0;
-	uint64_t miss0, misses;
 	int cpu = ktest_other_cpu(), err = 0;
-	bool stale0, stale1;
+	bool stale0, stale1, switched = false;
 
 	memset((void *)&sb, 0, sizeof(sb));
 	if (interfere) {
 		if (lwkt_create(sb_interferer, NULL, &sb.td, NULL, TDF_STOPREQ,
 		    cpu, "tok_interferer") != 0) {
 			EXPECT_TRUE(false);
-			return true;
+			return -1;
 		}
 		/* Above us: on our own CPU it runs as soon as we block. */
 		lwkt_setpri(sb.td, td->td_pri + 1);
 	}
 	con0 = sb_tok.t_contention;
 	lwkt_gettoken(&ref, &sb_tok);
-	miss0 = gd->gd_cnt_preempt_miss;
+	sw_mark(&mark);
 	stale0 = lwkt_token_is_stale(&ref);
 	EXPECT_PTR_EQ(sb_tok.t_cpu, gd);
 	if (!interfere) {
@@ -351,7 +389,7 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 			crit_enter();
 			lwkt_schedule(sb.td);	/* runs once we block */
 		}
-		misses = gd->gd_cnt_preempt_miss - miss0;
+		switched = sw_switched_out(&mark);
 		tsleep_interlock(&sb.inside);
 		if (sb.inside == 0)
 			err = tsleep(&sb.inside, PINTERLOCKED, "tokstale",
@@ -364,55 +402,49 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 	stale1 = lwkt_token_is_stale(&ref);
 	lwkt_reltoken(&ref);
 
-	if (!interfere) {
-		EXPECT_FALSE(stale0);
-		EXPECT_PTR_EQ(owner, gd);
-		EXPECT_FALSE(stale1);
-		return true;
-	}
-	EXPECT_TRUE(ktest_poll(&sb.exited, 1, 200, 3000 * MS));
-	if ((early_inside != 0 || err != 0) && misses != 0) {
-		ktest_log(kt, "a clock tick switched the holder out in a "
-		    "critical section; again");
-		return false;
-	}
-	if (err != 0) {
-		ktest_log(kt, "the holder's sleep timed out before the wakeup "
-		    "(loaded host); again");
-		return false;
-	}
-	if (seen_inside != 0 && sb.misses != 0) {
-		ktest_log(kt, "a clock tick switched the interferer out in a "
-		    "critical section; again");
-		return false;
-	}
+	/* Whatever happened: fresh when got, and resumed only as owner. */
 	EXPECT_FALSE(stale0);
 	EXPECT_PTR_EQ(owner, gd);
+	if (!interfere) {
+		EXPECT_FALSE(stale1);
+		return 1;
+	}
+	EXPECT_TRUE(ktest_poll(&sb.exited, 1, 200, 3000 * MS));
+	EXPECT_TRUE(stale1);		/* the interferer took it */
+	EXPECT_EQ(sb.was_stale, 0);	/* fresh for the interferer itself */
+	if ((early_inside != 0 || err != 0) && switched)
+		return ktest_retry(kt, "the holder was switched out while "
+		    "holding (early_inside %u, err %d)", early_inside, err) ?
+		    0 : -1;
+	if (seen_inside != 0 && sb.misses != 0)
+		return ktest_retry(kt, "a clock tick found the interferer in "
+		    "a critical section (%u misses) and switched it out",
+		    sb.misses) ? 0 : -1;
 	EXPECT_EQ(err, 0);
 	EXPECT_EQ(early_inside, 0);
 	EXPECT_EQ(seen_inside, 0);	/* not resumed while it held it */
-	EXPECT_TRUE(stale1);
-	EXPECT_EQ(sb.was_stale, 0);	/* fresh for the interferer itself */
 	if (cpu != gd->gd_cpuid)
 		ktest_log(kt, "cpu %d -> cpu %d: %u refusal(s) while a running "
 		    "thread held it", gd->gd_cpuid, cpu,
 		    sb_tok.t_contention - con0);
-	return true;
+	return 1;
 }
 
 KTEST(token, stale_after_block)
 {
-	int i, attempt;
+	int i = 0, r;
 
 	toks_init();
 	if (ktest_other_cpu() == mycpuid)
 		ktest_log(kt, "one CPU: the interferer runs on this CPU");
-	for (i = 0; i < 3 && ktest_failures(kt) == 0; i++) {
-		for (attempt = 0; attempt < ATTEMPTS; attempt++)
-			if (sb_round(kt, true))
-				break;
-		EXPECT_LT(attempt, ATTEMPTS);
+	while (i < 3 && ktest_failures(kt) == 0) {
+		r = sb_round(kt, true);
+		if (r < 0)
+			break;
+		if (r == 0)
+			continue;
 		sb_round(kt, false);
+		i++;
 	}
 }
 
@@ -423,8 +455,8 @@ KTEST(token, stale_after_block)
  * after the release.  The clock interrupt's softclock preemption must not
  * count as switching the holder out.  (A tick that finds the holder in a
  * critical section cannot preempt it and softclock then runs as an
- * ordinary switch, which does release the token: such a run is
- * inconclusive and repeated.)
+ * ordinary switch, which does release the token: an attempt in which
+ * that was measured is discarded through ktest_retry.)
  */
 
 static struct {
@@ -451,9 +483,11 @@ KTEST(token, running_holder_keeps)
 	struct globaldata *gd = mycpu;
 	struct lwkt_tokref ref;
 	thread_t wtd;
-	uint64_t ticks0, ticks1, miss0, misses, end, t0, t1;
+	struct sw_mark mark;
+	uint64_t ticks0, ticks1, end, t0, t1;
 	uint32_t con0, hold_us = 3 * (1000000 / hz), got_early, asked;
-	int cpu = ktest_other_cpu(), attempt;
+	int cpu = ktest_other_cpu();
+	bool switched;
 
 	toks_init();
 	if (cpu == gd->gd_cpuid) {
@@ -462,14 +496,14 @@ KTEST(token, running_holder_keeps)
 	}
 	if (hold_us < 30 * MS)
 		hold_us = 30 * MS;
-	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+	for (;;) {
 		memset((void *)&rh, 0, sizeof(rh));
 		ASSERT_EQ(lwkt_create(rh_waiter, NULL, &wtd, NULL, TDF_STOPREQ,
 		    cpu, "tok_waiter"), 0);
 		lwkt_gettoken(&ref, &rh_tok);
 		con0 = rh_tok.t_contention;
 		ticks0 = gd->gd_ticks;
-		miss0 = gd->gd_cnt_preempt_miss;
+		sw_mark(&mark);
 		lwkt_schedule(wtd);
 		/* Run, holding it, until it has asked, then 3 ticks more. */
 		t0 = cpu_ticks();
@@ -487,32 +521,23 @@ KTEST(token, running_holder_keeps)
 		got_early = rh.got;
 		rh.released = 1;
 		ticks1 = gd->gd_ticks;
-		misses = gd->gd_cnt_preempt_miss - miss0;
+		switched = sw_switched_out(&mark);
 		lwkt_reltoken(&ref);
 		EXPECT_TRUE(ktest_poll(&rh.exited, 1, 200, 2000 * MS));
-		if (got_early != 0) {
-			/*
-			 * We were switched out while holding it: a clock tick
-			 * in a critical section (misses), or, on a loaded host,
-			 * another thread of ours on this CPU taking its turn.
-			 * Switching out gives tokens up, so this run cannot
-			 * show anything; again (all attempts failing fails).
-			 */
-			ktest_log(kt, "attempt %d: switched out while holding "
-			    "(%llu misses); again", attempt, misses);
+		EXPECT_EQ(rh.got, 1);
+		EXPECT_EQ(rh.released_at_got, got_early ? 0 : 1);
+		/* Switching out gives tokens up: that attempt shows nothing. */
+		if (got_early != 0 && switched &&
+		    ktest_retry(kt, "the holder was switched out while holding"))
 			continue;
-		}
 		ktest_log(kt, "held %llu ticks; %u refusal(s)",
 		    ticks1 - ticks0, rh_tok.t_contention - con0);
 		EXPECT_TRUE(asked);
 		EXPECT_GE(ticks1 - ticks0, 3);
 		EXPECT_EQ(got_early, 0);
-		EXPECT_EQ(rh.got, 1);
-		EXPECT_EQ(rh.released_at_got, 1);
 		EXPECT_GT(rh_tok.t_contention - con0, 0);
 		break;
 	}
-	EXPECT_LT(attempt, ATTEMPTS);
 }
 
 /* ---------------------------------------------------------------------
@@ -559,13 +584,14 @@ KTEST(token, preempt_no_token)
 	thread_t td = curthread;
 	struct systimer st = { .st_queued = false };
 	struct lwkt_tokref ref;
-	uint64_t hit0, ticks0, ticks1, end;
+	struct sw_mark mark;
+	uint64_t hit0, ticks0, end;
 	uint32_t runs0, got_inside, started;
-	int attempt;
+	bool switched;
 
 	toks_init();
 	ASSERT_TRUE(ithread_start(kt, pn_ithread_fn));
-	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+	for (;;) {
 		memset((void *)&pn, 0, sizeof(pn));
 		pn.wait_pri = td->td_pri - 1;
 		runs0 = it.runs;
@@ -582,7 +608,7 @@ KTEST(token, preempt_no_token)
 		end = cpu_ticks() + cpu_tsc_hz / 20;	/* 50 ms */
 		while (gd->gd_ticks == ticks0 && cpu_ticks() < end)
 			cpu_pause();
-		ticks0 = gd->gd_ticks;
+		sw_mark(&mark);
 		systimer_init_oneshot(&st, it_kick, NULL, 1 * MS);
 		/* Spin in the region, preemptable, until it has tried. */
 		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
@@ -591,8 +617,8 @@ KTEST(token, preempt_no_token)
 		got_inside = pn.got;
 		started = pn.started;
 		pn.inside = 0;
+		switched = sw_switched_out(&mark);
 		lwkt_reltoken(&ref);
-		ticks1 = gd->gd_ticks;
 		systimer_del(&st);
 		/* We block: now it gets the token. */
 		if (!ktest_poll(&it.runs, runs0 + 1, 200, 1000 * MS)) {
@@ -605,23 +631,22 @@ KTEST(token, preempt_no_token)
 		EXPECT_PTR_EQ(pn.preempted_at_got, NULL);
 		EXPECT_TRUE(pn.owner_ok);
 		if (it.preempted != td) {
-			ktest_log(kt, "attempt %d: the kick did not preempt us "
-			    "(landed during a clock tick's work); again",
-			    attempt);
-			continue;
+			if (ktest_retry(kt, "the kick did not preempt us "
+			    "(landed during a clock tick's work)"))
+				continue;
+			break;
 		}
-		if ((got_inside != 0 || pn.seen_inside != 0) &&
-		    ticks1 != ticks0) {
-			ktest_log(kt, "attempt %d: a clock tick switched us "
-			    "out inside the region; again", attempt);
-			continue;
+		if ((got_inside != 0 || pn.seen_inside != 0) && switched) {
+			if (ktest_retry(kt, "we were switched out inside the "
+			    "region"))
+				continue;
+			break;
 		}
 		EXPECT_GT(gd->gd_cnt_preempt_hit, hit0);
 		EXPECT_EQ(got_inside, 0);
 		EXPECT_EQ(pn.seen_inside, 0);
 		break;
 	}
-	EXPECT_LT(attempt, ATTEMPTS);
 	ithread_stop(kt);
 }
 
@@ -694,7 +719,7 @@ KTEST(token, trytoken)
 	struct lwkt_tokref ref;
 	uint64_t sw, t0, us;
 	uint32_t runs0, fails = 0, switched = 0;
-	int cpu = ktest_other_cpu(), attempt, r, i;
+	int cpu = ktest_other_cpu(), r, i;
 
 	toks_init();
 
@@ -715,7 +740,7 @@ KTEST(token, trytoken)
 
 	/* A thread we preempt holds it: the preempting thread fails at once. */
 	ASSERT_TRUE(ithread_start(kt, tt_ithread_fn));
-	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+	for (;;) {
 		runs0 = it.runs;
 		tt.result = -1;
 		lwkt_gettoken(&ref, &tt_tok);
@@ -725,20 +750,20 @@ KTEST(token, trytoken)
 			EXPECT_EQ(it.runs, runs0 + 1);
 			break;
 		}
+		EXPECT_EQ(tt.switches, 0);	/* never waits */
 		if (it.preempted != td) {
-			ktest_log(kt, "attempt %d: not run as a preemption; "
-			    "again", attempt);
-			continue;
+			if (ktest_retry(kt, "the ithread did not run as a "
+			    "preemption of us"))
+				continue;
+			break;
 		}
 		EXPECT_EQ(tt.result, 0);
-		EXPECT_EQ(tt.switches, 0);
 		EXPECT_PTR_EQ(tt.preempted_after, td); /* no block */
 		EXPECT_PTR_EQ(tt.toks_after, NULL);
 		break;
 	}
-	EXPECT_LT(attempt, ATTEMPTS);
 	/* ... and succeeds once we no longer hold it. */
-	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+	for (;;) {
 		runs0 = it.runs;
 		tt.result = -1;
 		lwkt_schedule(it.td);
@@ -746,14 +771,17 @@ KTEST(token, trytoken)
 			EXPECT_EQ(it.runs, runs0 + 1);
 			break;
 		}
-		if (it.preempted != td)
-			continue;
-		EXPECT_EQ(tt.result, 1);
 		EXPECT_EQ(tt.switches, 0);
+		if (it.preempted != td) {
+			if (ktest_retry(kt, "the ithread did not run as a "
+			    "preemption of us"))
+				continue;
+			break;
+		}
+		EXPECT_EQ(tt.result, 1);
 		EXPECT_PTR_NE(tt.toks_after, NULL);
 		break;
 	}
-	EXPECT_LT(attempt, ATTEMPTS);
 	ithread_stop(kt);
 
 	if (cpu == gd->gd_cpuid) {
@@ -810,3 +838,288 @@ KTEST(token, trytoken)
 	EXPECT_PTR_EQ(td->td_toks, NULL);
 }
 
+
+/* ---------------------------------------------------------------------
+ * preempt_resume_inside: an interrupt-like thread that blocked (tsleep
+ * with a timeout) holding a token, woken by a timer interrupt while the
+ * thread it interrupts is inside that token, must not resume as a
+ * preemption: the preempted thread still holds the token (issue 9,
+ * defect 1).  It runs only once the holder has switched out (which gives
+ * the token up) or left.
+ */
+
+static struct {
+	volatile uint32_t holding;	/* the ithread has the token, asleep */
+	volatile uint32_t inside;	/* the test thread is in its region */
+	volatile uint32_t woke;		/* the ithread returned from tsleep */
+	volatile uint32_t seen_inside;	/* `inside` as it resumed */
+	volatile uint32_t chain_holds;	/* a thread it preempted held it */
+	volatile int	sleep_err;
+	volatile uint32_t ident;
+} pr;
+
+/* Does td or a thread on its td_preempted chain hold tok? */
+static bool
+chain_holds(thread_t td, struct lwkt_token *tok)
+{
+	struct lwkt_tokref *ref;
+
+	for (; td != NULL; td = td->td_preempted)
+		for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
+			if (ref->tr_tok == tok)
+				return true;
+	return false;
+}
+
+static void
+pr_ithread_fn(void)
+{
+	struct lwkt_tokref ref;
+	thread_t td = curthread;
+
+	lwkt_gettoken(&ref, &pr_tok);
+	pr.holding = 1;
+	pr.sleep_err = tsleep(&pr.ident, 0, "prtok", 1);	/* times out */
+	pr.seen_inside = pr.inside;
+	pr.chain_holds = chain_holds(td->td_preempted, &pr_tok);
+	pr.woke = 1;
+	lwkt_reltoken(&ref);
+}
+
+#define PR_ROUNDS	5
+
+KTEST(token, preempt_resume_inside)
+{
+	struct globaldata *gd = mycpu;
+	thread_t td = curthread;
+	struct lwkt_tokref ref;
+	uint64_t end, miss0;
+	uint32_t runs0;
+	int round;
+
+	toks_init();
+	ASSERT_TRUE(ithread_start(kt, pr_ithread_fn));
+	for (round = 0; round < PR_ROUNDS; round++) {
+		memset((void *)&pr, 0, sizeof(pr));
+		runs0 = it.runs;
+		/* The ithread takes the token and falls asleep holding it. */
+		lwkt_schedule(it.td);
+		if (!ktest_poll(&pr.holding, 1, 200, 1000 * MS)) {
+			EXPECT_EQ(pr.holding, 1);
+			break;
+		}
+		lwkt_gettoken(&ref, &pr_tok);
+		EXPECT_EQ(td->td_critcount, 0);
+		pr.inside = 1;
+		miss0 = gd->gd_cnt_preempt_miss;
+		/* Its tsleep times out meanwhile (a timer interrupt). */
+		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
+		while (pr.woke == 0 && cpu_ticks() < end)
+			cpu_pause();
+		pr.inside = 0;
+		lwkt_reltoken(&ref);
+		if (!ktest_poll(&it.runs, runs0 + 1, 200, 2000 * MS)) {
+			EXPECT_EQ(it.runs, runs0 + 1);
+			break;
+		}
+		EXPECT_EQ(pr.woke, 1);
+		EXPECT_EQ(pr.sleep_err, EWOULDBLOCK);
+		/* Never resumed preempting a holder inside its region. */
+		EXPECT_FALSE(pr.chain_holds);
+		if (pr.seen_inside)
+			EXPECT_GT(gd->gd_cnt_preempt_miss, miss0);
+		if (ktest_failures(kt) != 0) {
+			ktest_log(kt, "round %d: seen_inside %u chain_holds %u",
+			    round, pr.seen_inside, pr.chain_holds);
+			break;
+		}
+	}
+	ithread_stop(kt);
+}
+
+/* ---------------------------------------------------------------------
+ * handoff_prompt: a thread releases a token another CPU asked for while
+ * it held it, and keeps running; the other CPU gets the token without
+ * waiting for its next clock tick (issue 9, defect 4).  Each round
+ * releases just after the other CPU's tick, so a whole tick period (10 ms
+ * at hz=100) separates the release from that CPU's next tick, against a
+ * hand-off of some microseconds.
+ */
+
+static struct {
+	volatile uint32_t got;
+	volatile uint64_t got_ticks;	/* the requester CPU's gd_ticks then */
+	volatile uint32_t exited;
+} hp;
+
+static void
+hp_waiter(void *arg __unused)
+{
+	struct lwkt_tokref ref;
+
+	lwkt_gettoken(&ref, &hp_tok);
+	hp.got_ticks = mycpu->gd_ticks;
+	hp.got = 1;
+	lwkt_reltoken(&ref);
+	hp.exited = 1;
+}
+
+#define HP_ROUNDS	10
+
+KTEST(token, handoff_prompt)
+{
+	struct globaldata *ogd;
+	struct lwkt_tokref ref;
+	thread_t wtd;
+	uint64_t end, t, rel_ticks;
+	uint32_t late = 0;
+	int cpu = ktest_other_cpu(), round;
+
+	toks_init();
+	if (cpu == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	ogd = globaldata_find(cpu);
+	for (round = 0; round < HP_ROUNDS; round++) {
+		memset((void *)&hp, 0, sizeof(hp));
+		ASSERT_EQ(lwkt_create(hp_waiter, NULL, &wtd, NULL, TDF_STOPREQ,
+		    cpu, "tok_handoff"), 0);
+		lwkt_gettoken(&ref, &hp_tok);
+		lwkt_schedule(wtd);
+		end = cpu_ticks() + cpu_tsc_hz;
+		while ((hp_tok.t_reqmask & CPUMASK(cpu)) == 0 &&
+		    cpu_ticks() < end)
+			cpu_pause();
+		EXPECT_TRUE((hp_tok.t_reqmask & CPUMASK(cpu)) != 0);
+		/* Release right after the other CPU's tick. */
+		t = ogd->gd_ticks;
+		while (ogd->gd_ticks == t && cpu_ticks() < end)
+			cpu_pause();
+		rel_ticks = ogd->gd_ticks;
+		lwkt_reltoken(&ref);
+		/* Keep running (no switch here) until it has it. */
+		end = cpu_ticks() + cpu_tsc_hz;
+		while (hp.got == 0 && ogd->gd_ticks - rel_ticks < 5 &&
+		    cpu_ticks() < end)
+			cpu_pause();
+		EXPECT_TRUE(ktest_poll(&hp.exited, 1, 200, 2000 * MS));
+		EXPECT_EQ(hp.got, 1);
+		if (hp.got && hp.got_ticks != rel_ticks)
+			late++;
+	}
+	ktest_log(kt, "%u of %d hand-offs waited for a clock tick of cpu %d",
+	    late, HP_ROUNDS, cpu);
+	EXPECT_EQ(late, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * switch_no_drain: a holder switching out grants its token to a CPU whose
+ * FIFO from here is more than half full; the grant's message must not
+ * make lwkt_switch drain this CPU's IPIQ (LWKT-SPEC §10b; issue 9, defect
+ * 2: a message run there could give away the next thread's tokens).
+ * lwkt_process_ipiq asserts it is not called inside a switch.
+ */
+
+static struct {
+	volatile uint32_t got;
+	volatile uint32_t exited;
+	volatile uint32_t blocking;	/* the blocker sits in its section */
+	volatile uint32_t blocker_done;
+	volatile uint32_t granted_seen;	/* the blocker saw the grant */
+	volatile uint32_t nops;
+} sd;
+
+static void
+sd_waiter(void *arg __unused)
+{
+	struct lwkt_tokref ref;
+
+	lwkt_gettoken(&ref, &sd_tok);
+	sd.got = 1;
+	lwkt_reltoken(&ref);
+	sd.exited = 1;
+}
+
+/*
+ * Keeps its CPU from serving its IPIQ until the token has been granted to
+ * it (t_cpu is set before the grant's message is sent), at most 2 s.
+ */
+static void
+sd_blocker(void *arg __unused)
+{
+	struct globaldata *gd = mycpu;
+	uint64_t end;
+
+	crit_enter();
+	sd.blocking = 1;
+	end = cpu_ticks() + 2 * cpu_tsc_hz;
+	while (sd_tok.t_cpu != gd && cpu_ticks() < end)
+		cpu_pause();
+	sd.granted_seen = sd_tok.t_cpu == gd;
+	crit_exit();
+	sd.blocker_done = 1;
+}
+
+static void
+sd_nop(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
+	atomic_add_int(&sd.nops, 1);
+}
+
+KTEST(token, switch_no_drain)
+{
+	struct globaldata *gd = mycpu, *ogd;
+	thread_t td = curthread, wtd, btd;
+	struct lwkt_tokref ref;
+	uint64_t end;
+	uint32_t sent = 0;
+	int cpu = ktest_other_cpu();
+
+	toks_init();
+	if (cpu == gd->gd_cpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	ogd = globaldata_find(cpu);
+	memset((void *)&sd, 0, sizeof(sd));
+	ASSERT_EQ(lwkt_create(sd_waiter, NULL, &wtd, NULL, TDF_STOPREQ, cpu,
+	    "tok_nodrain_w"), 0);
+	ASSERT_EQ(lwkt_create(sd_blocker, NULL, &btd, NULL, TDF_STOPREQ, cpu,
+	    "tok_nodrain_b"), 0);
+	lwkt_setpri(btd, TDPRI_KERN_DAEMON + 1);
+	lwkt_gettoken(&ref, &sd_tok);
+	lwkt_schedule(wtd);
+	end = cpu_ticks() + cpu_tsc_hz;
+	while ((sd_tok.t_reqmask & CPUMASK(cpu)) == 0 && cpu_ticks() < end)
+		cpu_pause();
+	EXPECT_TRUE((sd_tok.t_reqmask & CPUMASK(cpu)) != 0);
+	lwkt_schedule(btd);
+	/* Spin, not sleep: switching out would give the token up now. */
+	end = cpu_ticks() + cpu_tsc_hz;
+	while (sd.blocking == 0 && cpu_ticks() < end)
+		cpu_pause();
+	EXPECT_EQ(sd.blocking, 1);
+	/* Over half full towards it, without waiting for room. */
+	crit_enter();
+	while (lwkt_ipiq_fill(&gd->gd_ipiq[cpu]) <= MAXCPUFIFO / 2 &&
+	    sent < MAXCPUFIFO &&
+	    lwkt_send_ipiq3_nowait(ogd, sd_nop, NULL, 0) == 0)
+		sent++;
+	EXPECT_GT(lwkt_ipiq_fill(&gd->gd_ipiq[cpu]), MAXCPUFIFO / 2);
+	EXPECT_EQ(sd.blocker_done, 0);	/* it did not drain meanwhile */
+	crit_exit();
+	/* Switch out holding it: the switch grants it to the waiter. */
+	lwkt_sleep_us(1 * MS);
+	EXPECT_TRUE(lwkt_token_is_stale(&ref));
+	EXPECT_PTR_EQ(sd_tok.t_cpu, gd);
+	lwkt_reltoken(&ref);
+	EXPECT_TRUE(ktest_poll(&sd.exited, 1, 200, 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&sd.blocker_done, 1, 200, 2000 * MS));
+	EXPECT_TRUE(ktest_poll(&sd.nops, sent, 200, 2000 * MS));
+	EXPECT_EQ(sd.got, 1);
+	EXPECT_EQ(sd.granted_seen, 1);
+	EXPECT_PTR_EQ(td->td_toks, NULL);
+	ktest_log(kt, "%u messages queued to cpu %d before the switch", sent,
+	    cpu);
+}

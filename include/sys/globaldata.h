@@ -71,6 +71,12 @@ struct globaldata {
 	struct thread	*gd_migrate_td;
 	/* lwkt_switch found runnable threads all waiting for tokens: idle may halt. */
 	bool		gd_tokwait;
+	/* lwkt_switch is choosing/switching out: no IPIQ draining (§10b). */
+	bool		gd_inswitch;
+	/* Tokens (kern/lwkt_token.c), owner CPU in a critical section. */
+	cpumask_t	gd_tokwake;	/* granted inside a switch: wake them after */
+	bool		gd_tokresend;	/* a request could not be queued: again */
+	uint64_t	gd_tokreq_ticks; /* gd_ticks of the last full re-send */
 	/* Sleepers (kern/kern_synch.c): owner CPU, in a critical section. */
 	struct thread_list *gd_tsleep_hash;
 

@@ -20,8 +20,8 @@ struct lwkt_token {
 	struct globaldata *volatile t_cpu; /* owner; written by the owner only */
 	volatile cpumask_t t_reqmask;	/* CPUs asking for it (atomic) */
 	uint32_t	t_gen;		/* bumped by every acquisition (owner) */
-	uint32_t	t_gen_arrived;	/* t_gen when it came to this CPU (owner) */
-	uint64_t	t_ticks_arrived; /* the owner's gd_ticks then */
+	uint32_t	t_uses;		/* entries and resumptions of holders (owner) */
+	uint32_t	t_uses_arrived;	/* t_uses when it came to this CPU (owner) */
 	const char	*t_name;
 	uint32_t	t_requests;	/* acquisitions (by the owner's holder) */
 	uint32_t	t_migrations;	/* ownership moved to another CPU (owner) */
@@ -43,22 +43,20 @@ bool	lwkt_token_is_stale(struct lwkt_tokref *ref);
 /* lwkt_gettoken() and lwkt_reltoken() are inline: sys/token2.h. */
 
 /* Scheduler hooks (kern/lwkt_switch.c), owner CPU in a critical section. */
-bool	lwkt_token_chk(struct thread *td);
+bool	lwkt_token_chk(struct thread *td, bool again);
+bool	lwkt_token_preempt_ok(struct thread *ntd, struct thread *td);
 void	lwkt_token_switchout(struct thread *td, struct thread *ntd);
+void	lwkt_token_switch_return(struct globaldata *gd);
 void	lwkt_token_print(struct thread *td);
 
 /*
- * Under contention a CPU passes the token on at a release only after it
- * has been acquired this many times since it arrived (or at once when its
- * holder switches out): a bounded batch instead of one migration per entry.
+ * While a runnable thread of the owner CPU holds the token, the owner
+ * keeps it from other CPUs for at most this many uses (entries and
+ * resumptions of holders) since it arrived; with no such thread it grants
+ * at once.  So a token that arrives serves its asker first (no ping-pong
+ * that serves nobody) and no CPU starves the others.
  */
 #define TOKEN_GRANT_BATCH	16
-/*
- * A token that has just arrived stays until a thread here has acquired it,
- * or this many hardclock ticks have passed (the thread that asked may be
- * gone): otherwise it could bounce between CPUs without serving anyone.
- */
-#define TOKEN_ARRIVAL_GRACE	2
 
 extern TAILQ_HEAD(lwkt_token_list, lwkt_token) lwkt_tokens;
 

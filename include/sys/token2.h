@@ -8,7 +8,7 @@
  * the token is ours until we release it or block.  A thread that preempted
  * someone takes the slow path, which keeps it out while the preempted
  * thread holds the token.  t_gen and t_requests are written only by the
- * owning CPU's holder, so plain increments do.
+ * owning CPU's holder, so plain increments do (likewise t_uses).
  */
 #ifndef _SYS_TOKEN2_H_
 #define _SYS_TOKEN2_H_
@@ -35,6 +35,7 @@ lwkt_gettoken(struct lwkt_tokref *ref, struct lwkt_token *tok)
 	ref->tr_reqgd = tok->t_cpu;
 	ref->tr_gen = ++tok->t_gen;
 	tok->t_requests++;
+	tok->t_uses++;
 	cpu_gd_count(gd_cnt_tok_req);
 }
 
