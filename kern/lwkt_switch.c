@@ -237,7 +237,7 @@ lwkt_preempt(thread_t ntd, int critcount)
 /*
  * A request about another CPU's thread travels there as an IPIQ message
  * that holds the thread (lwkt_hold), so its struct cannot be reaped and
- * reused by another thread before the message has run (issue 9 defect 8).
+ * reused by another thread before the message has run.
  * The receiver drops the request if the thread has exited meanwhile, then
  * lets go of it.  A thread that changed CPU in between is forwarded again
  * (under a hold of its own) by the request itself.
