@@ -33,6 +33,7 @@
 #include <sys/systm.h>
 #include <sys/globaldata.h>
 #include <sys/ipiq.h>
+#include <sys/kopts.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -943,7 +944,13 @@ KTEST(token, preempt_resume_inside)
  * waiting for its next clock tick (issue 9, defect 4).  Each round
  * releases just after the other CPU's tick, so a whole tick period (10 ms
  * at hz=100) separates the release from that CPU's next tick, against a
- * hand-off of some microseconds.
+ * hand-off of some microseconds.  Every round asserts the part that does
+ * not depend on the host: the release itself hands the token over (t_cpu
+ * is the other CPU when lwkt_reltoken returns) and the other CPU's thread
+ * then gets it.  That it gets it before its next tick is asserted exactly
+ * in the deterministic rows (test.noretry), where guest time is the
+ * instruction count; elsewhere the host may not run that virtual CPU for
+ * a tick or more, so late rounds are counted in the log only.
  */
 
 static struct {
@@ -998,6 +1005,7 @@ KTEST(token, handoff_prompt)
 			cpu_pause();
 		rel_ticks = ogd->gd_ticks;
 		lwkt_reltoken(&ref);
+		EXPECT_PTR_EQ(hp_tok.t_cpu, ogd);
 		/* Keep running (no switch here) until it has it. */
 		end = cpu_ticks() + cpu_tsc_hz;
 		while (hp.got == 0 && ogd->gd_ticks - rel_ticks < 5 &&
@@ -1010,7 +1018,8 @@ KTEST(token, handoff_prompt)
 	}
 	ktest_log(kt, "%u of %d hand-offs waited for a clock tick of cpu %d",
 	    late, HP_ROUNDS, cpu);
-	EXPECT_EQ(late, 0);
+	if (kopts.ko_test_noretry)
+		EXPECT_EQ(late, 0);
 }
 
 /* ---------------------------------------------------------------------
