@@ -859,12 +859,13 @@ hc_window(struct ktest_ctx *kt)
 {
 	thread_t td = curthread;
 	int mypri = td->td_pri, i;
-	uint64_t ticks0, ticks1, total, diff, bound, us;
+	uint64_t ticks0, ticks1, intr0, total, diff, bound, us, late;
 
 	memset((void *)&hc, 0, sizeof(hc));
 	hc.last = -1;
 	lwkt_setpri_self(mypri + 1);
 	ticks0 = mycpu->gd_ticks;
+	intr0 = mycpu->gd_cnt_timer_intr;
 	for (i = 0; i < 2; i++)
 		EXPECT_EQ(lwkt_create(hc_worker, (void *)(uintptr_t)i, NULL,
 		    NULL, 0, mycpuid, "hc_%d", i), 0);
@@ -890,7 +891,14 @@ hc_window(struct ktest_ctx *kt)
 	total = hc.share[0] + hc.share[1];
 	diff = hc.share[0] > hc.share[1] ? hc.share[0] - hc.share[1] :
 	    hc.share[1] - hc.share[0];
-	bound = kopts.ko_test_noretry ? 1 : 1 + total / 4;
+	/*
+	 * Ticks the host made late (run several to an interrupt) are not in
+	 * the shares, but each stall can leave one turn running past its
+	 * tick; none happen in the deterministic rows.
+	 */
+	late = (ticks1 - ticks0) - MIN(ticks1 - ticks0,
+	    mycpu->gd_cnt_timer_intr - intr0);
+	bound = kopts.ko_test_noretry ? 1 : 1 + total / 4 + late;
 	EXPECT_LE(diff, bound);
 	return total;
 }
