@@ -1,4 +1,4 @@
-"""Unit tests for scripts/runner.py: KTAP parsing, verdicts, QEMU handling.
+"""Unit tests for scripts/runner.py (the package scripts/lwkt/): KTAP parsing, verdicts, QEMU handling.
 
 Run from the top of the tree:  python3 -m unittest scripts/test_runner.py
 Nothing here starts QEMU; "QEMU" is a small Python child process.
@@ -774,9 +774,10 @@ class TestBench(unittest.TestCase):
             with open(kernel, "wb") as f:
                 f.write(b"\x7fELF fake")
             fake = os.path.join(d, "qemu")
-            saved = (runner.build_iso, runner.BUILD, os.environ.get("QEMU"))
-            runner.build_iso = lambda k, cl: (os.path.join(d, "x.iso"), None)
-            runner.BUILD = d
+            live = sys.modules["lwkt.live"]     # where cmd_bench's boot runs
+            saved = (live.build_iso, live.BUILD, os.environ.get("QEMU"))
+            live.build_iso = lambda k, cl: (os.path.join(d, "x.iso"), None)
+            live.BUILD = d
             os.environ["QEMU"] = fake
             try:
                 for log, st, code in ((BENCH_LOG, 33, 0),
@@ -803,7 +804,7 @@ class TestBench(unittest.TestCase):
                     self.assertIn("-icount", j["qemu"])
                     self.assertEqual(j["qemu"][0], fake)
             finally:
-                runner.build_iso, runner.BUILD = saved[:2]
+                live.build_iso, live.BUILD = saved[:2]
                 if saved[2] is None:
                     del os.environ["QEMU"]
                 else:
