@@ -75,12 +75,85 @@ def expected_tests(registry, cmdline):
 class Case(object):
     """One JUnit testcase / one printed line."""
 
-    def __init__(self, name, result, message="", diag=(), time=None):
+    def __init__(self, name, result, message="", diag=(), time=None,
+                 error=False):
         self.name = name
         self.result = result          # "pass", "fail" or "skip"
+        self.error = error            # a failure that is a hang, panic or
+                                      # harness error (JUnit <error>)
         self.message = message
         self.diag = list(diag)
         self.time = time
+
+
+def suite_plans(names):
+    """[(suite, number of tests)] of a run of test names in KTAP order:
+    the suites the kernel nests, one per run of the same suite."""
+    out = []
+    for n in names:
+        suite = n.split(".", 1)[0]
+        if out and out[-1][0] == suite:
+            out[-1] = (suite, out[-1][1] + 1)
+        else:
+            out.append((suite, 1))
+    return out
+
+
+def plan_problems(name, p):
+    """Cases for what the plans announce and the result lines do not
+    deliver: a planned test or suite without its result line, more
+    results than planned, a suite without a plan, and a suite result
+    (or its "# SUITE: pass:.." line) that disagrees with its tests."""
+    out = []
+    if not p.nested():
+        for n, tname in p.missing():
+            out.append(Case(tname or "%s.test#%d" % (name, n), "fail",
+                            "no result line for test %d (plan 1..%d)"
+                            % (n, p.plan)))
+        if len(p.results) > p.plan:
+            out.append(Case("%s.ktap_plan" % name, "fail",
+                            "%d result lines for plan 1..%d"
+                            % (len(p.results), p.plan)))
+        return out
+    for su in p.suites:
+        if su.plan is None:
+            out.append(Case("%s.ktap_plan" % name, "fail", "suite %d (%s) "
+                            "printed no plan" % (su.n, su.name)))
+            continue
+        for k in range(1, su.plan + 1):
+            if k not in {r.k for r in su.tests}:
+                tname = p.started.get(su.base + k, (None,))[0]
+                out.append(Case(tname or "%s.%s.test#%d" % (
+                    name, su.name, k), "fail", "no result line for test %d "
+                    "of suite %s (plan 1..%d)" % (k, su.name, su.plan)))
+        if len(su.tests) > su.plan:
+            out.append(Case("%s.ktap_plan" % name, "fail", "%d result lines"
+                            " in suite %s for plan 1..%d"
+                            % (len(su.tests), su.name, su.plan)))
+        got = tuple(sum(1 for r in su.tests if r.result == k)
+                    for k in ("pass", "fail", "skip"))
+        if su.result is not None and len(su.tests) == su.plan:
+            want = "fail" if got[1] else ("skip" if got[2] == len(su.tests)
+                                          else "pass")
+            if su.result != want:
+                out.append(Case("%s.suite_result:%s" % (name, su.name),
+                                "fail", "suite %d (%s) reports %s, its tests"
+                                " say %s" % (su.n, su.name, su.result, want)))
+        if su.totals is not None and su.totals != got:
+            out.append(Case("%s.suite_totals:%s" % (name, su.name), "fail",
+                            "suite %s totals pass:%d fail:%d skip:%d disagree"
+                            " with its results (pass:%d fail:%d skip:%d)"
+                            % ((su.name,) + su.totals + got)))
+    for n in range(len(p.top) + 1, p.plan + 1):
+        opened = n <= len(p.suites)
+        out.append(Case("%s.suite#%d" % (name, n), "fail", "no result line "
+                        "for suite %d%s (plan 1..%d)" % (
+                            n, (" (%s)" % p.suites[n - 1].name) if opened
+                            else ", never started", p.plan)))
+    if len(p.top) > p.plan:
+        out.append(Case("%s.ktap_plan" % name, "fail", "%d suite result "
+                        "lines for plan 1..%d" % (len(p.top), p.plan)))
+    return out
 
 
 def selection_problems(boot, p, registry):
@@ -93,10 +166,25 @@ def selection_problems(boot, p, registry):
         return []
     want = expected_tests(registry, boot.get("cmdline", ""))
     out = []
-    if p.plan != len(want):
+    if not p.nested() and p.plan != len(want):
         out.append(("plan_vs_list", "plan 1..%d, but the command line "
                     "selects %d test run(s) of those test.list registers"
                     % (p.plan, len(want))))
+    if p.nested():
+        plans = suite_plans(want)
+        if p.plan != len(plans):
+            out.append(("plan_vs_list", "plan 1..%d, but the command line "
+                        "selects %d suite run(s) (suites with a selected "
+                        "test, times repeat) of those test.list registers"
+                        % (p.plan, len(plans))))
+        bad = ["suite %d is %s 1..%s, the selection says %s 1..%d"
+               % (su.n, su.name, su.plan, plans[su.n - 1][0],
+                  plans[su.n - 1][1]) for su in p.suites
+               if su.n <= len(plans) and (su.name, su.plan) !=
+               plans[su.n - 1]]
+        if bad:
+            out.append(("plan_vs_list", "%d suite plan(s) differ from the "
+                        "selection" % len(bad)) + tuple(bad[:10]))
     wrong = ["result %d is %s, test.list order says %s"
              % (r.n, r.name, want[r.n - 1]) for r in p.results
              if 1 <= r.n <= len(want) and r.name != want[r.n - 1]]

@@ -61,7 +61,10 @@ def main(argv=None):
     t.add_argument("--only", help="run boots whose name matches REGEX")
     t.add_argument("--list", action="store_true", help="list boots and exit")
     t.add_argument("--jobs", type=int, default=JOBS,
-                   help="boots at once (default %d)" % JOBS)
+                   help="boots at once (default %d: the host's cores)" % JOBS)
+    t.add_argument("--failed", action="store_true",
+                   help="only the boots that failed last time "
+                   "(build/last-failed.json)")
     t.add_argument("--budget", type=int, default=GLOBAL_BUDGET,
                    help="seconds for the whole matrix (default %d)"
                    % GLOBAL_BUDGET)

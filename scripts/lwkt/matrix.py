@@ -239,7 +239,8 @@ MATRIX = [
 ]
 
 GLOBAL_BUDGET = 720        # seconds for the whole matrix (`test --budget`)
-JOBS = 2                   # boots at once (`test --jobs`); solo rows run alone
+JOBS = os.cpu_count() or 1  # boots at once (`test --jobs`, make JOBS=);
+                             # solo rows run alone
 
 
 def find_boot(name):

@@ -2,13 +2,19 @@
 per-boot blocks, JUnit XML and JSON.
 """
 
+import datetime
 import os
 import shlex
+import socket
+import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
-from .consts import EXIT_CODE, ST_PASS, ST_FAIL, ST_PANIC, ST_HANG, ST_ERROR
+from .consts import (ROOT, EXIT_CODE, ST_PASS, ST_FAIL, ST_PANIC, ST_HANG,
+                     ST_ERROR)
 from .checks import RETRY_BOOT_MAX
+from .matrix import CRITDEBUG_KERNEL, DEFAULT_TIMEOUT
 
 
 def verdict_line(out, p, wall):
@@ -42,23 +48,34 @@ def print_failures(res, br, log_path):
     print("runner: log in %s" % os.path.relpath(log_path))
 
 
-def junit_xml(results):
+def junit_xml(results, wall=None):
+    """JUnit XML of judged boots: a test failure is <failure>; a hang, a
+    panic or a harness error is <error>.  Each boot is a <testsuite> with
+    its start `timestamp` (r["started"], epoch seconds) and `hostname`;
+    the root's time is `wall`, the whole run's wall time (default: the
+    sum of the boots')."""
     root = ET.Element("testsuites")
-    tot = dict(tests=0, failures=0, skipped=0, time=0.0)
+    host = socket.gethostname()
+    tot = dict(tests=0, failures=0, errors=0, skipped=0)
     for r in results:
         cases = r["outcome"].cases
-        nf = sum(1 for c in cases if c.result == "fail")
+        ne = sum(1 for c in cases if c.result == "fail" and c.error)
+        nf = sum(1 for c in cases if c.result == "fail") - ne
         ns = sum(1 for c in cases if c.result == "skip")
+        when = datetime.datetime.fromtimestamp(r.get("started", time.time()))
         s = ET.SubElement(root, "testsuite", name=r["boot"]["name"],
                           tests=str(len(cases)), failures=str(nf),
-                          errors="0", skipped=str(ns),
-                          time="%.3f" % r["wall"])
+                          errors=str(ne), skipped=str(ns),
+                          time="%.3f" % r["wall"],
+                          timestamp=when.isoformat(timespec="seconds"),
+                          hostname=host)
         props = ET.SubElement(s, "properties")
         for k, v in (("qemu", " ".join(shlex.quote(x) for x in r["cmd"])),
                      ("cmdline", r["boot"]["cmdline"]),
                      ("expect", r["boot"]["expect"]),
                      ("status", r["outcome"].status),
-                     ("log", r["log"])):
+                     ("log", r["log"])) + tuple(
+                         (k, r[k]) for k in ("ktap", "reproduce") if r.get(k)):
             ET.SubElement(props, "property", name=k, value=v)
         for c in cases:
             tc = ET.SubElement(s, "testcase", classname=r["boot"]["name"],
@@ -66,22 +83,69 @@ def junit_xml(results):
             if c.time is not None:
                 tc.set("time", "%.3f" % c.time)
             if c.result == "fail":
-                f = ET.SubElement(tc, "failure",
+                f = ET.SubElement(tc, "error" if c.error else "failure",
                                   message=c.message or "not ok")
                 f.text = "\n".join(c.diag)
             elif c.result == "skip":
                 ET.SubElement(tc, "skipped", message=c.message or "")
         tot["tests"] += len(cases)
         tot["failures"] += nf
+        tot["errors"] += ne
         tot["skipped"] += ns
-        tot["time"] += r["wall"]
     root.set("name", "lwkt")
-    for k in ("tests", "failures", "skipped"):
+    for k in ("tests", "failures", "errors", "skipped"):
         root.set(k, str(tot[k]))
-    root.set("time", "%.3f" % tot["time"])
+    root.set("time", "%.3f" % (wall if wall is not None else
+                               sum(r["wall"] for r in results)))
     if hasattr(ET, "indent"):
         ET.indent(root)
     return ET.tostring(root, encoding="unicode")
+
+
+def commit_id():
+    """The checked-out commit (short), "-dirty" with local changes; None
+    outside a git tree."""
+    try:
+        sha = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                              "HEAD"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL,
+                             universal_newlines=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", "HEAD"],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL).returncode
+    except OSError:
+        return None
+    return (sha + ("-dirty" if dirty == 1 else "")) if sha else None
+
+
+def make_var(name, value):
+    """NAME=value for a make command line, quoted for the shell."""
+    return "%s=%s" % (name, shlex.quote(value))
+
+
+def reproducer(boot, seed=None, commit=None):
+    """The one command that boots `boot` alone again, as `make run` takes
+    it: SMP, THREAD, the kernel command line (with the seed the kernel
+    reported, if the row gave none), QEMU arguments (with -machine),
+    TIMEOUT, CRIT_DEBUG=1 for the crit-debug kernel; then the commit."""
+    cmdline = boot.get("cmdline", "")
+    if seed is not None and not any(w.startswith("seed=") for w in
+                                    cmdline.split()):
+        cmdline = (cmdline + " seed=%d" % seed).strip()
+    args = list(boot.get("args", ()))
+    if boot.get("machine", "pc") != "pc":
+        args = ["-machine", boot["machine"]] + args
+    words = ["make", "run", make_var("SMP", str(boot.get("smp", "4"))),
+             make_var("THREAD", boot.get("thread", "multi")),
+             make_var("CMDLINE", cmdline)]
+    if args:
+        words.append(make_var("QEMU_ARGS", " ".join(args)))
+    if boot.get("timeout", DEFAULT_TIMEOUT) != DEFAULT_TIMEOUT:
+        words.append(make_var("TIMEOUT", str(boot["timeout"])))
+    if boot.get("kernel") == CRITDEBUG_KERNEL:
+        words.append("CRIT_DEBUG=1")
+    line = " ".join(words)
+    return line + ("  # commit %s" % commit if commit else "")
 
 
 def result_json(r):
@@ -137,4 +201,6 @@ def print_boot(r, width, show_tail=30):
         tail = p.lines[-show_tail:] if p.lines else []
         for line in tail:
             print("   | " + line)
+        if r.get("reproduce"):
+            print("   reproduce: %s" % r["reproduce"])
     sys.stdout.flush()

@@ -9,19 +9,111 @@ import threading
 import time
 
 from .consts import BUILD, EXIT_CODE, ST_PASS, ST_FAIL, ST_ERROR
-from .matrix import MATRIX, PASS
+from .matrix import MATRIX, PASS, LIST
 from .qemu import (BootRun, RUNNING, RUNNING_LOCK, build_iso, kill_group,
                    prune_isos, qemu_command, run_qemu, test_registry)
 from .verdict import judge_run
 from .checks import twin_case
-from .report import junit_xml, print_boot, result_json
+from .report import (commit_id, junit_xml, print_boot, reproducer,
+                     result_json)
+from .tap import ktap_document, tap_consumer_case
+
+
+LAST_FAILED = os.path.join(BUILD, "last-failed.json")
+
+
+def load_last_failed(path=None):
+    """The boot names the last `test` run(s) left failed, or None (after
+    saying why) if that record cannot be read."""
+    path = path or LAST_FAILED
+    try:
+        with open(path) as f:
+            names = json.load(f)["failed"]
+        if not all(isinstance(n, str) for n in names):
+            raise ValueError("not a list of boot names")
+        return names
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print("runner: cannot read %s (%s): run `make test` first"
+              % (os.path.relpath(path), e))
+        return None
+
+
+def save_last_failed(ran, failed, path=None):
+    """Remember the failed boots: those that failed now, and those that
+    failed before and did not run now."""
+    path = path or LAST_FAILED
+    try:
+        with open(path) as f:
+            before = json.load(f)["failed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = []
+    keep = [n for n in before if n not in ran] + list(failed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".%d.tmp" % os.getpid()
+    with open(tmp, "w") as f:
+        json.dump(dict(failed=keep), f)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def select_boots(matrix, only=None, failed=None):
+    """The rows to run: matching --only, and with --failed (a list of
+    names) only those, plus the first boot of any twin row among them (a
+    twin is judged against it)."""
+    boots = matrix
+    if only:
+        rx = re.compile(only)
+        boots = [b for b in boots if rx.search(b["name"])]
+    if failed is not None:
+        want = set(failed)
+        want |= {b["twin"] for b in boots if b["name"] in want and
+                 b.get("twin")}
+        boots = [b for b in boots if b["name"] in want]
+    return boots
+
+
+def add_case(outcome, c):
+    """Add a boot-level case to a judged boot; a failing one fails it."""
+    outcome.cases.append(c)
+    if c.result == "fail":
+        outcome.reasons.append(c.message)
+        if outcome.status == ST_PASS:
+            outcome.status = ST_ERROR if c.error else ST_FAIL
+            outcome.code = EXIT_CODE[outcome.status]
+
+
+def write_ktap(name, lines, logdir):
+    """build/logs/<name>.ktap: the boot's KTAP document alone (tap.py).
+    Returns (path, text), or None (and no file) without KTAP."""
+    path = os.path.join(logdir, "%s.ktap" % name)
+    doc = ktap_document(lines)
+    if not doc:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return None
+    text = "\n".join(doc) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    return path, text
+
+
+def progress_line(done, total, failed, elapsed):
+    return "-- %d/%d boots done, %d failed, %.0f s elapsed" % (
+        done, total, failed, elapsed)
 
 
 def cmd_test(a):
-    boots = MATRIX
-    if a.only:
-        rx = re.compile(a.only)
-        boots = [b for b in MATRIX if rx.search(b["name"])]
+    failed = None
+    if getattr(a, "failed", False):
+        failed = load_last_failed()
+        if failed is None:
+            return EXIT_CODE[ST_ERROR]
+        if not failed:
+            print("runner: no boot failed last time; nothing to re-run")
+            return 0
+    boots = select_boots(MATRIX, a.only, failed)
     if a.list:
         for b in boots:
             extra = b["args"] + (["-machine", b["machine"]]
@@ -93,9 +185,13 @@ def cmd_test(a):
         if t not in names:
             twin_done[t].set()
 
+    commit = commit_id()
+    done = dict(n=0, failed=0)
+
     def one(boot, iso, err, slots):
         log_path = os.path.join(logdir, "%s.log" % boot["name"])
         rel = os.path.relpath(log_path)
+        started = time.time()
         try:
             if err:
                 br = BootRun()
@@ -121,11 +217,11 @@ def cmd_test(a):
                 first = results.get(boot["twin"])
                 c = twin_case(boot, br.parser,
                               first["parser"] if first else None)
-                outcome.cases.append(c)
-                if c.result == "fail" and outcome.status == ST_PASS:
-                    outcome.status, outcome.code = ST_FAIL, EXIT_CODE[ST_FAIL]
-                if c.result == "fail":
-                    outcome.reasons.append(c.message)
+                add_case(outcome, c)
+            ktap = write_ktap(boot["name"], br.parser.lines, logdir)
+            if ktap and boot["expect"] != LIST:
+                add_case(outcome, tap_consumer_case(
+                    boot["name"], br.parser, ktap[1]))
         except Exception as e:        # a runner bug must not lose the boot
             br = BootRun()
             br.cmd = qemu_command(boot, iso or "<no iso>")
@@ -134,10 +230,17 @@ def cmd_test(a):
         try:
             r = dict(boot=boot, parser=br.parser, outcome=outcome,
                      wall=br.wall, cmd=br.cmd, log=rel,
-                     qemu_status=br.qemu_status)
+                     qemu_status=br.qemu_status, started=started,
+                     ktap=os.path.relpath(os.path.join(
+                         logdir, "%s.ktap" % boot["name"])),
+                     reproduce=reproducer(boot, br.parser.seed, commit))
             results[boot["name"]] = r
             with print_lock:
                 print_boot(r, width)
+                done["n"] += 1
+                done["failed"] += outcome.status != ST_PASS
+                print(progress_line(done["n"], len(boots), done["failed"],
+                                    time.monotonic() - t_start), flush=True)
         finally:
             if boot["name"] in twin_done:
                 twin_done[boot["name"]].set()
@@ -172,7 +275,7 @@ def cmd_test(a):
     ordered = [results[b["name"]] for b in boots if b["name"] in results]
     with open(os.path.join(BUILD, "test-results.xml"), "w") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        f.write(junit_xml(ordered) + "\n")
+        f.write(junit_xml(ordered, time.monotonic() - t_start) + "\n")
     npass = sum(1 for r in ordered for c in r["outcome"].cases
                 if c.result == "pass")
     nfail = sum(1 for r in ordered for c in r["outcome"].cases
@@ -191,5 +294,10 @@ def cmd_test(a):
     for r in bad:
         print("   %-*s %s (%s)" % (width, r["boot"]["name"],
                                    r["outcome"].status.upper(), r["log"]))
+        print("   %-*s %s" % (width, "", r["reproduce"]))
+    save_last_failed([r["boot"]["name"] for r in ordered],
+                     [r["boot"]["name"] for r in bad])
+    if bad:
+        print("   re-run only these: make test FAILED=1")
     print("%d passed, %d failed" % (npass, nfail))
     return 1 if (bad or nfail) else 0

@@ -8,7 +8,7 @@ from .consts import (QEMU_PASS, QEMU_FAIL, QEMU_PANIC, QEMU_RESET, ST_PASS,
                      ST_FAIL, ST_PANIC, ST_HANG, ST_ERROR, EXIT_CODE)
 from .matrix import PASS, LIST, PANIC, TIMEOUT
 from .checks import (Case, RETRY_BOOT_MAX, selection_problems,
-                     console_problems)
+                     console_problems, plan_problems)
 from .ktap import FAIL_DIAG_RE
 
 
@@ -84,7 +84,8 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         checks += regex_problems(boot, text)
         if checks:
             cases.append(Case("%s.timeout_report" % name, "fail", checks[0],
-                              checks[1:] + p.panic_lines[:3]))
+                              checks[1:] + p.panic_lines[:3],
+                              error=timed_out))
             fail(ST_HANG if timed_out else ST_FAIL, "; ".join(checks))
         else:
             cases.append(Case("%s.timeout_report" % name, "pass"))
@@ -99,6 +100,8 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         result = r.result
         if result != "fail" and any(FAIL_DIAG_RE.match(d) for d in r.diag):
             result, msg = "fail", "'ok' with a '# FAIL' diagnostic under it"
+        if r.timeout:
+            msg = "TIMEOUT: the test did not finish within test.timeout"
         if result == "fail":
             nfail += 1
         cases.append(Case(r.name, result, msg, r.diag, r.time))
@@ -117,7 +120,8 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
 
     if start_error is not None:
         fail(ST_ERROR, start_error)
-        cases.append(Case("%s.harness" % name, "fail", start_error))
+        cases.append(Case("%s.harness" % name, "fail", start_error,
+                          error=True))
         return Outcome(status, reasons, cases, guest)
 
     last = p.last_started()
@@ -149,7 +153,8 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         checks += regex_problems(boot, text)
         if checks:
             cases.append(Case("%s.panic_report" % name, "fail",
-                              checks[0], checks[1:] + p.panic_lines[:3]))
+                              checks[0], checks[1:] + p.panic_lines[:3],
+                              error=timed_out))
             if timed_out:
                 fail(ST_HANG, crash[1] if crash else checks[0])
             else:
@@ -167,14 +172,14 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         if nrun > 0:
             diag.append("%d planned test(s) never reported" % nrun)
         cases.append(Case("%s.%s:%s" % (name, kind, last or where.replace(" ", "-")),
-                          "fail", msg, diag[1:]))
+                          "fail", msg, diag[1:], error=True))
         fail({"hang": ST_HANG}.get(kind, ST_PANIC), msg)
         return Outcome(status, reasons, cases, guest)
 
     # QEMU exited by itself, not by a crash.
     if guest not in ("pass", "fail"):
         why = "QEMU exited with unexpected status %s" % qemu_status
-        cases.append(Case("%s.harness" % name, "fail", why))
+        cases.append(Case("%s.harness" % name, "fail", why, error=True))
         fail(ST_ERROR, why)
         return Outcome(status, reasons, cases, guest)
 
@@ -189,14 +194,9 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
             cases.append(Case("%s.ktap_plan" % name, "fail", why))
             fail(ST_ERROR if guest == "pass" else ST_FAIL, why)
     else:
-        for n, tname in p.missing():
-            why = "no result line for test %d (plan 1..%d)" % (n, p.plan)
-            cases.append(Case(tname or "%s.test#%d" % (name, n), "fail", why))
-            fail(ST_FAIL, "%s: %s" % (tname or "test %d" % n, why))
-        if len(p.results) > p.plan:
-            why = "%d result lines for plan 1..%d" % (len(p.results), p.plan)
-            cases.append(Case("%s.ktap_plan" % name, "fail", why))
-            fail(ST_FAIL, why)
+        for c in plan_problems(name, p):
+            cases.append(c)
+            fail(ST_FAIL, "%s: %s" % (c.name, c.message))
         if p.totals is not None:
             got = tuple(sum(1 for r in p.results if r.result == k)
                         for k in ("pass", "fail", "skip"))
