@@ -520,12 +520,15 @@ class TestDeterminism(unittest.TestCase):
 class TestTimeoutBoot(unittest.TestCase):
     def test_expected_timeout(self):
         boot = dict(runner.find_boot("test-timeout"))
-        log = ("KTAP version 1\n1..1\n# start 1 selftest.hang_forever\n"
-               "# FAIL selftest.hang_forever: the test did not finish within "
-               "2 s (test.timeout)\n# threads at the timeout:\n"
+        log = ("KTAP version 1\n1..1\n    KTAP version 1\n"
+               "    # Subtest: selftest\n    1..1\n"
+               "    # start 1 selftest.hang_forever\n"
+               "    # FAIL selftest.hang_forever: the test did not finish "
+               "within 2 s (test.timeout)\n# threads at the timeout:\n"
                "  cpu 0 threads (runqmask 0x00000000):\n"
                "    0x00168d08 kt_cpu0          pri 12 crit 2 blocked   x\n"
-               "not ok 1 selftest.hang_forever\n"
+               "    not ok 1 hang_forever # TIMEOUT\n"
+               "not ok 1 selftest\n"
                "# totals: pass:0 fail:1 skip:0\n"
                "# aborted: selftest.hang_forever timed out; the remaining "
                "tests did not run\n")
@@ -537,6 +540,10 @@ class TestTimeoutBoot(unittest.TestCase):
         self.assertEqual(out.code, 1)
         p, out = judge_log(log.replace("# aborted", "# nothing"), 35, boot=boot)
         self.assertEqual(out.code, 1)
+        # a plain failure is not a timeout
+        p, out = judge_log(log.replace(" # TIMEOUT", ""), 35, boot=boot)
+        self.assertEqual(out.code, 1)
+        self.assertIn("# TIMEOUT", out.cases[0].message)
 
 
 class TestMatrix(unittest.TestCase):

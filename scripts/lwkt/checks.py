@@ -229,7 +229,7 @@ def console_problems(p):
 DET_VARIES = [
     r"^smp: \d+ of \d+ CPUs online; first INIT to last AP online \d+ us$",
     r"^# boot: first test at \d+\.\d+ ms after kernel entry$",
-    r"^# [a-z0-9_]+\.[a-z0-9_]+: ",
+    r"^\s*# [a-z0-9_]+\.[a-z0-9_]+: ",
     r"^# counters cpu \d+: ",
 ]
 

@@ -9,6 +9,7 @@ from .consts import BUILD, EXIT_CODE, ST_ERROR
 from .matrix import PASS, boot_from_args
 from .qemu import AnsiFilter, build_iso, qemu_command, run_qemu, test_registry
 from .verdict import judge_run
+from .tap import write_ktap
 from .report import print_failures, verdict_line
 
 
@@ -52,6 +53,7 @@ def boot_live(kernel, boot):
 
     sys.stdout.flush()
     br = run_qemu(cmd, boot["timeout"], log_path, echo)
+    write_ktap(boot["name"], br.parser.lines, os.path.dirname(log_path))
     out.write(b"\n")
     out.flush()
     return br, log_path

@@ -8,6 +8,7 @@ suites (or, in a flat document, the tests).  The comparison is made at
 that level: plan, results, failures and skips.
 """
 
+import os
 import subprocess
 
 from .checks import Case
@@ -52,6 +53,23 @@ def ktap_document(lines):
             line = " " * (depth * INDENT) + "# " + body
         out.append(line)
     return out
+
+
+def write_ktap(name, lines, logdir):
+    """build/logs/<name>.ktap: the boot's KTAP document alone (tap.py).
+    Returns (path, text), or None (and no file) without KTAP."""
+    path = os.path.join(logdir, "%s.ktap" % name)
+    doc = ktap_document(lines)
+    if not doc:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return None
+    text = "\n".join(doc) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    return path, text
 
 
 def runner_counts(p):

@@ -16,7 +16,7 @@ from .verdict import judge_run
 from .checks import twin_case
 from .report import (commit_id, junit_xml, print_boot, reproducer,
                      result_json)
-from .tap import ktap_document, tap_consumer_case
+from .tap import tap_consumer_case, write_ktap
 
 
 LAST_FAILED = os.path.join(BUILD, "last-failed.json")
@@ -80,23 +80,6 @@ def add_case(outcome, c):
         if outcome.status == ST_PASS:
             outcome.status = ST_ERROR if c.error else ST_FAIL
             outcome.code = EXIT_CODE[outcome.status]
-
-
-def write_ktap(name, lines, logdir):
-    """build/logs/<name>.ktap: the boot's KTAP document alone (tap.py).
-    Returns (path, text), or None (and no file) without KTAP."""
-    path = os.path.join(logdir, "%s.ktap" % name)
-    doc = ktap_document(lines)
-    if not doc:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-        return None
-    text = "\n".join(doc) + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-    return path, text
 
 
 def progress_line(done, total, failed, elapsed):

@@ -81,6 +81,8 @@ def judge(boot, p, qemu_status, timed_out=False, timeout=None,
         if guest != "fail":
             checks.append("expected the failure exit status (%d) of a test "
                           "timeout, got %s" % (QEMU_FAIL, guest))
+        if not any(r.timeout for r in p.results):
+            checks.append("no result line 'not ok N NAME # TIMEOUT'")
         checks += regex_problems(boot, text)
         if checks:
             cases.append(Case("%s.timeout_report" % name, "fail", checks[0],
