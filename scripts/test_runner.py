@@ -1065,3 +1065,21 @@ class TestNestedKtap(unittest.TestCase):
     def test_progress_line(self):
         self.assertEqual(runner.progress_line(3, 40, 1, 61.4),
                          "-- 3/40 boots done, 1 failed, 61 s elapsed")
+
+
+class TestRunOrder(unittest.TestCase):
+    def test_order(self):
+        boots = [runner.find_boot(n) for n in (
+            "smp1-single", "smp8-multi", "det-smp4", "det-smp4-again",
+            "hz25-smp2")]
+        walls = {"smp1-single": 5, "smp8-multi": 60, "det-smp4": 30,
+                 "det-smp4-again": 90}
+        names = [b["name"] for b in runner.run_order(boots, walls)]
+        # solo first, unknown next, then longest first; the twin after
+        # its first boot although it is the longest
+        self.assertEqual(names, ["smp8-multi", "hz25-smp2", "det-smp4",
+                                 "det-smp4-again", "smp1-single"])
+        names = [b["name"] for b in runner.run_order(boots[2:4], {})]
+        self.assertEqual(names, ["det-smp4", "det-smp4-again"])
+        # the twin alone (its first boot not selected) still runs
+        self.assertEqual(len(runner.run_order(boots[3:4], walls)), 1)

@@ -72,6 +72,55 @@ def select_boots(matrix, only=None, failed=None):
     return boots
 
 
+BOOT_TIMES = os.path.join(BUILD, "boot-times.json")
+
+
+def load_json(path, default):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def save_boot_times(walls, path=None):
+    """Merge {boot: wall seconds} into the record run_order() reads."""
+    path = path or BOOT_TIMES
+    times = load_json(path, {})
+    if not isinstance(times, dict):
+        times = {}
+    times.update(walls)
+    tmp = path + ".%d.tmp" % os.getpid()
+    with open(tmp, "w") as f:
+        json.dump(times, f, indent=0, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def run_order(boots, walls):
+    """The order boots start in: solo rows first (they need every slot, so
+    nothing has to drain for them), then the longest first by the last
+    recorded wall times (unknown ones first: they may be long), so no long
+    boot runs alone at the end; a twin row never before its first boot
+    (it waits for it holding a slot).  Verdicts do not depend on it."""
+    def key(b):
+        w = walls.get(b["name"])
+        return (not b.get("solo"),
+                -w if isinstance(w, (int, float)) else -float("inf"))
+    names = {b["name"] for b in boots}
+    out, placed, waiting = [], set(), []
+    for b in sorted(boots, key=key):
+        if b.get("twin") in names and b["twin"] not in placed:
+            waiting.append(b)
+            continue
+        out.append(b)
+        placed.add(b["name"])
+        for w in [w for w in waiting if w["twin"] in placed]:
+            waiting.remove(w)
+            out.append(w)
+            placed.add(w["name"])
+    return out + waiting
+
+
 def add_case(outcome, c):
     """Add a boot-level case to a judged boot; a failing one fails it."""
     outcome.cases.append(c)
@@ -233,7 +282,7 @@ def cmd_test(a):
 
     workers = []
     try:
-        for boot in boots:
+        for boot in run_order(boots, load_json(BOOT_TIMES, {})):
             iso, err = isos[iso_key(boot)]
             slots = a.jobs if boot.get("solo") else 1
             with cond:
@@ -278,6 +327,8 @@ def cmd_test(a):
         print("   %-*s %s (%s)" % (width, r["boot"]["name"],
                                    r["outcome"].status.upper(), r["log"]))
         print("   %-*s %s" % (width, "", r["reproduce"]))
+    save_boot_times(dict((r["boot"]["name"], round(r["wall"], 1))
+                         for r in ordered if r["qemu_status"] is not None))
     save_last_failed([r["boot"]["name"] for r in ordered],
                      [r["boot"]["name"] for r in bad])
     if bad:
