@@ -328,7 +328,7 @@ def cmd_test(a):
                                    r["outcome"].status.upper(), r["log"]))
         print("   %-*s %s" % (width, "", r["reproduce"]))
     save_boot_times(dict((r["boot"]["name"], round(r["wall"], 1))
-                         for r in ordered if r["qemu_status"] is not None))
+                         for r in ordered if r["outcome"].status != ST_ERROR))
     save_last_failed([r["boot"]["name"] for r in ordered],
                      [r["boot"]["name"] for r in bad])
     if bad:
