@@ -1,4 +1,5 @@
-"""Unit tests for scripts/runner.py (the package scripts/lwkt/): KTAP parsing, verdicts, QEMU handling.
+"""Unit tests for scripts/runner.py (the package scripts/lwkt/): KTAP
+parsing, verdicts, QEMU handling.
 
 Run from the top of the tree:  python3 -m unittest scripts/test_runner.py
 Nothing here starts QEMU; "QEMU" is a small Python child process.

@@ -165,6 +165,8 @@ def result_json(r):
         console_lines=(None if p.console is None else
                        dict(per_cpu=p.console[0], total=p.console[1])),
         timeout=r["boot"]["timeout"],
+        ktap=r.get("ktap"), reproduce=r.get("reproduce"),
+        suites=[su.to_json() for su in p.suites],
         tests=[t.to_json() for t in p.results],
         cases=[dict(name=c.name, result=c.result, message=c.message,
                     diag=c.diag) for c in o.cases])
