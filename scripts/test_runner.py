@@ -1063,6 +1063,21 @@ class TestNestedKtap(unittest.TestCase):
                 finally:
                     sys.stdout = so
 
+    def test_bench_suite_totals_not_a_bench_line(self):
+        """The bench suite's "# bench: pass:.." totals line (found on a
+        real boot: it failed `bench` as a malformed bench line)."""
+        log = ("KTAP version 1\n1..1\n    KTAP version 1\n"
+               "    # Subtest: bench\n    1..1\n"
+               "    # start 1 bench.crit_pair\n"
+               "    # bench: name=crit value=6 unit=insn/op ops=10\n"
+               "    ok 1 crit_pair\n"
+               "# bench: pass:1 fail:0 skip:0 total:1\nok 1 bench\n")
+        p = runner.parse_log(log)
+        self.assertEqual(p.bench_errors, [])
+        self.assertEqual([(b.name, b.test) for b in p.bench],
+                         [("crit", "bench.crit_pair")])
+        self.assertEqual(p.suites[0].totals, (1, 0, 0))
+
     def test_progress_line(self):
         self.assertEqual(runner.progress_line(3, 40, 1, 61.4),
                          "-- 3/40 boots done, 1 failed, 61 s elapsed")

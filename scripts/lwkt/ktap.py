@@ -143,8 +143,8 @@ class KtapParser(object):
         if CMDLINE_RE.match(line):
             self.cmdline_lines.append(line)
         m = BENCH_RE.match(line)
-        if m:
-            self._bench(line, m.group(1))
+        if m and not SUITE_TOTALS_RE.match(line.lstrip(" #")):
+            self._bench(line, m.group(1))   # not the bench suite's totals
         depth, body = indent_of(line)
         if HEADER_RE.match(body):
             if depth == 0:
