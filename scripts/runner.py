@@ -24,16 +24,22 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       become build/bench.json and a table.  Exit status as for run, and 1
       if the boot passed but printed no bench line.
 
-  runner.py test [--only REGEX] [--list] [--jobs N] [--budget S]
-      The boot matrix (MATRIX below).  Prints one line per test, writes
-      build/test-results.xml (JUnit), build/test-results.json and
-      build/logs/<boot>.log; the last line is "N passed, N failed".
+  runner.py test [--only REGEX] [--failed] [--list] [--jobs N] [--budget S]
+      The boot matrix (scripts/lwkt/matrix.py), up to N boots at once
+      (default: the host's cores; solo rows alone).  Prints each boot's
+      block as it finishes and a progress line; a failed boot ends with
+      the `make run ...` line that reproduces it alone.  Writes
+      build/test-results.xml (JUnit), build/test-results.json,
+      build/logs/<boot>.log (serial) and <boot>.ktap (its KTAP alone);
+      the last line is "N passed, N failed".  --failed: only the boots
+      build/last-failed.json lists (make test FAILED=1).
       Exit 0 only if every boot met its expectation.  Besides KTAP, a
       PASS boot must: have no '# FAIL' under an 'ok', discard at most
       RETRY_BOOT_MAX attempts ('# retry:'), plan what its command line
       selects from a (cached) test.list boot of its kernel, and deliver
       every console line the kernel counted; a `twin` row must repeat its
-      first boot's log (docs/testing.md).  `run` applies the same checks.
+      first boot's log; Perl's TAP::Parser must read its .ktap's counts
+      (docs/testing.md).  `run` applies the same checks but the last.
 
   runner.py gdb [--smp SPEC] [--cmdline "..."] [--thread ...]
                 [--qemu-args "..."] [--port N]
