@@ -120,7 +120,8 @@ test: $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
-	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)')
+	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
+	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
 
 clean:
 	rm -rf $(B)

@@ -2,8 +2,15 @@
  * The self-test runner (sys/ktest.h).  Runs on the BSP after every CPU has
  * started: picks the tests that kopts.ko_test selects from the ".ktests"
  * linker section, runs each `repeat` times and reports KTAP version 1 on
- * the console (LWKT-SPEC §12).  "# start N name" precedes every test so
- * the host can name the test that was running when a run hangs.
+ * the console (LWKT-SPEC §12), nested as KUnit does: each suite with a
+ * selected test is a subtest of the run (its own version line, "# Subtest:"
+ * header and plan, its tests indented by KT_INDENT and numbered from 1,
+ * then a per-suite totals line and the suite's own result line); the
+ * format is described in docs/testing.md ("KTAP format").  "# start N
+ * suite.name" (N counts every test of the run) precedes every test so the
+ * host can name the test that was running when a run hangs.  Framework
+ * diagnostics (ktest_fail, ktest_log, ktest_retry, ktest_bench_report) are
+ * indented like the results they belong to; other console output is not.
  *
  * The runner is a thread on CPU 0 (ktest_main_thread); each test runs in a
  * thread of its own, and the runner waits for it with a timeout
@@ -28,12 +35,14 @@
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #define KT_MAX			512
+/* A subtest's lines: KTAP nests a suite's lines 4 spaces deeper. */
+#define KT_INDENT		"    "
 
 extern const struct ktest __start_ktests[], __stop_ktests[];
 
 struct ktest_ctx {
 	const struct ktest	*t;
-	int			num;		/* KTAP test number */
+	int			num;		/* KTAP number within its suite */
 	volatile uint32_t	failures;
 	bool			skipped;
 	char			skip_reason[96];
@@ -52,6 +61,12 @@ struct kt_group {
 };
 
 static int kt_pass, kt_fail, kt_skip;
+
+/* The suite being run: its subtest number in the run and its results so far. */
+static struct {
+	int	num;
+	int	pass, fail, skip;
+} kt_suite;
 
 void	ktest_main_thread(void *arg);
 
@@ -140,7 +155,8 @@ ktest_fail(struct ktest_ctx *kt, const char *file, int line,
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	atomic_add_int(&kt->failures, 1);
-	kprintf("# FAIL %s:%d: %s (cpu %d)\n", file, line, msg, mycpuid);
+	kprintf(KT_INDENT "# FAIL %s:%d: %s (cpu %d)\n", file, line, msg,
+	    mycpuid);
 }
 
 void
@@ -152,7 +168,8 @@ ktest_log(struct ktest_ctx *kt, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kprintf("# %s.%s: %s\n", kt->t->kt_suite, kt->t->kt_name, msg);
+	kprintf(KT_INDENT "# %s.%s: %s\n", kt->t->kt_suite, kt->t->kt_name,
+	    msg);
 }
 
 bool
@@ -166,7 +183,8 @@ ktest_retry(struct ktest_ctx *kt, const char *fmt, ...)
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	n = atomic_fetchadd_int(&kt->retries, 1) + 1;
-	kprintf("# retry: %s.%s: %s\n", kt->t->kt_suite, kt->t->kt_name, msg);
+	kprintf(KT_INDENT "# retry: %s.%s: %s\n", kt->t->kt_suite,
+	    kt->t->kt_name, msg);
 	if (kopts.ko_test_noretry) {
 		ktest_fail(kt, __FILE__, __LINE__, "attempt discarded under "
 		    "test.noretry (deterministic run): %s", msg);
@@ -195,7 +213,8 @@ ktest_bench_report(struct ktest_ctx *kt, const char *name, uint64_t total,
 
 	if (ops == 0)
 		ktest_fail(kt, __FILE__, __LINE__, "bench %s: no operations", name);
-	kprintf("# bench: name=%s value=%llu.%02llu unit=%s ops=%llu%s%s\n",
+	kprintf(KT_INDENT "# bench: name=%s value=%llu.%02llu unit=%s "
+	    "ops=%llu%s%s\n",
 	    name, centi / 100, centi % 100, unit, ops, extra ? " " : "",
 	    extra ? extra : "");
 }
@@ -308,19 +327,43 @@ kt_wait(volatile uint32_t *pending, uint32_t ms)
 }
 
 /*
+ * The end of a suite's subtest: its totals (unindented, as KUnit prints
+ * them) and its result line in the run: "not ok" if a test failed, "# SKIP"
+ * if every test that reported was skipped.
+ */
+static void
+ktest_suite_end(const char *suite)
+{
+	kprintf("# %s: pass:%d fail:%d skip:%d total:%d\n", suite,
+	    kt_suite.pass, kt_suite.fail, kt_suite.skip,
+	    kt_suite.pass + kt_suite.fail + kt_suite.skip);
+	if (kt_suite.fail > 0)
+		kprintf("not ok %d %s\n", kt_suite.num, suite);
+	else if (kt_suite.pass == 0)
+		kprintf("ok %d %s # SKIP\n", kt_suite.num, suite);
+	else
+		kprintf("ok %d %s\n", kt_suite.num, suite);
+}
+
+/*
  * A test (or a thread it started) did not finish in time.  Its threads may
- * still use the test's memory, so the run cannot go on: report, dump every
- * CPU's threads and end with the failure status.
+ * still use the test's memory, so the run cannot go on: report the test as
+ * "not ok ... # TIMEOUT", dump every CPU's threads, close its suite and end
+ * with the failure status.
  */
 static void __noreturn
 ktest_abort(struct ktest_ctx *kt, const char *what)
 {
-	kprintf("# FAIL %s.%s: %s did not finish within %u s (test.timeout)\n",
-	    kt->t->kt_suite, kt->t->kt_name, what, kopts.ko_test_timeout);
-	kprintf("# threads at the timeout:\n");
+	kprintf(KT_INDENT "# FAIL %s.%s: %s did not finish within %u s "
+	    "(test.timeout)\n", kt->t->kt_suite, kt->t->kt_name, what,
+	    kopts.ko_test_timeout);
+	kprintf(KT_INDENT "# threads at the timeout:\n");
 	lwkt_dump_threads();
-	kprintf("not ok %d %s.%s\n", kt->num, kt->t->kt_suite, kt->t->kt_name);
-	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail + 1,
+	kprintf(KT_INDENT "not ok %d %s # TIMEOUT\n", kt->num, kt->t->kt_name);
+	kt_suite.fail++;
+	kt_fail++;
+	ktest_suite_end(kt->t->kt_suite);
+	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail,
 	    kt_skip);
 	kprintf("# aborted: %s.%s timed out; the remaining tests did not run\n",
 	    kt->t->kt_suite, kt->t->kt_name);
@@ -433,13 +476,91 @@ ktest_print_console_lines(void)
 	kprintf("# console: lines%s total:%u\n", buf, total);
 }
 
+/* The end of the suite that starts at kt_sorted[first]. */
+static int
+ktest_suite_end_index(int first)
+{
+	int end = first + 1;
+
+	while (end < kt_count &&
+	    strcmp(kt_sorted[end]->kt_suite, kt_sorted[first]->kt_suite) == 0)
+		end++;
+	return end;
+}
+
+static int
+ktest_count_selected(int first, int end)
+{
+	int i, n = 0;
+
+	for (i = first; i < end; i++)
+		if (ktest_selected(kt_sorted[i], kopts.ko_test))
+			n++;
+	return n;
+}
+
+/* Run one test: number `num` in its suite, `gnum` in the run. */
+static void
+ktest_run_one(const struct ktest *t, int num, int gnum)
+{
+	struct ktest_ctx ctx;
+	char name[96];
+
+	ktest_fullname(t, name, sizeof(name));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.t = t;
+	ctx.num = num;
+	ctx.rng = (kopts.ko_seed ^ name_hash(name)) | 1;
+	kprintf(KT_INDENT "# start %d %s\n", gnum, name);
+	kt_run_group(&ctx, CPUMASK(0), kt_body, NULL);
+	if (ctx.failures > 0) {
+		kprintf(KT_INDENT "not ok %d %s\n", num, t->kt_name);
+		kt_suite.fail++;
+		kt_fail++;
+	} else if (ctx.skipped) {
+		kprintf(KT_INDENT "ok %d %s # SKIP %s\n", num, t->kt_name,
+		    ctx.skip_reason);
+		kt_suite.skip++;
+		kt_skip++;
+	} else {
+		kprintf(KT_INDENT "ok %d %s\n", num, t->kt_name);
+		kt_suite.pass++;
+		kt_pass++;
+	}
+}
+
+/*
+ * One suite's subtest: the tests of kt_sorted[first..end) that are
+ * selected (nsel of them), as subtest `snum` of the run.  *gnum counts the
+ * tests run so far.
+ */
+static void
+ktest_run_suite(int first, int end, int nsel, int snum, int *gnum)
+{
+	const char *suite = kt_sorted[first]->kt_suite;
+	int i, num = 0;
+
+	KKASSERT(nsel > 0);
+	kprintf(KT_INDENT "KTAP version 1\n");
+	kprintf(KT_INDENT "# Subtest: %s\n", suite);
+	kprintf(KT_INDENT "1..%d\n", nsel);
+	memset(&kt_suite, 0, sizeof(kt_suite));
+	kt_suite.num = snum;
+	for (i = first; i < end; i++) {
+		if (!ktest_selected(kt_sorted[i], kopts.ko_test))
+			continue;
+		num++;
+		(*gnum)++;
+		ktest_run_one(kt_sorted[i], num, *gnum);
+	}
+	KKASSERT(num == nsel);
+	ktest_suite_end(suite);
+}
+
 static int
 ktest_main(void)
 {
-	const struct ktest *t;
-	struct ktest_ctx ctx;
-	char name[96];
-	int i, nsel = 0, num = 0;
+	int i, end, n, nsel = 0, nsuites = 0, snum = 0, gnum = 0;
 	uint32_t r;
 	uint64_t boot_us;
 
@@ -448,9 +569,13 @@ ktest_main(void)
 		ktest_list();
 		return KEXIT_PASS;
 	}
-	for (i = 0; i < kt_count; i++)
-		if (ktest_selected(kt_sorted[i], kopts.ko_test))
-			nsel++;
+	for (i = 0; i < kt_count; i = end) {
+		end = ktest_suite_end_index(i);
+		n = ktest_count_selected(i, end);
+		nsel += n;
+		if (n > 0)
+			nsuites++;
+	}
 	if (nsel == 0) {
 		kprintf("cmdline: test=%s selects no test (test.list shows "
 		    "them all)\n", kopts.ko_test);
@@ -458,39 +583,23 @@ ktest_main(void)
 	}
 
 	kprintf("KTAP version 1\n");
-	kprintf("1..%d\n", nsel * (int)kopts.ko_repeat);
 	kprintf("# seed %u, repeat %u, %d CPU(s)\n", kopts.ko_seed,
 	    kopts.ko_repeat, cpumask_count(smp_active_mask));
 	boot_us = cpu_ticks_to_us(cpu_ticks() - cpu_boot_tsc);
 	kprintf("# boot: first test at %llu.%03llu ms after kernel entry\n",
 	    boot_us / 1000, boot_us % 1000);
+	kprintf("1..%d\n", nsuites * (int)kopts.ko_repeat);
 
 	for (r = 0; r < kopts.ko_repeat; r++) {
-		for (i = 0; i < kt_count; i++) {
-			t = kt_sorted[i];
-			if (!ktest_selected(t, kopts.ko_test))
-				continue;
-			ktest_fullname(t, name, sizeof(name));
-			num++;
-			memset(&ctx, 0, sizeof(ctx));
-			ctx.t = t;
-			ctx.num = num;
-			ctx.rng = (kopts.ko_seed ^ name_hash(name)) | 1;
-			kprintf("# start %d %s\n", num, name);
-			kt_run_group(&ctx, CPUMASK(0), kt_body, NULL);
-			if (ctx.failures > 0) {
-				kprintf("not ok %d %s\n", num, name);
-				kt_fail++;
-			} else if (ctx.skipped) {
-				kprintf("ok %d %s # SKIP %s\n", num, name,
-				    ctx.skip_reason);
-				kt_skip++;
-			} else {
-				kprintf("ok %d %s\n", num, name);
-				kt_pass++;
-			}
+		for (i = 0; i < kt_count; i = end) {
+			end = ktest_suite_end_index(i);
+			n = ktest_count_selected(i, end);
+			if (n > 0)
+				ktest_run_suite(i, end, n, ++snum, &gnum);
 		}
 	}
+	KKASSERT(snum == nsuites * (int)kopts.ko_repeat);
+	KKASSERT(gnum == nsel * (int)kopts.ko_repeat);
 	lwkt_counters_print();
 	kprintf("# totals: pass:%d fail:%d skip:%d\n", kt_pass, kt_fail, kt_skip);
 	ktest_print_console_lines();

@@ -1,4 +1,5 @@
-"""Unit tests for scripts/runner.py: KTAP parsing, verdicts, QEMU handling.
+"""Unit tests for scripts/runner.py (the package scripts/lwkt/): KTAP
+parsing, verdicts, QEMU handling.
 
 Run from the top of the tree:  python3 -m unittest scripts/test_runner.py
 Nothing here starts QEMU; "QEMU" is a small Python child process.
@@ -520,12 +521,15 @@ class TestDeterminism(unittest.TestCase):
 class TestTimeoutBoot(unittest.TestCase):
     def test_expected_timeout(self):
         boot = dict(runner.find_boot("test-timeout"))
-        log = ("KTAP version 1\n1..1\n# start 1 selftest.hang_forever\n"
-               "# FAIL selftest.hang_forever: the test did not finish within "
-               "2 s (test.timeout)\n# threads at the timeout:\n"
+        log = ("KTAP version 1\n1..1\n    KTAP version 1\n"
+               "    # Subtest: selftest\n    1..1\n"
+               "    # start 1 selftest.hang_forever\n"
+               "    # FAIL selftest.hang_forever: the test did not finish "
+               "within 2 s (test.timeout)\n# threads at the timeout:\n"
                "  cpu 0 threads (runqmask 0x00000000):\n"
                "    0x00168d08 kt_cpu0          pri 12 crit 2 blocked   x\n"
-               "not ok 1 selftest.hang_forever\n"
+               "    not ok 1 hang_forever # TIMEOUT\n"
+               "not ok 1 selftest\n"
                "# totals: pass:0 fail:1 skip:0\n"
                "# aborted: selftest.hang_forever timed out; the remaining "
                "tests did not run\n")
@@ -537,6 +541,10 @@ class TestTimeoutBoot(unittest.TestCase):
         self.assertEqual(out.code, 1)
         p, out = judge_log(log.replace("# aborted", "# nothing"), 35, boot=boot)
         self.assertEqual(out.code, 1)
+        # a plain failure is not a timeout
+        p, out = judge_log(log.replace(" # TIMEOUT", ""), 35, boot=boot)
+        self.assertEqual(out.code, 1)
+        self.assertIn("# TIMEOUT", out.cases[0].message)
 
 
 class TestMatrix(unittest.TestCase):
@@ -589,12 +597,13 @@ class TestMatrix(unittest.TestCase):
                                 qemu_status=st))
         root = ET.fromstring(runner.junit_xml(results))
         self.assertEqual(len(root.findall("testsuite")), 3)
-        self.assertEqual(root.get("failures"), "2")
+        self.assertEqual(root.get("failures"), "1")
+        self.assertEqual(root.get("errors"), "1")    # the hang
         self.assertEqual(root.get("skipped"), "1")
         f = root.find(".//testcase[@name='token.contention']/failure")
         self.assertIn("EXPECT_EQ", f.text)
         self.assertIsNotNone(root.find(
-            ".//testcase[@name='smp2-multi.hang:cpusync.all']/failure"))
+            ".//testcase[@name='smp2-multi.hang:cpusync.all']/error"))
         j = json.loads(json.dumps([runner.result_json(r) for r in results]))
         self.assertEqual(j[0]["kernel_first_test_ms"], 850.0)
         self.assertEqual(j[2]["status"], "hang")
@@ -774,9 +783,10 @@ class TestBench(unittest.TestCase):
             with open(kernel, "wb") as f:
                 f.write(b"\x7fELF fake")
             fake = os.path.join(d, "qemu")
-            saved = (runner.build_iso, runner.BUILD, os.environ.get("QEMU"))
-            runner.build_iso = lambda k, cl: (os.path.join(d, "x.iso"), None)
-            runner.BUILD = d
+            live = sys.modules["lwkt.live"]     # where cmd_bench's boot runs
+            saved = (live.build_iso, live.BUILD, os.environ.get("QEMU"))
+            live.build_iso = lambda k, cl: (os.path.join(d, "x.iso"), None)
+            live.BUILD = d
             os.environ["QEMU"] = fake
             try:
                 for log, st, code in ((BENCH_LOG, 33, 0),
@@ -803,7 +813,7 @@ class TestBench(unittest.TestCase):
                     self.assertIn("-icount", j["qemu"])
                     self.assertEqual(j["qemu"][0], fake)
             finally:
-                runner.build_iso, runner.BUILD = saved[:2]
+                live.build_iso, live.BUILD = saved[:2]
                 if saved[2] is None:
                     del os.environ["QEMU"]
                 else:
@@ -859,3 +869,233 @@ class TestQemuProcess(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# The nested format (KUnit style) the kernel prints since issue 10: the
+# same three tests as STRICT_LOG, one suite subtest per suite, a stray
+# line from another CPU in the middle.
+NESTED_LOG = GRUB + """
+LWKT i386 SMP kernel\r
+kernel: 2 CPU(s) online
+KTAP version 1
+# seed 7, repeat 1, 2 CPU(s)
+1..2
+    KTAP version 1
+    # Subtest: a
+    1..2
+    # start 1 a.one
+    # a.one: measured 3
+    ok 1 one
+    # start 2 a.two
+stray line from cpu1
+    ok 2 two
+# a: pass:2 fail:0 skip:0 total:2
+ok 1 a
+    KTAP version 1
+    # Subtest: b
+    1..1
+    # start 3 b.three
+    ok 1 three
+# b: pass:1 fail:0 skip:0 total:1
+ok 2 b
+# totals: pass:3 fail:0 skip:0
+# console: lines cpu0:24 cpu1:1 total:25
+"""
+
+
+class TestNestedKtap(unittest.TestCase):
+    """Issue 10: suites as KTAP subtests, # TIMEOUT, .ktap files, the TAP
+    consumer, JUnit <error>, reproducer lines, FAILED=1."""
+
+    def test_parse(self):
+        p = runner.parse_log(NESTED_LOG)
+        self.assertTrue(p.nested())
+        self.assertEqual(p.plan, 2)
+        self.assertEqual([(r.n, r.k, r.name, r.result) for r in p.results],
+                         [(1, 1, "a.one", "pass"), (2, 2, "a.two", "pass"),
+                          (3, 1, "b.three", "pass")])
+        self.assertEqual([(s.name, s.plan, s.result, s.totals)
+                          for s in p.suites],
+                         [("a", 2, "pass", (2, 0, 0)),
+                          ("b", 1, "pass", (1, 0, 0))])
+        self.assertEqual(p.results[0].diag, ["a.one: measured 3"])
+        self.assertEqual(p.seed, 7)
+        self.assertEqual(p.missing(), [])
+
+    def test_strict_pass_and_plan_vs_list(self):
+        p, out = judge_log(NESTED_LOG, 33, registry=REGISTRY)
+        self.assertEqual(out.status, "pass", out.reasons)
+        boot = dict(BOOT, cmdline="test=a.* repeat=2")
+        p, out = judge_log(NESTED_LOG, 33, boot=boot, registry=REGISTRY)
+        self.assertIn("plan_vs_list", [c.name.split(".")[-1]
+                                       for c in out.cases
+                                       if c.result == "fail"])
+        # a suite plan that disagrees with the selection
+        log = NESTED_LOG.replace("    1..1\n", "    1..2\n")
+        p, out = judge_log(log, 33, registry=REGISTRY)
+        self.assertEqual(out.status, "fail")
+        self.assertTrue(any("suite plan" in r for r in out.reasons))
+
+    def test_missing_and_inconsistent(self):
+        # the run stops inside suite b: b.three never reports
+        cut = NESTED_LOG[:NESTED_LOG.index("    ok 1 three")]
+        p, out = judge_log(cut, 33)
+        self.assertEqual(out.status, "fail")
+        self.assertEqual(case(out, "b.three").result, "fail")
+        self.assertEqual(case(out, "smp4-multi.suite#2").result, "fail")
+        # a hang there names the test started last
+        p, out = judge_log(cut, None, timed_out=True, timeout=5)
+        self.assertEqual(out.status, "hang")
+        self.assertEqual(case(out, "smp4-multi.hang:b.three").result, "fail")
+        # a suite line that hides a failed test
+        log = NESTED_LOG.replace("    ok 2 two", "    not ok 2 two")
+        p, out = judge_log(log, 35)
+        self.assertEqual(case(out, "smp4-multi.suite_result:a").result,
+                         "fail")
+        self.assertEqual(case(out, "smp4-multi.suite_totals:a").result,
+                         "fail")
+
+    def test_timeout_directive(self):
+        log = NESTED_LOG.replace("    ok 1 three",
+                                 "    not ok 1 three # TIMEOUT")
+        log = log.replace("ok 2 b", "not ok 2 b").replace(
+            "b: pass:1 fail:0", "b: pass:0 fail:1").replace(
+            "totals: pass:3 fail:0", "totals: pass:2 fail:1")
+        p, out = judge_log(log, 35)
+        self.assertTrue(p.results[2].timeout)
+        c = case(out, "b.three")
+        self.assertEqual(c.result, "fail")
+        self.assertIn("TIMEOUT", c.message)
+        self.assertFalse(c.error)                 # a test failure
+        self.assertEqual(out.status, "fail", out.reasons)
+
+    def test_ktap_document(self):
+        p = runner.parse_log(NESTED_LOG)
+        doc = runner.ktap_document(p.lines)
+        self.assertEqual(doc[0], "KTAP version 1")
+        self.assertNotIn("Booting", "\n".join(doc))
+        self.assertFalse(any("\x1b" in l or "\r" in l for l in doc))
+        self.assertIn("    # stray line from cpu1", doc)
+        self.assertNotIn("stray line from cpu1", doc)
+        # a line at an odd indentation, and a panic after the last suite
+        lines = p.lines + ["  ok 9 half-indented", "panic: boom"]
+        doc = runner.ktap_document(lines)
+        self.assertEqual(doc[-2:], ["# ok 9 half-indented", "# panic: boom"])
+        # the document parses to the same results
+        q = runner.parse_log("\n".join(doc))
+        self.assertEqual([(r.name, r.result) for r in q.results],
+                         [(r.name, r.result) for r in p.results])
+        self.assertEqual(runner.ktap_document(["no ktap here"]), [])
+
+    def test_tap_consumer(self):
+        """Perl's TAP::Parser (Debian: perl) reads the suite lines."""
+        log = NESTED_LOG.replace("ok 2 b", "not ok 2 b")
+        p = runner.parse_log(log)
+        text = "\n".join(runner.ktap_document(p.lines)) + "\n"
+        self.assertEqual(runner.runner_counts(p), (2, 2, 1, 0))
+        self.assertEqual(runner.consumer_counts(text), (2, 2, 1, 0))
+        self.assertEqual(runner.tap_consumer_case("x", p, text).result,
+                         "pass")
+        # the runner and the consumer disagree: the case fails
+        bad = text.replace("not ok 2 b", "ok 2 b")
+        c = runner.tap_consumer_case("x", p, bad)
+        self.assertEqual((c.name, c.result), ("x.tap_consumer", "fail"))
+        # no consumer at all: a harness error, not a silent pass
+        c = runner.tap_consumer_case("x", p, text, perl="/nonexistent/perl")
+        self.assertEqual((c.result, c.error), ("fail", True))
+
+    def test_junit_errors(self):
+        results = []
+        for name, log, st in (("smp1-single", NESTED_LOG, 33),
+                              ("smp2-multi", HANG_LOG, None)):
+            boot = runner.find_boot(name)
+            p = runner.parse_log(log)
+            out = runner.judge(boot, p, st, timed_out=st is None, timeout=7)
+            results.append(dict(boot=boot, parser=p, outcome=out, wall=1.5,
+                                cmd=["qemu"], log="x.log", qemu_status=st,
+                                started=0))
+        root = ET.fromstring(runner.junit_xml(results, wall=2.25))
+        self.assertEqual(root.get("time"), "2.250")
+        self.assertEqual(root.get("errors"), "1")
+        for s in root.findall("testsuite"):
+            self.assertTrue(s.get("timestamp"))
+            self.assertTrue(s.get("hostname"))
+        self.assertEqual(len(root.findall(".//testcase/error")), 1)
+        self.assertEqual(len(root.findall(".//testcase/failure")), 0)
+
+    def test_reproducer(self):
+        b = runner.find_boot("mptable")
+        line = runner.reproducer(b, seed=7, commit="abc1234")
+        self.assertEqual(line, "make run SMP=4,sockets=4,cores=1,threads=1 "
+                         "THREAD=multi CMDLINE='expect.ncpus=4 seed=7' "
+                         "QEMU_ARGS='-machine pc,acpi=off'  # commit abc1234")
+        line = runner.reproducer(runner.find_boot("critdebug"), seed=1)
+        self.assertTrue(line.endswith(" CRIT_DEBUG=1"), line)
+        line = runner.reproducer(runner.find_boot("det-smp8"), seed=1)
+        self.assertIn("QEMU_ARGS='-icount shift=0,sleep=off -rtc clock=vm'",
+                      line)
+        self.assertIn("TIMEOUT=240", line)
+        b = dict(runner.find_boot("smp2-single"), cmdline="seed=3 x=1")
+        self.assertIn("CMDLINE='seed=3 x=1'", runner.reproducer(b, seed=3))
+
+    def test_failed_selection(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "last-failed.json")
+            runner.save_last_failed(["smp1-single", "det-smp4-again"],
+                                    ["det-smp4-again"], path)
+            self.assertEqual(runner.load_last_failed(path),
+                             ["det-smp4-again"])
+            # a later partial run keeps what it did not re-run
+            runner.save_last_failed(["smp1-single"], ["smp1-single"], path)
+            failed = runner.load_last_failed(path)
+            self.assertEqual(failed, ["det-smp4-again", "smp1-single"])
+            names = [b["name"] for b in runner.select_boots(
+                runner.MATRIX, None, failed)]
+            # the twin's first boot comes along, in matrix order
+            self.assertEqual(names, ["smp1-single", "det-smp4",
+                                     "det-smp4-again"])
+            with open(path, "w") as f:
+                f.write("{garbage")
+            with open(os.devnull, "w") as null:
+                so, sys.stdout = sys.stdout, null
+                try:
+                    self.assertIsNone(runner.load_last_failed(path))
+                finally:
+                    sys.stdout = so
+
+    def test_bench_suite_totals_not_a_bench_line(self):
+        """The bench suite's "# bench: pass:.." totals line (found on a
+        real boot: it failed `bench` as a malformed bench line)."""
+        log = ("KTAP version 1\n1..1\n    KTAP version 1\n"
+               "    # Subtest: bench\n    1..1\n"
+               "    # start 1 bench.crit_pair\n"
+               "    # bench: name=crit value=6 unit=insn/op ops=10\n"
+               "    ok 1 crit_pair\n"
+               "# bench: pass:1 fail:0 skip:0 total:1\nok 1 bench\n")
+        p = runner.parse_log(log)
+        self.assertEqual(p.bench_errors, [])
+        self.assertEqual([(b.name, b.test) for b in p.bench],
+                         [("crit", "bench.crit_pair")])
+        self.assertEqual(p.suites[0].totals, (1, 0, 0))
+
+    def test_progress_line(self):
+        self.assertEqual(runner.progress_line(3, 40, 1, 61.4),
+                         "-- 3/40 boots done, 1 failed, 61 s elapsed")
+
+
+class TestRunOrder(unittest.TestCase):
+    def test_order(self):
+        boots = [runner.find_boot(n) for n in (
+            "smp1-single", "smp8-multi", "det-smp4", "det-smp4-again",
+            "hz25-smp2")]
+        walls = {"smp1-single": 5, "smp8-multi": 60, "det-smp4": 30,
+                 "det-smp4-again": 90}
+        names = [b["name"] for b in runner.run_order(boots, walls)]
+        # solo first, unknown next, then longest first; the twin after
+        # its first boot although it is the longest
+        self.assertEqual(names, ["smp8-multi", "hz25-smp2", "det-smp4",
+                                 "det-smp4-again", "smp1-single"])
+        names = [b["name"] for b in runner.run_order(boots[2:4], {})]
+        self.assertEqual(names, ["det-smp4", "det-smp4-again"])
+        # the twin alone (its first boot not selected) still runs
+        self.assertEqual(len(runner.run_order(boots[3:4], walls)), 1)

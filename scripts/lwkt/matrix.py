@@ -1,0 +1,275 @@
+"""The boot matrix (one row per boot `make test` runs) and the row of a
+single `run`/`gdb`/`debug` boot built from command-line options.  Rows are
+added by whoever adds the kernel feature they exercise; the row format and
+its defaults belong to the host-runner engineer.
+"""
+
+import os
+import shlex
+import sys
+
+
+# ---------------------------------------------------------------------------
+# The boot matrix.  One row per boot:
+#   name     boot name (logs, JUnit suite, --only)
+#   smp      QEMU -smp spec
+#   thread   TCG thread mode: "single" or "multi"
+#   cmdline  kernel command line (scripts/mkiso quotes each word for GRUB)
+#   expect   PASS: guest exits pass with a complete KTAP run
+#            LIST: guest exits pass; KTAP not required (test.list)
+#            TIMEOUT: a test must hit the kernel's per-test timeout: the
+#                   guest exits with the failure status (one testcase
+#                   <boot>.timeout_report passes when all checks hold)
+#            PANIC: guest exits with the panic status (one testcase
+#                   <boot>.panic_report passes when all checks hold)
+# keywords:
+#   args     extra QEMU arguments (shell words)
+#   machine  -machine value (default "pc")
+#   timeout  host timeout in seconds (default 120)
+#   require  regexes (re.MULTILINE) the serial log must match
+#   forbid   regexes it must not match (default: any "cmdline:" complaint)
+#   solo     run with no other boot alongside (heavy multi-thread TCG)
+#   twin     name of an earlier row this one repeats exactly (same
+#            kernel, command line and QEMU arguments): the two serial
+#            logs must be identical line by line, except what DET_VARIES
+#            masks (deterministic -icount rows; docs/testing.md)
+# ---------------------------------------------------------------------------
+PASS, LIST, PANIC, TIMEOUT = "pass", "list", "panic", "timeout"
+CRITDEBUG_KERNEL = os.path.join("build", "critdebug", "kernel.elf")
+DEFAULT_TIMEOUT = 120
+DEFAULT_FORBID = (
+    r"^cmdline:",
+    # tests/test_cons.c: every CPU prints these at once; a line mixed with
+    # another CPU's output breaks the pattern.
+    r"^# cons-check (?!cpu=\d+ seq=\d+ ([a-z])\1{39} end$)",
+    r"^.+# cons-check",
+)
+
+
+def Boot(name, smp, thread, cmdline, expect, args="", machine="pc",
+         timeout=DEFAULT_TIMEOUT, require=(), forbid=DEFAULT_FORBID,
+         solo=False, kernel=None, twin=None):
+    return dict(name=name, smp=smp, thread=thread, cmdline=cmdline,
+                expect=expect, args=shlex.split(args), machine=machine,
+                timeout=timeout, require=list(require), forbid=list(forbid),
+                solo=solo, kernel=kernel, twin=twin)
+
+
+# Deterministic rows: guest time is the instruction count (-icount
+# shift=0: 1 ns per instruction, sleep=off: an idle guest skips to its next
+# timer at once), the RTC runs on that clock, and one host thread runs
+# every vCPU in turn, so host load cannot stretch any window.  test.noretry
+# makes any discarded attempt a failure.
+DET_ARGS = "-icount shift=0,sleep=off -rtc clock=vm"
+
+
+MATRIX = [
+    #    name             smp  thread    cmdline             expect
+    Boot("smp1-single",   "1", "single", "expect.ncpus=1",   PASS),
+    Boot("smp1-multi",    "1", "multi",  "expect.ncpus=1",   PASS),
+    Boot("smp2-single",   "2", "single", "expect.ncpus=2",   PASS),
+    Boot("smp2-multi",    "2", "multi",  "expect.ncpus=2",   PASS),
+    Boot("smp4-single",   "4", "single", "expect.ncpus=4",   PASS),
+    Boot("smp4-multi",    "4", "multi",  "expect.ncpus=4",   PASS),
+    Boot("smp8-single",   "8", "single", "expect.ncpus=8",   PASS,
+         timeout=240),
+    Boot("smp8-multi",    "8", "multi",  "expect.ncpus=8",   PASS,
+         timeout=180, solo=True),
+    # MADT with APIC ids 0,1,2,4,5,6 (3 cores per socket, ids per socket
+    # rounded up to 4).
+    Boot("apic-holes",    "6,sockets=2,cores=3,threads=1", "multi",
+         "expect.ncpus=6", PASS,
+         require=[r"^smp: cpuid:apic id 0:0 1:1 2:2 3:4 4:5 5:6$"]),
+    # Hot-pluggable slots appear in the MADT as disabled entries.
+    Boot("hotplug-slots", "2,maxcpus=4", "multi", "expect.ncpus=2", PASS,
+         require=[r"apic id 2 is disabled.*not started",
+                  r"apic id 3 is disabled.*not started"]),
+    # No ACPI: CPUs found through the Intel MP table.  SeaBIOS lists one
+    # CPU per socket there, so give every CPU its own socket.
+    Boot("mptable",       "4,sockets=4,cores=1,threads=1", "multi",
+         "expect.ncpus=4", PASS,
+         machine="pc,acpi=off", require=[r"MP table lists 4"]),
+    # No local APIC at all (CPUID.1:EDX.APIC clear).
+    Boot("no-apic",       "1", "single", "expect.ncpus=1",   PASS,
+         args="-cpu pentium,-apic",
+         require=[r"no local APIC.*running uniprocessor"]),
+    Boot("maxcpus",       "4", "multi",  "expect.ncpus=2 smp.maxcpus=2", PASS),
+    # Debug option: the outermost crit_exit() yields, switching at odd places.
+    Boot("smp1-untimely", "1", "single", "expect.ncpus=1 untimely_switch=1",
+         PASS),
+    Boot("smp4-untimely", "4", "multi",  "expect.ncpus=4 untimely_switch=1",
+         PASS),
+    # The kernel built with the crit-section mismatch checker (make
+    # CRIT_DEBUG=1): the whole suite must run clean, and a mismatch panics.
+    Boot("critdebug",     "2", "multi",  "expect.ncpus=2 untimely_switch=1",
+         PASS, kernel=CRITDEBUG_KERNEL),
+    Boot("crit-mismatch", "2", "multi",  "test=selftest.crit_mismatch", PANIC,
+         kernel=CRITDEBUG_KERNEL,
+         require=[r"^panic: crit_exit\(\) in ktest_fn_selftest_crit_mismatch "
+                  r"does not match crit_enter\(\) in enter_elsewhere"]),
+    # Fault injection: cpu 2 never gets its STARTUP IPI; the bounded wait
+    # reports it and the system runs on the other three.
+    Boot("ap-nostart",    "4", "multi",  "expect.ncpus=3 smp.nostart=2", PASS,
+         require=[r"^smp: cpu 2 \(apic id 2\) did not come up within \d+ ms",
+                  r"^smp: 3 of 4 CPUs online"]),
+    Boot("bad-cmdline",   "2", "multi",
+         "expect.ncpus=2 bogus=1 seed=12abc repeat=", PASS,
+         forbid=DEFAULT_FORBID[1:],
+         require=[r"cmdline: unknown key 'bogus'",
+                  r"cmdline: bad value '12abc' for seed",
+                  r"cmdline: .*repeat"]),
+    # Boot-path fault injection (docs/boot.md §8): an AP that reaches its
+    # start-up slot only after the BSP gave up parks and is never counted;
+    # one that took its slot in time is waited for; a LAPIC timer that does
+    # not count falls back to the PIT (uniprocessor); a PIT that does not
+    # count is reported and the TSC rate comes from elsewhere.
+    Boot("ap-slowstart",  "4", "multi",  "expect.ncpus=3 smp.slowstart=2", PASS,
+         require=[r"^smp: cpu 2 \(apic id 2\) did not come up within \d+ ms",
+                  r"^smp: 3 of 4 CPUs online",
+                  r"^\s*# boot\.ap_online_iff_active: cpu 2: state 0, slot 3$"]),
+    Boot("ap-slowonline", "4", "multi",  "expect.ncpus=4 smp.slowonline=2",
+         PASS,
+         require=[r"^smp: cpu 2 \(apic id 2\) took its start-up slot but is "
+                  r"not online yet",
+                  r"^smp: 4 of 4 CPUs online"]),
+    Boot("lapic-timer-dead", "2", "single",
+         "expect.ncpus=1 fault.lapic_timer_dead", PASS,
+         require=[r"^lapic: timer counted 0 in 10 ms \(fault\.lapic_timer_dead"
+                  r"\): it does not count; falling back to the PIT",
+                  r"^smp: the local APIC timer does not count.*running "
+                  r"uniprocessor",
+                  r"^clock: no usable local APIC timer; PIT channel 0 ticks "
+                  r"at \d+ Hz"]),
+    Boot("pit-stuck",     "2", "single", "expect.ncpus=2 fault.pit_stuck", PASS,
+         require=[r"^clock: PIT channel 2 does not count \(its count does not "
+                  r"change, fault\.pit_stuck\); TSC \d+\.\d{3} MHz "
+                  r"(from |assumed)"]),
+    # No passive pickup on the tick: a lost IPI or a broken ip_npoll
+    # interlock hangs and fails by name instead of being rescued.
+    Boot("det-smp2-nopassive", "2", "single",
+         "test=ipiq.*,cpusync.*,token.*,tsleep.*,msgport.* ipiq.passive=0 "
+         "expect.ncpus=2 test.noretry", PASS, args=DET_ARGS),
+    Boot("smp4-nopassive", "4", "multi",
+         "test=ipiq.*,cpusync.*,token.*,tsleep.*,msgport.* ipiq.passive=0 "
+         "expect.ncpus=4", PASS),
+    # Deterministic rows (DET_ARGS); det-smp4-again boots det-smp4 again
+    # and must print the same log.
+    Boot("det-smp2",      "2", "single", "expect.ncpus=2 test.noretry", PASS,
+         args=DET_ARGS),
+    Boot("det-smp4",      "4", "single", "expect.ncpus=4 test.noretry", PASS,
+         args=DET_ARGS),
+    Boot("det-smp4-again", "4", "single", "expect.ncpus=4 test.noretry", PASS,
+         args=DET_ARGS, twin="det-smp4"),
+    Boot("det-smp8",      "8", "single", "expect.ncpus=8 test.noretry", PASS,
+         args=DET_ARGS, timeout=240),
+    # The tick rate at both ends of what hz= accepts in practice.
+    Boot("hz1000-smp4",   "4", "multi",  "expect.ncpus=4 hz=1000", PASS),
+    Boot("hz25-smp2",     "2", "single", "expect.ncpus=2 hz=25",   PASS),
+    Boot("test-list",     "1", "single", "test.list",        LIST,
+         require=[r"^test\.list: "]),
+    Boot("panic-ap",      "4", "multi",
+         "test=selftest.panic_ap_fault expect.ncpus=4", PANIC,
+         require=[r"^Fatal trap 14 \(Page fault\) on cpu 1\b",
+                  r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
+                  r"<fault_here\+0x[0-9a-f]+>", r"^panic: backtrace:",
+                  r"^  cpu [023]: .*(stopped by NMI|held, serving IPIQ)"]),
+    # Stop the world while others are busy: a spinning CPU is held by the
+    # panic's cpusync (serving IPIQ); one spinning in a critical section
+    # cannot take the message and is stopped by NMI.
+    Boot("panic-busy",    "4", "multi",
+         "test=selftest.panic_busy expect.ncpus=4", PANIC,
+         require=[r"^panic: fatal trap 14 \(Page fault\) on cpu 1",
+                  r"^  cpu 0: .*held, serving IPIQ",
+                  r"^  cpu 2: .*held, serving IPIQ, curthread \"busy_2\"",
+                  r"^  cpu 3: .*stopped by NMI, curthread \"busy_3\" \(crit 1\)",
+                  r"^panic: halting with the panic status"]),
+    # Scheduler fault demos: a critical section count going negative, and a
+    # thread overrunning its stack into the guard page (double-fault task).
+    Boot("crit-negative", "2", "multi", "test=selftest.crit_negative", PANIC,
+         require=[r"^panic: crit_exit: critical section count of thread "
+                  r"\"kt_cpu0\" went negative"]),
+    Boot("stack-overflow", "4", "multi", "test=selftest.stack_overflow", PANIC,
+         require=[r"^Fatal double fault on cpu 1: stack overflow in thread "
+                  r"\"stack_hog\"",
+                  r"^panic: double fault on cpu 1 in thread \"stack_hog\": "
+                  r"kernel stack overflow"]),
+    # A test that never finishes fails by name at test.timeout, with a dump
+    # of every CPU's threads, and the run ends (no host timeout needed).
+    Boot("test-timeout",  "2", "multi",
+         "test=selftest.hang_forever test.timeout=2", TIMEOUT,
+         require=[r"^\s*# FAIL selftest\.hang_forever: the test did not "
+                  r"finish within 2 s \(test\.timeout\)",
+                  r"^  cpu 0 threads",
+                  r"kt_cpu0 .* blocked",
+                  r"^    not ok 1 hang_forever # TIMEOUT$",
+                  r"^# aborted: selftest\.hang_forever timed out"]),
+    # A panic while a target has interrupts off and our FIFO to it is over
+    # half full: no waiting for room, the target is stopped by NMI.
+    Boot("panic-fifo-full", "4", "multi",
+         "test=selftest.panic_fifo_full expect.ncpus=4", PANIC,
+         require=[r"^panic: selftest: cpu 0 panics with its FIFO to cpu 1 "
+                  r"\d+/\d+ full",
+                  r"^panic: IPIQ full toward cpus 0x2: NMI",
+                  r"^  cpu 1: .*stopped by NMI, curthread \"cli_1\"",
+                  r"^  cpu 2: .*held, serving IPIQ",
+                  r"^  cpu 3: .*held, serving IPIQ",
+                  r"^panic: halting with the panic status"]),
+    # The panicking CPU never switches, even under untimely_switch.
+    Boot("panic-untimely", "2", "multi",
+         "test=selftest.panic_untimely untimely_switch=1 expect.ncpus=2",
+         PANIC,
+         require=[r"^panic: selftest: cpu 0 panics with thread \"sibling\" "
+                  r"runnable",
+                  r"^  cpu 1: .*held, serving IPIQ",
+                  r"^panic: halting with the panic status"],
+         forbid=DEFAULT_FORBID + (r"BUG: thread \"sibling\" ran on the "
+                                  r"panicking cpu",)),
+    # Messages that each send two more: the drain nesting bound panics by
+    # name instead of overflowing the stack.
+    Boot("ipiq-reply-storm", "2", "multi",
+         "test=selftest.ipiq_reply_storm expect.ncpus=2", PANIC,
+         require=[r"^panic: ipiq: drain nesting 17 exceeds 16 on cpu [01]",
+                  r"^panic: halting with the panic status"],
+         forbid=DEFAULT_FORBID + (r"double fault",)),
+    Boot("panic-recursive", "2", "multi",
+         "test=selftest.panic_recursive expect.ncpus=2", PANIC,
+         require=[r"^Fatal trap 14 \(Page fault\) on cpu 0",
+                  r"^panic: recursive panic on cpu 0: fatal trap 14"],
+         forbid=DEFAULT_FORBID + (r"(?s)recursive panic.*recursive panic",)),
+]
+
+GLOBAL_BUDGET = 720        # seconds for the whole matrix (`test --budget`)
+JOBS = os.cpu_count() or 1  # boots at once (`test --jobs`, make JOBS=);
+                             # solo rows run alone
+
+
+def find_boot(name):
+    for b in MATRIX:
+        if b["name"] == name:
+            return dict(b)
+    return None
+
+
+def boot_from_args(a, name="run"):
+    """The boot row of `run`, `gdb` and `debug`: --boot NAME's row or a
+    plain -smp 4 boot, overridden by the options given; None (after
+    saying why) if --boot names no row."""
+    if getattr(a, "boot", None):
+        boot = find_boot(a.boot)
+        if boot is None:
+            print("runner: no boot named %r (see `runner.py test --list`)"
+                  % a.boot, file=sys.stderr)
+            return None
+    else:
+        boot = Boot(name, "4", "multi", "", PASS, forbid=())
+    if a.smp is not None:
+        boot["smp"] = a.smp
+    if a.thread is not None:
+        boot["thread"] = a.thread
+    if a.cmdline is not None:
+        boot["cmdline"] = a.cmdline
+    if a.qemu_args:
+        boot["args"] = boot["args"] + shlex.split(a.qemu_args)
+    if a.timeout is not None:
+        boot["timeout"] = a.timeout
+    return boot
