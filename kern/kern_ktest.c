@@ -582,13 +582,14 @@ ktest_main(void)
 		return KEXIT_FAIL;
 	}
 
+	/* The plan right after the version line, where KUnit's parser reads it. */
 	kprintf("KTAP version 1\n");
+	kprintf("1..%d\n", nsuites * (int)kopts.ko_repeat);
 	kprintf("# seed %u, repeat %u, %d CPU(s)\n", kopts.ko_seed,
 	    kopts.ko_repeat, cpumask_count(smp_active_mask));
 	boot_us = cpu_ticks_to_us(cpu_ticks() - cpu_boot_tsc);
 	kprintf("# boot: first test at %llu.%03llu ms after kernel entry\n",
 	    boot_us / 1000, boot_us % 1000);
-	kprintf("1..%d\n", nsuites * (int)kopts.ko_repeat);
 
 	for (r = 0; r < kopts.ko_repeat; r++) {
 		for (i = 0; i < kt_count; i = end) {
