@@ -4,27 +4,33 @@
 Owns the comparison only; the style itself lives in .clang-format and the
 list of files in the Makefile (FORMAT_SRCS).  Standard library only.
 
-The tree is BSD KNF, which clang-format 14 reproduces except in two
-places it has no option for, and which this check therefore tolerates:
+Each file is compared with what clang-format prints for it, statement by
+statement (a statement: a line and the lines that continue it, split as
+statements() says).  Compared exactly: where statements start, blank
+lines, block indentation (tabs), braces, the tokens and the blanks
+between them, no blanks at line ends.  Not compared, because clang-format
+14 has no option for the KNF the tree is written in:
   - alignment gaps: KNF aligns macro values, member names and trailing
     comments with tabs to the next tab stop, clang-format to an exact
-    column.  Inside a line (after its indentation) any run of blanks
-    counts as one blank.
-  - continuation lines: KNF indents every continuation line of a
-    statement 4 columns deeper than the statement, clang-format adds 4
-    more per open parenthesis.  A line is a continuation line when
-    clang-format indents it differently with ContinuationIndentWidth 0;
-    it must be indented deeper than its statement, with tabs then fewer
-    than 8 spaces.
-Everything else must be exactly what clang-format prints: line breaks,
-blank lines, block indentation, braces, spaces between tokens.
+    column.  Inside a line any run of blanks counts as one blank.
+  - continuation lines: KNF indents every continuation line 4 columns
+    deeper than its statement and breaks after an operator where the line
+    fills up; clang-format indents 4 more per open parenthesis and breaks
+    elsewhere.  Where a statement is broken is the author's choice; each
+    continuation line must be indented deeper than its statement, with
+    tabs then fewer than 8 spaces.
+  - blanks around ':' (clang-format 14 reads the colons of inline asm as
+    C++ '::') and around - + * & after ')' (it cannot tell a cast from a
+    parenthesized operand there), and macro bodies' indentation (it
+    re-indents a #define's lines as code; KNF aligns their backslashes).
 
-Usage: format_check.py [--clang-format PROG] FILE...; prints each file
-that differs with its first differing lines and exits 1 if any does.
+Usage: format_check.py [--clang-format PROG] FILE...; prints the first
+differing line of each file that differs and exits 1 if any does.
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,6 +162,16 @@ def main():
     ap.add_argument('--clang-format', default='clang-format')
     ap.add_argument('files', nargs='+')
     args = ap.parse_args()
+    if shutil.which(args.clang_format) is None:
+        print('format-check: %s not found (scripts/install-deps installs '
+              'clang-format-14)' % args.clang_format)
+        return 2
+    version = subprocess.run([args.clang_format, '--version'],
+                             stdout=subprocess.PIPE, text=True).stdout
+    if re.search(r'version 14\.', version) is None:
+        print('format-check: .clang-format is written for clang-format 14, '
+              '%s is %s; checking anyway' % (args.clang_format,
+                                             version.strip()))
     with open(os.path.join(TOP, '.clang-format')) as f:
         style = f.read()
     flat_style, n = re.subn(r'(?m)^ContinuationIndentWidth:.*$',
@@ -169,15 +185,22 @@ def main():
         with open(os.path.join(flat_dir, '.clang-format'), 'w') as f:
             f.write(flat_style)
         for path in args.files:
-            bad = check(args.clang_format, path, flat_dir)
+            try:
+                bad = check(args.clang_format, path, flat_dir)
+            except (OSError, UnicodeDecodeError,
+                    subprocess.CalledProcessError) as e:
+                failed += 1
+                print('%s: cannot check: %s' % (path, e))
+                continue
             if bad is not None:
                 failed += 1
                 print('%s:%d: differs from .clang-format; wanted: %s'
                       % (path, bad[0], bad[1].strip()))
     if failed:
-        print('format-check: %d of %d file(s) differ; `%s -i FILE` shows '
-              'the expected layout' % (failed, len(args.files),
-                                       args.clang_format))
+        print('format-check: %d of %d file(s) differ; `%s FILE | diff FILE -` '
+              'shows all that differs, alignment gaps and continuation '
+              'indentation included' % (failed, len(args.files),
+                                        args.clang_format))
         return 1
     print('format-check: %d file(s) follow .clang-format' % len(args.files))
     return 0
