@@ -113,6 +113,7 @@ format-check: | deps
 	@$(PYTHON) scripts/format_check.py --clang-format $(CLANG_FORMAT) \
 	    $(FORMAT_SRCS)
 
+## deps: install the missing host tools (scripts/install-deps; make does it)
 deps:
 ifneq ($(TOOLS_OK),yes)
 	scripts/install-deps
