@@ -27,7 +27,7 @@ QEMU_ARGS	?=
 TIMEOUT		?= 120
 ## THREAD: TCG mode, multi (one host thread per vCPU, default) or single
 THREAD		?= multi
-## ONLY: make test boots only the matrix rows matching this glob
+## ONLY: make test boots only the matrix rows whose name matches this regex
 ONLY		?=
 
 # CRIT_DEBUG=1: the crit-section mismatch checker (DEBUG_CRIT_SECTIONS),
@@ -99,7 +99,7 @@ $(CDB_FILE):
 	@echo 'wrote $@ ($(words $(C_SRCS)) C files)'
 
 # The C sources .clang-format describes, checked by scripts/format_check.py
-# (which explains the two KNF habits it tolerates).  Not checked:
+# (its top comment says what it does not compare).  Not checked:
 #   include/machine/atomic.h, include/machine/cpufunc.h: one-line wrappers
 #   of single instructions, kept one per line so they read as a table;
 #   .clang-format puts every function's return type and braces on lines of
