@@ -1,24 +1,41 @@
 # LWKT SMP kernel for i386.  `make` builds build/kernel.elf and build/lwkt.iso;
 # `make run` boots it once; `make test` runs the boot matrix.  See README.md.
+#
+# `make help` prints the lines starting with "## " below: each documents the
+# target or variable defined right after it (one source of truth; keep each
+# to one line, "## NAME: text", lower-case NAME for targets).
 
+## CROSS: tool prefix of the cross compiler (default i686-linux-gnu-)
 CROSS	?= i686-linux-gnu-
 CC	:= $(CROSS)gcc
 NM	:= $(CROSS)nm
 OBJCOPY	:= $(CROSS)objcopy
+## NASM: the assembler (default nasm)
 NASM	?= nasm
+## PYTHON: the Python 3 that runs scripts/ (default python3)
 PYTHON	?= python3
+## CLANG_FORMAT: the clang-format of format-check (default clang-format-14)
+CLANG_FORMAT ?= clang-format-14
 
+## SMP: QEMU -smp spec (default 4), e.g. 8, 2,maxcpus=4, 6,sockets=2,cores=3
 SMP		?= 4
+## CMDLINE: kernel command line, e.g. 'test=token.* seed=3' (default empty)
 CMDLINE		?=
+## QEMU_ARGS: extra QEMU arguments, e.g. '-icount shift=0,sleep=off'
 QEMU_ARGS	?=
+## TIMEOUT: seconds before a boot is declared hung (default 120)
 TIMEOUT		?= 120
+## THREAD: TCG mode, multi (one host thread per vCPU, default) or single
 THREAD		?= multi
+## ONLY: make test boots only the matrix rows whose name matches this regex
 ONLY		?=
 
 # CRIT_DEBUG=1: the crit-section mismatch checker (DEBUG_CRIT_SECTIONS),
 # built into build/critdebug/ so both kernels can coexist.  MAXCPUFIFO=N
 # changes the IPIQ FIFO depth (a power of two, default 32).
+## CRIT_DEBUG: 1 builds build/critdebug/ with the crit-section checker
 CRIT_DEBUG	?= 0
+## MAXCPUFIFO: IPIQ FIFO depth per CPU pair (power of two >= 8, default 32)
 MAXCPUFIFO	?=
 
 ifeq ($(CRIT_DEBUG),1)
@@ -49,11 +66,54 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v grub-mkrescue >/dev/null && test -d /usr/lib/grub/i386-pc \
 	      && command -v xorriso >/dev/null && command -v mformat >/dev/null \
 	      && command -v qemu-system-i386 >/dev/null && command -v gdb >/dev/null \
-	      && echo yes)
+	      && command -v $(CLANG_FORMAT) >/dev/null && echo yes)
 
-.PHONY: all deps run bench test clean gdb debug gdb-test
-all: $(B)/kernel.elf $(B)/lwkt.iso
+.PHONY: all deps run bench test clean gdb debug gdb-test help format-check
+## all: build the kernel, the ISO and compile_commands.json (the default)
+all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
 
+## help: list the targets and variables
+help:
+	@echo 'targets (make TARGET):'
+	@sed -n 's/^## \([a-z][^:]*\): */  \1\t/p' $(firstword $(MAKEFILE_LIST)) | expand -t 26
+	@echo 'variables (make TARGET VAR=value):'
+	@sed -n 's/^## \([A-Z][^:]*\): */  \1\t/p' $(firstword $(MAKEFILE_LIST)) | expand -t 26
+
+# compile_commands.json (top of the tree, git-ignored) tells clangd and other
+# editors how each C file is compiled: the exact $(CC) and CFLAGS of this
+# build.  Its text is computed at every `make` and the file is rewritten
+# only when that text changes (new or removed sources, other flags,
+# CRIT_DEBUG=1), so it always describes the last build configuration.
+comma	:= ,
+CDB_ENTRY = {"directory": "$(CURDIR)", "file": "$(CURDIR)/$(1)", "output": "$(CURDIR)/$(B)/$(1:.c=.o)", "arguments": [$(patsubst %,"%"$(comma),$(CC) $(CFLAGS) -c $(1) -o $(B)/$(1:.c=.o))]}
+CDB_TEXT := [$(subst ]} {,]}$(comma) {,$(foreach f,$(C_SRCS),$(call CDB_ENTRY,$(f))))]
+CDB_TEXT := $(subst $(comma)],],$(CDB_TEXT))
+CDB_FILE := compile_commands.json
+ifneq ($(file <$(CDB_FILE)),$(CDB_TEXT))
+.PHONY: $(CDB_FILE)
+endif
+
+## compile_commands.json: the compilation database for clangd and editors
+$(CDB_FILE):
+	$(file >$@,$(CDB_TEXT))
+	@echo 'wrote $@ ($(words $(C_SRCS)) C files)'
+
+# The C sources .clang-format describes, checked by scripts/format_check.py
+# (its top comment says what it does not compare).  Not checked:
+#   include/machine/atomic.h, include/machine/cpufunc.h: one-line wrappers
+#   of single instructions, kept one per line so they read as a table;
+#   .clang-format puts every function's return type and braces on lines of
+#   their own, as KNF does everywhere else.
+FORMAT_EXCLUDE := include/machine/atomic.h include/machine/cpufunc.h
+FORMAT_SRCS := $(filter-out $(FORMAT_EXCLUDE),$(sort $(C_SRCS) \
+	$(wildcard arch/i386/*.h include/*/*.h kern/*.h tests/*.h)))
+
+## format-check: fail, naming them, if C files differ from .clang-format
+format-check: | deps
+	@$(PYTHON) scripts/format_check.py --clang-format $(CLANG_FORMAT) \
+	    $(FORMAT_SRCS)
+
+## deps: install the missing host tools (scripts/install-deps; make does it)
 deps:
 ifneq ($(TOOLS_OK),yes)
 	scripts/install-deps
@@ -81,12 +141,31 @@ $(B)/kernel.elf: $(OBJS) linker.ld scripts/ksyms.py
 $(B)/lwkt.iso: $(B)/kernel.elf scripts/mkiso
 	scripts/mkiso $(B)/kernel.elf "" $@
 
-# GDB=1: `make run` becomes `make debug`.
+# `make run` adds expect.ncpus=N (N: the CPUs QEMU starts with, from SMP=)
+# unless CMDLINE sets it, so a CPU that does not come up fails the run.
+# N is the leading number or cpus= of the -smp spec; without either, QEMU
+# starts maxcpus= CPUs, or sockets x dies x clusters x cores x threads.
+# A spec this cannot read prints one line and passes no expect.ncpus.
+SMP_NCPUS = $(shell echo '$(SMP)' | awk -F, '{ \
+	for (i = 1; i <= NF; i++) { \
+		if (i == 1 && $$i ~ /^[0-9]+$$/) n = $$i; \
+		else if ($$i ~ /^cpus=[0-9]+$$/) n = substr($$i, 6); \
+		else if ($$i ~ /^maxcpus=[0-9]+$$/) m = substr($$i, 9); \
+		else if ($$i ~ /^(sockets|dies|clusters|cores|threads)=[0-9]+$$/) { \
+			split($$i, kv, "="); p = (p == "" ? 1 : p) * kv[2]; } \
+		else { exit } } \
+	print (n != "" ? n : m != "" ? m : p) + 0 }')
+RUN_CMDLINE = $(strip $(CMDLINE) $(if $(findstring expect.ncpus=,$(CMDLINE)),,$(if \
+	$(filter-out 0,$(SMP_NCPUS)),expect.ncpus=$(SMP_NCPUS),$(info make run: \
+	cannot tell the CPU count from SMP=$(SMP); not passing expect.ncpus))))
+
+## GDB: 1 makes `make run` a `make debug`
 ifeq ($(GDB),1)
 run: debug
 else
+## run: build and boot QEMU once, running the selected self-tests over serial
 run: $(B)/kernel.elf
-	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(CMDLINE)" \
+	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(RUN_CMDLINE)" \
 	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
 endif
 
@@ -94,35 +173,45 @@ endif
 # its gdb stub and gdb attached here; `make debug`: QEMU only, printing
 # the gdb command to attach.  GDBPORT=N: the stub on TCP port N (0: any
 # free one) instead of a unix socket under build/gdb/.
+## GDBPORT: gdb stub on this TCP port (0: any free one), not a unix socket
 GDBPORT	?=
 GDB_RUN_ARGS = --smp $(SMP) --cmdline "$(CMDLINE)" --thread $(THREAD) \
 	    --qemu-args "$(QEMU_ARGS)" --kernel $(B)/kernel.elf \
 	    $(if $(GDBPORT),--port $(GDBPORT))
 
+## gdb: boot QEMU paused under its gdb stub and attach gdb here
 gdb: $(B)/kernel.elf
 	@$(PYTHON) scripts/runner.py gdb $(GDB_RUN_ARGS)
 
+## debug: boot QEMU paused under its gdb stub; print how to attach gdb
 debug: $(B)/kernel.elf
 	@$(PYTHON) scripts/runner.py debug $(GDB_RUN_ARGS)
 
 # The gdb helpers (scripts/gdb/lwkt.py) checked against QEMU -smp 4.
+## gdb-test: check the gdb helpers (scripts/gdb/lwkt.py) against -smp 4
 gdb-test: $(B)/kernel.elf
 	$(PYTHON) scripts/gdb_test.py --kernel $(B)/kernel.elf
 
 # Benchmarks boot 8 CPUs so cpusync can be measured over 2, 4 and 8.
+## BENCH_SMP: CPUs booted by make bench (default 8)
 BENCH_SMP ?= 8
 
+## bench: exact -icount benchmarks, written to build/bench.json
 bench: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
-test: $(B)/kernel.elf
+## JOBS: boots make test runs at once (default: the host's cores)
+## FAILED: 1 makes make test re-run only the boots that failed last time
+## test: format-check, runner unit tests, gdb check and the whole boot matrix
+test: format-check $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
 
+## clean: remove build/ (build/critdebug/ with CRIT_DEBUG=1)
 clean:
 	rm -rf $(B)
 

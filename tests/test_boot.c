@@ -178,7 +178,10 @@ static struct cpu_enum syn_ce;
 static void
 put32(uint8_t *p, uint32_t v)
 {
-	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
 }
 
 /* A MADT at `syn`: header, then Processor Local APIC entries. */

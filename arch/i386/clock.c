@@ -194,7 +194,9 @@ clock_calibrate(void)
 	for (i = 0; i < CAL_ROUNDS; i++)
 		for (j = i + 1; j < CAL_ROUNDS; j++)
 			if (m[j] < m[i]) {
-				tmp = m[i]; m[i] = m[j]; m[j] = tmp;
+				tmp = m[i];
+				m[i] = m[j];
+				m[j] = tmp;
 			}
 	cpu_tsc_hz = m[CAL_ROUNDS / 2] * 1000 / CAL_MS;
 	kprintf("clock: TSC %llu.%03llu MHz (median of %d PIT windows of %d ms)\n",

@@ -23,7 +23,7 @@ _get_mycpu(void)
 {
 	struct globaldata *gd;
 
-	__asm__ ("movl %%fs:0, %0" : "=r"(gd) : "m"(mycpu_reload));
+	__asm__("movl %%fs:0, %0" : "=r"(gd) : "m"(mycpu_reload));
 	return gd;
 }
 
@@ -36,7 +36,7 @@ _get_curthread(void)
 {
 	struct thread *td;
 
-	__asm__ ("movl %%fs:4, %0" : "=r"(td));
+	__asm__("movl %%fs:4, %0" : "=r"(td));
 	return td;
 }
 
