@@ -166,7 +166,8 @@ else
 ## run: build and boot QEMU once, running the selected self-tests over serial
 run: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py run --smp $(SMP) --cmdline "$(RUN_CMDLINE)" \
-	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)"
+	    --thread $(THREAD) --timeout $(TIMEOUT) --qemu-args "$(QEMU_ARGS)" \
+	    --kernel $(B)/kernel.elf
 endif
 
 # Debugging (README: "Debugging with gdb").  `make gdb`: QEMU paused under
