@@ -936,6 +936,21 @@ class TestNestedKtap(unittest.TestCase):
         self.assertEqual(out.status, "fail")
         self.assertTrue(any("suite plan" in r for r in out.reasons))
 
+    def test_repeat_nests_each_run(self):
+        # repeat=2 of one test: two subtests of suite a, one test each
+        run = ("    KTAP version 1\n    # Subtest: a\n    1..1\n"
+               "    # start %d a.one\n    ok 1 one\n"
+               "# a: pass:1 fail:0 skip:0 total:1\nok %d a\n")
+        log = ("KTAP version 1\n1..2\n# seed 7, repeat 2, 2 CPU(s)\n" +
+               run % (1, 1) + run % (2, 2) +
+               "# totals: pass:2 fail:0 skip:0\n"
+               "# console: lines cpu0:14 total:14\n")
+        boot = dict(BOOT, cmdline="test=a.one repeat=2")
+        p, out = judge_log(log, 33, boot=boot, registry=REGISTRY)
+        self.assertNotIn("plan_vs_list", [c.name.split(".")[-1]
+                                          for c in out.cases
+                                          if c.result == "fail"])
+
     def test_missing_and_inconsistent(self):
         # the run stops inside suite b: b.three never reports
         cut = NESTED_LOG[:NESTED_LOG.index("    ok 1 three")]
