@@ -66,7 +66,8 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v grub-mkrescue >/dev/null && test -d /usr/lib/grub/i386-pc \
 	      && command -v xorriso >/dev/null && command -v mformat >/dev/null \
 	      && command -v qemu-system-i386 >/dev/null && command -v gdb >/dev/null \
-	      && command -v $(CLANG_FORMAT) >/dev/null && echo yes)
+	      && command -v $(CLANG_FORMAT) >/dev/null && command -v prove >/dev/null \
+	      && echo yes)
 
 .PHONY: all deps run bench test clean gdb debug gdb-test help format-check
 ## all: build the kernel, the ISO and compile_commands.json (the default)
