@@ -1201,6 +1201,20 @@ rq_record(void)
 	rq.resched = mycpu->gd_reqflags & RQF_AST_LWKT_RESCHED;
 }
 
+/* The other CPU X of a remote-request test, rq cleared; -1: skipped. */
+static int
+rq_begin(struct ktest_ctx *kt)
+{
+	int x = ktest_other_cpu();
+
+	if (x == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return -1;
+	}
+	memset((void *)&rq, 0, sizeof(rq));
+	return x;
+}
+
 /* Create worker i on cpu, stopped, at pri. */
 static bool
 rq_create(struct ktest_ctx *kt, int i, int cpu, int pri)
@@ -1231,13 +1245,10 @@ rq_done(struct ktest_ctx *kt)
  */
 KTEST(sched, remote_deschedule)
 {
-	int x = ktest_other_cpu();
+	int x = rq_begin(kt);
 
-	if (x == mycpuid) {
-		ktest_skip(kt, "needs 2 CPUs");
+	if (x < 0)
 		return;
-	}
-	memset((void *)&rq, 0, sizeof(rq));
 	ASSERT_TRUE(rq_create(kt, 0, x, TDPRI_KERN_DAEMON));
 	ASSERT_TRUE(ho_start(kt, x, rq_record));
 	lwkt_schedule(rq.td[0]);
@@ -1273,13 +1284,10 @@ rq_check_queue(void)
 
 KTEST(sched, remote_setpri)
 {
-	int x = ktest_other_cpu();
+	int x = rq_begin(kt);
 
-	if (x == mycpuid) {
-		ktest_skip(kt, "needs 2 CPUs");
+	if (x < 0)
 		return;
-	}
-	memset((void *)&rq, 0, sizeof(rq));
 	/* 0 starts above 1, is queued first, then drops to 1's priority. */
 	ASSERT_TRUE(rq_create(kt, 0, x, TDPRI_KERN_DAEMON + 2));
 	ASSERT_TRUE(rq_create(kt, 1, x, TDPRI_KERN_DAEMON + 1));
@@ -1305,13 +1313,10 @@ KTEST(sched, remote_setpri)
  */
 KTEST(sched, remote_noresched)
 {
-	int x = ktest_other_cpu();
+	int x = rq_begin(kt);
 
-	if (x == mycpuid) {
-		ktest_skip(kt, "needs 2 CPUs");
+	if (x < 0)
 		return;
-	}
-	memset((void *)&rq, 0, sizeof(rq));
 	ASSERT_TRUE(rq_create(kt, 0, x, TDPRI_KERN_DAEMON + 2));
 	ASSERT_TRUE(ho_start(kt, x, rq_record));
 	lwkt_schedule_noresched(rq.td[0]);
@@ -1354,15 +1359,12 @@ mg_worker(void *arg __unused)
 
 KTEST(sched, noresched_migrating)
 {
-	int x = ktest_other_cpu(), i;
+	int x = rq_begin(kt), i;
 	thread_t td;
 
-	if (x == mycpuid) {
-		ktest_skip(kt, "needs 2 CPUs");
+	if (x < 0)
 		return;
-	}
 	memset((void *)&mg, 0, sizeof(mg));
-	memset((void *)&rq, 0, sizeof(rq));
 	mg.to = globaldata_find(x);
 	ASSERT_EQ(lwkt_create(mg_worker, NULL, &td, NULL, TDF_STOPREQ,
 	    mycpuid, "mg_worker"), 0);
