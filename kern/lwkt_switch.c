@@ -98,13 +98,11 @@ static thread_t
 lwkt_pick(struct globaldata *gd)
 {
 	uint32_t mask = gd->gd_runqmask;
-	bool waiting = false, again;
+	bool waiting = false;
+	int again = -1;		/* lwkt_token_chk decides once per pass */
 	thread_t ntd;
 	int pri;
 
-	again = gd->gd_tokresend || gd->gd_tokreq_ticks != gd->gd_ticks;
-	gd->gd_tokresend = false;
-	gd->gd_tokreq_ticks = gd->gd_ticks;
 	while (mask != 0) {
 		pri = 31 - __builtin_clz(mask);
 		mask &= ~(1u << pri);
@@ -115,7 +113,7 @@ lwkt_pick(struct globaldata *gd)
 		}
 		for (; ntd != NULL; ntd = TAILQ_NEXT(ntd, td_threadq)) {
 			if (__predict_true(ntd->td_toks == NULL) ||
-			    lwkt_token_chk(ntd, again)) {
+			    lwkt_token_chk(ntd, &again)) {
 				gd->gd_tokwait = false;
 				return ntd;
 			}

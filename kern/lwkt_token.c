@@ -197,11 +197,14 @@ tok_request(struct globaldata *gd, struct lwkt_token *tok, bool again)
 /*
  * Scheduler check before td (re)runs on this CPU: true if this CPU owns
  * every token td holds (each then counts a use); otherwise ask for the
- * missing ones (again: re-send requests already made).  Owner CPU,
- * critical section.
+ * missing ones.  *again is the pass's decision whether to re-send requests
+ * already made (-1: not taken yet; taken, and the state behind it reset,
+ * only when a pass finds a token missing, so a pass that needs none pays
+ * nothing): yes at the first such pass after each clock tick or after a
+ * request found no room.  Owner CPU, critical section.
  */
 bool
-lwkt_token_chk(thread_t td, bool again)
+lwkt_token_chk(thread_t td, int *again)
 {
 	struct globaldata *gd = mycpu;
 	struct lwkt_tokref *ref;
@@ -209,7 +212,13 @@ lwkt_token_chk(thread_t td, bool again)
 
 	for (ref = td->td_toks; ref != NULL; ref = ref->tr_next) {
 		if (ref->tr_tok->t_cpu != gd) {
-			tok_request(gd, ref->tr_tok, again);
+			if (*again < 0) {
+				*again = gd->gd_tokresend ||
+				    gd->gd_tokreq_ticks != gd->gd_ticks;
+				gd->gd_tokresend = false;
+				gd->gd_tokreq_ticks = gd->gd_ticks;
+			}
+			tok_request(gd, ref->tr_tok, *again != 0);
 			ok = false;
 		}
 	}

@@ -43,7 +43,7 @@ bool	lwkt_token_is_stale(struct lwkt_tokref *ref);
 /* lwkt_gettoken() and lwkt_reltoken() are inline: sys/token2.h. */
 
 /* Scheduler hooks (kern/lwkt_switch.c), owner CPU in a critical section. */
-bool	lwkt_token_chk(struct thread *td, bool again);
+bool	lwkt_token_chk(struct thread *td, int *again);
 bool	lwkt_token_preempt_ok(struct thread *ntd, struct thread *td);
 void	lwkt_token_switchout(struct thread *td, struct thread *ntd);
 void	lwkt_token_switch_return(struct globaldata *gd);
