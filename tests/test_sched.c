@@ -613,6 +613,88 @@ it_kick(struct systimer *st __unused, void *arg __unused)
 }
 
 /*
+ * acquire_preempted: lwkt_acquire() from another CPU must not take a
+ * thread that is only preempted.  The victim deschedules itself (it runs
+ * on until it switches out) and then schedules the interrupt-like thread
+ * over and over, so it is preempted and resumed thousands of times while
+ * CPU B waits in lwkt_acquire() for it to be switched out.  B may take it
+ * only once it really is (at its next clock tick, or when the loop ends);
+ * the owner then finds it off every queue and not running.  Before the
+ * fix TDF_PREEMPT_LOCK was cleared before the switch back set TDF_RUNNING
+ * again: in that window the victim looked switched out, B went ahead, and
+ * the owner's check panicked ("not descheduled").  Multi-threaded TCG runs
+ * the two CPUs at once and hits the window; single-threaded rows check the
+ * behaviour only.
+ */
+#define AQ_CYCLES	20000
+
+static struct {
+	thread_t	victim;
+	volatile uint32_t started;
+	volatile uint32_t cycles;	/* preemptions the victim went through */
+	volatile uint32_t acquired;
+	volatile uint32_t flags_at_acquire;
+	volatile uint32_t vcpu;		/* where the victim ended */
+	volatile uint32_t vdone;
+} aq;
+
+static void
+aq_victim(void *arg __unused)
+{
+	uint32_t i;
+
+	lwkt_deschedule_self();
+	aq.started = 1;
+	for (i = 0; i < AQ_CYCLES; i++) {
+		lwkt_schedule(it.td);	/* preempts us here, on our first CPU */
+		aq.cycles = i + 1;
+	}
+	lwkt_switch();			/* descheduled: until B schedules us */
+	aq.vcpu = mycpuid;
+	aq.vdone = 1;
+}
+
+static void
+aq_acquirer(void *arg __unused)
+{
+	while (aq.started == 0)
+		cpu_pause();
+	lwkt_acquire(aq.victim);
+	aq.flags_at_acquire = aq.victim->td_flags;
+	aq.acquired = 1;
+	lwkt_schedule(aq.victim);
+}
+
+KTEST(sched, acquire_preempted)
+{
+	int b = ktest_other_cpu();
+
+	if (b == mycpuid) {
+		ktest_skip(kt, "needs 2 CPUs");
+		return;
+	}
+	memset((void *)&aq, 0, sizeof(aq));
+	ASSERT_TRUE(ithread_start(kt));
+	ASSERT_EQ(lwkt_create(aq_victim, NULL, &aq.victim, NULL, TDF_STOPREQ,
+	    mycpuid, "aq_victim"), 0);
+	lwkt_hold(aq.victim);
+	ASSERT_EQ(lwkt_create(aq_acquirer, NULL, NULL, NULL, 0, b,
+	    "aq_acquirer"), 0);
+	lwkt_schedule(aq.victim);
+	EXPECT_TRUE(ktest_poll(&aq.vdone, 1, 500, 20000 * MS));
+	ktest_log(kt, "victim preempted %u times here, then acquired by cpu "
+	    "%d", it.runs, b);
+	EXPECT_EQ(aq.acquired, 1);
+	EXPECT_EQ(aq.flags_at_acquire & (TDF_RUNNING | TDF_PREEMPT_LOCK |
+	    TDF_RUNQ), 0);
+	EXPECT_EQ(aq.cycles, AQ_CYCLES);
+	EXPECT_EQ(aq.vcpu, b);
+	EXPECT_GT(it.runs, 0);
+	lwkt_rele(aq.victim);
+	ithread_stop(kt);
+}
+
+/*
  * preemption_hit: the thread is scheduled from a timer interrupt that
  * arrived while we spun outside any critical section: it runs at once, on
  * top of us (td_preempted == us, TDF_PREEMPT_LOCK on us meanwhile), and we
