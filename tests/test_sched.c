@@ -631,6 +631,7 @@ it_kick(struct systimer *st __unused, void *arg __unused)
 
 static struct {
 	thread_t	victim;
+	volatile uint32_t running;	/* the victim has started */
 	volatile uint32_t cycles;	/* preemptions the victim went through */
 	volatile uint32_t acquired;
 	volatile uint32_t flags_at_acquire;
@@ -643,6 +644,7 @@ aq_victim(void *arg __unused)
 {
 	uint32_t i;
 
+	aq.running = 1;
 	lwkt_deschedule_self();	/* a clock tick may switch us out from here */
 	for (i = 0; i < AQ_CYCLES; i++) {
 		lwkt_schedule(it.td);	/* preempts us here, on our first CPU */
@@ -659,7 +661,7 @@ aq_acquirer(void *arg __unused)
 	uint64_t end = cpu_ticks() + 10 * cpu_tsc_hz;
 
 	/* Only a descheduled thread may be acquired: wait (bounded). */
-	while ((aq.victim->td_flags & TDF_RUNQ) != 0)
+	while (aq.running == 0 || (aq.victim->td_flags & TDF_RUNQ) != 0)
 		if (cpu_ticks() > end)
 			return;			/* the test fails by name */
 		else
