@@ -58,9 +58,6 @@
 
 bool ipiq_optimized = true;
 
-/* Drain nesting of each CPU; touched only by that CPU, in a crit section. */
-static uint32_t ipiq_drain_nest[MAXCPU];
-
 _Static_assert(sizeof(struct lwkt_ipiq) % 64 == 0, "one cache line multiple");
 
 /* At boot, by the BSP for every CPU: the CPU's outgoing FIFOs. */
@@ -308,10 +305,10 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 	KASSERT(!gd->gd_inswitch, ("ipiq: cpu %d would run IPIQ messages inside "
 	    "lwkt_switch (thread \"%s\" switching out)", gd->gd_cpuid,
 	    gd->gd_curthread->td_comm));
-	if (++ipiq_drain_nest[gd->gd_cpuid] > IPIQ_DRAIN_NEST_MAX)
+	if (++gd->gd_ipiq_nest > IPIQ_DRAIN_NEST_MAX)
 		panic("ipiq: drain nesting %u exceeds %u on cpu %d (a message "
 		    "sends, waits for room and drains again: a reply storm?)",
-		    ipiq_drain_nest[gd->gd_cpuid], IPIQ_DRAIN_NEST_MAX,
+		    gd->gd_ipiq_nest, IPIQ_DRAIN_NEST_MAX,
 		    gd->gd_cpuid);
 	for (;;) {
 		mask = smp_active_mask & ~gd->gd_cpumask;
@@ -325,7 +322,7 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 			break;
 		cpu_pause();
 	}
-	--ipiq_drain_nest[gd->gd_cpuid];
+	--gd->gd_ipiq_nest;
 }
 
 void

@@ -73,6 +73,7 @@ struct globaldata {
 	bool		gd_tokwait;
 	/* lwkt_switch is choosing/switching out: no IPIQ draining (§10b). */
 	bool		gd_inswitch;
+	uint32_t	gd_ipiq_nest;	/* IPIQ drain nesting, this CPU in crit */
 	/* Tokens (kern/lwkt_token.c), owner CPU in a critical section. */
 	cpumask_t	gd_tokwake;	/* granted inside a switch: wake them after */
 	bool		gd_tokresend;	/* a request could not be queued: again */

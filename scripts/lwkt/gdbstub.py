@@ -247,16 +247,23 @@ def run_in_foreground(cmd):
         signal.signal(signal.SIGINT, old_int)
 
 
-def cmd_gdb(a):
-    boot = boot_from_args(a, "gdb")
-    if boot is None:
-        return EXIT_CODE[ST_ERROR]
+def _iso_for(a, boot):
+    """The ISO of a.kernel with the boot's command line; None after saying
+    why not."""
     if not os.path.exists(a.kernel):
         print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
-        return EXIT_CODE[ST_ERROR]
+        return None
     iso, err = build_iso(a.kernel, boot["cmdline"])
     if err:
         print("runner: ERROR: %s" % err)
+        return None
+    return iso
+
+
+def cmd_gdb(a):
+    boot = boot_from_args(a, "gdb")
+    iso = _iso_for(a, boot) if boot is not None else None
+    if iso is None:
         return EXIT_CODE[ST_ERROR]
     stub = GdbStub("gdb", a.port)
     proc = start_gdb_qemu(boot, iso, stub)
@@ -289,12 +296,8 @@ def cmd_debug(a):
         return EXIT_CODE[ST_ERROR]
     if a.timeout is None:
         boot["timeout"] = 10 ** 8            # as long as the user likes
-    if not os.path.exists(a.kernel):
-        print("runner: ERROR: kernel %s not found (run make)" % a.kernel)
-        return EXIT_CODE[ST_ERROR]
-    iso, err = build_iso(a.kernel, boot["cmdline"])
-    if err:
-        print("runner: ERROR: %s" % err)
+    iso = _iso_for(a, boot)
+    if iso is None:
         return EXIT_CODE[ST_ERROR]
     stub = GdbStub("debug", a.port)
     write_gdbinit(stub, a.kernel)
