@@ -516,21 +516,40 @@ lwkt_release_remote(void *arg, int cpu, struct intrframe *f __unused)
 	td->td_gd = globaldata_find(cpu);
 }
 
+#define LWKT_ACQUIRE_WARN_US	1000000		/* warn after 1 s */
+#define LWKT_ACQUIRE_PANIC_US	10000000	/* panic after 10 s */
+
 /*
  * Pull a descheduled thread of another CPU to this one: wait until it has
  * fully switched out there, have its owner unlink it, link it here.  The
- * caller then schedules it as it likes.  Thread context.
+ * caller then schedules it as it likes.  Thread context.  The wait for
+ * the switch-out warns after 1 s and panics by name after 10 s.
  */
 void
 lwkt_acquire(thread_t td)
 {
 	struct globaldata *gd = mycpu, *ogd = td->td_gd;
+	uint64_t t0 = cpu_ticks(), us;
+	bool warned = false;
 
 	if (ogd == gd)
 		return;
 	while (td->td_flags & (TDF_RUNNING | TDF_PREEMPT_LOCK)) {
 		lwkt_process_ipiq();
 		cpu_pause();
+		us = cpu_ticks_to_us(cpu_ticks() - t0);
+		if (us > LWKT_ACQUIRE_WARN_US && !warned) {
+			warned = true;
+			kprintf("lwkt_acquire: cpu %d still waits for thread "
+			    "\"%s\" to switch out on cpu %d (flags 0x%x)\n",
+			    gd->gd_cpuid, td->td_comm, ogd->gd_cpuid,
+			    td->td_flags);
+		}
+		if (us > LWKT_ACQUIRE_PANIC_US)
+			panic("lwkt_acquire: thread \"%s\" did not switch out on "
+			    "cpu %d within %u s (flags 0x%x)", td->td_comm,
+			    ogd->gd_cpuid, LWKT_ACQUIRE_PANIC_US / 1000000,
+			    td->td_flags);
 	}
 	lwkt_wait_ipiq(ogd, lwkt_send_ipiq2(ogd, lwkt_release_remote, td,
 	    gd->gd_cpuid));
