@@ -44,7 +44,7 @@ else
 B	:= build
 endif
 
-CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
+CFLAGS	:= -std=gnu11 -m32 -march=i486 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	   -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	   -fno-strict-aliasing -mgeneral-regs-only \
