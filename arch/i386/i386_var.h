@@ -79,6 +79,7 @@ void	multiboot2_parse(uint32_t magic, vm_paddr_t mbi, struct bootinfo *bi);
 
 /* pmap.c */
 void	pmap_bootstrap(void);
+uint32_t pmap_bootstrap_pages(void);
 void	pmap_map_uncached(vm_paddr_t pa);
 bool	pmap_va_valid(vm_offset_t va);
 void	pmap_set_guard(vm_offset_t va, bool on);
@@ -112,6 +113,7 @@ void	clock_init_cpu(void);
 void	timer_intr(struct intrframe *frame);
 
 /* dblfault.c */
+#define DF_STACK_PAGES	2		/* each CPU's double-fault stack */
 void	dblfault_init_cpu(void);
 
 /* machdep.c */
@@ -123,6 +125,7 @@ vm_paddr_t mp_lapic_pa(const struct cpu_enum *ce);
 void	mp_discover(const struct bootinfo *bi);
 void	mp_start_aps(void);
 void	mp_uniprocessor(const char *why);
+void	mp_afford_memory(void);	/* before pmap_bootstrap() */
 void	ap_main(int cpuid) __noreturn;
 extern uint8_t ap_apicid_to_cpu[256];
 #define AP_SLOT_WAITING		0	/* not yet claimed by either side */

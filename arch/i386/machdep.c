@@ -13,6 +13,7 @@
 #include <sys/ipiq.h>
 #include <sys/systimer.h>
 #include <sys/thread.h>
+#include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
@@ -78,6 +79,8 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 	kopts_defaults(&kopts);
 	kopts_parse(bi.bi_cmdline, &kopts, boot_complain, NULL);
 	identcpu_report();
+	if (kopts.ko_mem_limit != 0)
+		vm_page_limit((vm_paddr_t)kopts.ko_mem_limit << 20);
 	hz = kopts.ko_hz;
 	ipiq_optimized = kopts.ko_ipiq_optimized != 0;
 	lwkt_untimely_switch = kopts.ko_untimely_switch != 0;
@@ -86,6 +89,7 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 	if (!cpu_ticks_are_tsc())
 		mp_uniprocessor("no TSC: the clock is PIT channel 2, which "
 		    "only one CPU can extend");
+	mp_afford_memory();
 	pmap_bootstrap();
 	pic_disable();
 	if (lapic_base != NULL) {
