@@ -213,6 +213,18 @@ test: format-check $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
 
+# Every CPU model QEMU lists (scripts/test_cpus.py; docs/boot.md "CPU
+# models and memory"): -smp 2 with a local APIC, else -smp 1, single TCG
+# unless THREAD= is given; CMDLINE= narrows the suite, ONLY= the models,
+# JOBS= boots at once (default 1).  Results in build/test-cpus.json.
+.PHONY: test-cpus
+## test-cpus: boot every CPU model of qemu-system-i386 -cpu help, pass/fail each
+test-cpus: $(B)/kernel.elf
+	$(PYTHON) scripts/test_cpus.py --kernel $(B)/kernel.elf \
+	    --thread $(if $(filter command line,$(origin THREAD)),$(THREAD),single) \
+	    $(if $(CMDLINE),--cmdline '$(CMDLINE)') $(if $(ONLY),--only '$(ONLY)') \
+	    $(if $(JOBS),--jobs $(JOBS)) --timeout $(TIMEOUT)
+
 ## clean: remove build/ (build/critdebug/ with CRIT_DEBUG=1)
 clean:
 	rm -rf $(B)

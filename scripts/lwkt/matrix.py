@@ -127,12 +127,12 @@ MATRIX = [
     Boot("cpu-pentium3",  "2", "single", "expect.ncpus=2",   PASS,
          args="-cpu pentium3",
          require=[r"^cpu: GenuineIntel family 6 model 7 .* tsc msr cx8 apic"]),
-    Boot("cpu-core2duo",  "2", "multi",  "expect.ncpus=2",   PASS,
+    Boot("cpu-core2duo",  "2", "single", "expect.ncpus=2",   PASS,
          args="-cpu core2duo", require=[r"^cpu: GenuineIntel family 6 "]),
-    Boot("cpu-skylake",   "2", "multi",  "expect.ncpus=2",   PASS,
+    Boot("cpu-skylake",   "2", "single", "expect.ncpus=2",   PASS,
          args="-cpu Skylake-Client", require=[r"^cpu: GenuineIntel family 6 "
                                               r"model 94 "]),
-    Boot("cpu-epyc",      "2", "multi",  "expect.ncpus=2",   PASS,
+    Boot("cpu-epyc",      "2", "single", "expect.ncpus=2",   PASS,
          args="-cpu EPYC", require=[r"^cpu: AuthenticAMD family 23 "]),
     # 16 MiB is enough for 8 CPUs (about 1.5 MiB each with the suite).
     Boot("mem16-smp8",    "8", "single", "expect.ncpus=8",   PASS,
