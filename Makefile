@@ -217,9 +217,11 @@ test: format-check $(B)/kernel.elf
 # models and memory"): -smp 2 with a local APIC, else -smp 1, single TCG
 # unless THREAD= is given; CMDLINE= narrows the suite, ONLY= the models,
 # JOBS= boots at once (default 1).  Results in build/test-cpus.json.
+# First scripts/check_isa.py: no i586+ instruction outside its guards.
 .PHONY: test-cpus
 ## test-cpus: boot every CPU model of qemu-system-i386 -cpu help, pass/fail each
 test-cpus: $(B)/kernel.elf
+	$(PYTHON) scripts/check_isa.py $(CROSS)objdump $(B)/kernel.elf
 	$(PYTHON) scripts/test_cpus.py --kernel $(B)/kernel.elf \
 	    --thread $(if $(filter command line,$(origin THREAD)),$(THREAD),single) \
 	    $(if $(CMDLINE),--cmdline '$(CMDLINE)') $(if $(ONLY),--only '$(ONLY)') \
