@@ -53,7 +53,9 @@
 
 uint64_t cpu_tsc_hz;
 uint64_t cpu_boot_tsc;
-static bool clock_pit_counts;		/* no TSC: PIT channel 2 is the clock */
+static bool clock_uses_tsc;		/* else PIT channel 2 is the clock; set
+					   by clock_calibrate(), so nothing runs
+					   RDTSC before the TSC is known */
 static uint64_t pit_clock_total;	/* ticks counted up to pit_clock_last */
 static uint16_t pit_clock_last;
 
@@ -78,13 +80,13 @@ pit_clock_read(void)
 uint64_t
 cpu_ticks(void)
 {
-	return clock_pit_counts ? pit_clock_read() : rdtsc();
+	return clock_uses_tsc ? rdtsc() : pit_clock_read();
 }
 
 bool
 cpu_ticks_are_tsc(void)
 {
-	return !clock_pit_counts;
+	return clock_uses_tsc;
 }
 
 uint64_t
@@ -214,7 +216,6 @@ pit_clock_start(void)
 	pit_clock_total = 0;
 	cpu_boot_tsc = 0;
 	cpu_tsc_hz = PIT_HZ;
-	clock_pit_counts = true;
 	if (hz < PIT_CLOCK_MIN_HZ) {
 		kprintf("clock: hz=%u would let PIT channel 2 wrap unseen between "
 		    "ticks; using hz=%u\n", hz, PIT_CLOCK_MIN_HZ);
@@ -237,6 +238,7 @@ clock_calibrate(void)
 		pit_clock_start();
 		return;
 	}
+	clock_uses_tsc = true;
 	for (i = 0; i < CAL_ROUNDS && why == NULL; i++)
 		m[i] = pit_measure(&why);
 	if (why != NULL) {
@@ -280,7 +282,7 @@ static volatile bool timer_ready[MAXCPU];
 void
 clock_init_cpu(void)
 {
-	KKASSERT(!clock_pit_counts || (mycpuid == 0 && ncpus == 1));
+	KKASSERT(clock_uses_tsc || (mycpuid == 0 && ncpus == 1));
 	if (lapic_timer_usable()) {
 		lapic_timer_init_cpu();
 	} else {
@@ -317,7 +319,7 @@ cpu_timer_reload(uint64_t tsc_delta)
 {
 	if (timer_uses_pit)
 		return;
-	if (clock_pit_counts && tsc_delta > PIT_CLOCK_MAX_ARM)
+	if (!clock_uses_tsc && tsc_delta > PIT_CLOCK_MAX_ARM)
 		tsc_delta = PIT_CLOCK_MAX_ARM;	/* read the clock before it wraps */
 	lapic_timer_reload(tsc_delta);
 }

@@ -106,16 +106,21 @@ MATRIX = [
                   r"^smp: no local APIC .*running uniprocessor$",
                   r"^clock: no usable local APIC timer; PIT channel 0 ticks "
                   r"at 100 Hz$"]),
-    # No CPUID instruction at all (fault.no_cpuid: QEMU always has one),
-    # and a tick rate too low to see every wrap of the PIT clock.
-    Boot("cpu-no-cpuid",  "2", "single",
-         "expect.ncpus=1 fault.no_cpuid hz=10", PASS, args="-cpu pentium",
+    # No CPUID instruction at all (fault.no_cpuid: QEMU always has one).
+    Boot("cpu-no-cpuid",  "2", "single", "expect.ncpus=1 fault.no_cpuid",
+         PASS, args="-cpu pentium",
          require=[r"^cpu: no CPUID instruction \(EFLAGS\.ID does not toggle, "
                   r"fault\.no_cpuid\)",
-                  r"^clock: hz=10 would let PIT channel 2 wrap unseen between "
-                  r"ticks; using hz=20$",
                   r"^clock: no TSC \(no CPUID\)",
                   r"^smp: no local APIC .*running uniprocessor$"]),
+    # A tick rate too low to see every wrap of the PIT clock is raised;
+    # boot.pit_clock_keeps_time checks the clock against the ticks.
+    Boot("cpu-486-hz10",  "1", "single",
+         "test=boot.*,clock.* expect.ncpus=1 hz=10", PASS, args="-cpu 486",
+         require=[r"^clock: hz=10 would let PIT channel 2 wrap unseen between "
+                  r"ticks; using hz=20$",
+                  r"^\s*# boot\.pit_clock_keeps_time: \d+ timer interrupts "
+                  r"while the clock advanced 200 ms \(bound 6\), PIT channel 2$"]),
     # A local APIC but no TSC: the LAPIC timer runs on the PIT clock, and
     # the second CPU is not started.
     Boot("cpu-pentium-notsc", "2", "single", "expect.ncpus=1", PASS,
