@@ -30,19 +30,26 @@ THREAD		?= multi
 ## ONLY: make test boots only the matrix rows whose name matches this regex
 ONLY		?=
 
-# CRIT_DEBUG=1: the crit-section mismatch checker (DEBUG_CRIT_SECTIONS),
-# built into build/critdebug/ so both kernels can coexist.  MAXCPUFIFO=N
-# changes the IPIQ FIFO depth (a power of two, default 32).
+# Build variants, each in its own directory so all can coexist: build/ for
+# the default kernel, otherwise build/<tags> with the tags of the options
+# given joined by '-' in this order: critdebug (CRIT_DEBUG=1: the
+# crit-section mismatch checker, DEBUG_CRIT_SECTIONS), chaos (CHAOS=1:
+# seeded chaos, sys/chaos.h), fifo<N> (MAXCPUFIFO=N: the IPIQ FIFO depth,
+# a power of two, default 32).  E.g. `make CHAOS=1 MAXCPUFIFO=8` builds
+# build/chaos-fifo8/kernel.elf.
 ## CRIT_DEBUG: 1 builds build/critdebug/ with the crit-section checker
 CRIT_DEBUG	?= 0
+## CHAOS: 1 builds build/chaos/ with seeded chaos (boot with chaos=SEED)
+CHAOS		?= 0
 ## MAXCPUFIFO: IPIQ FIFO depth per CPU pair (power of two >= 8, default 32)
 MAXCPUFIFO	?=
 
-ifeq ($(CRIT_DEBUG),1)
-B	:= build/critdebug
-else
-B	:= build
-endif
+empty	:=
+space	:= $(empty) $(empty)
+B_TAGS	:= $(strip $(if $(filter 1,$(CRIT_DEBUG)),critdebug) \
+	   $(if $(filter 1,$(CHAOS)),chaos) \
+	   $(if $(MAXCPUFIFO),fifo$(MAXCPUFIFO)))
+B	:= build$(if $(B_TAGS),/$(subst $(space),-,$(B_TAGS)))
 
 CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -51,6 +58,7 @@ CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
 	   -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -Iinclude -Iarch/i386 \
 	   $(if $(filter 1,$(CRIT_DEBUG)),-DDEBUG_CRIT_SECTIONS) \
+	   $(if $(filter 1,$(CHAOS)),-DCHAOS) \
 	   $(if $(MAXCPUFIFO),-DMAXCPUFIFO=$(MAXCPUFIFO))
 LDFLAGS	:= -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
 	   -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T linker.ld
@@ -208,12 +216,13 @@ bench: $(B)/kernel.elf
 ## test: format-check, runner unit tests, gdb check and the whole boot matrix
 test: format-check $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
+	$(MAKE) --no-print-directory CHAOS=1 build/chaos/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
 
-## clean: remove build/ (build/critdebug/ with CRIT_DEBUG=1)
+## clean: remove build/ (only build/<tags>/ with CRIT_DEBUG, CHAOS, MAXCPUFIFO)
 clean:
 	rm -rf $(B)
 
