@@ -6,13 +6,15 @@
  *
  * Ownership: chaos_on, chaos_seed_v and chaos_rate_v are written once by
  * the BSP in its cpu_init_lwkt(), before any AP starts, read-only after.
- * chaos_cpus[c] is written only by CPU c, with interrupts disabled (a draw
- * and its counter never race with an interrupt on the same CPU); any CPU
- * may read the counters (tests, best effort).
+ * chaos_cpus[c] is written only by CPU c, with single atomic instructions
+ * (a draw and its counter never race with an interrupt on the same CPU);
+ * any CPU may read the counters.
  *
- * The stream: splitmix64.  CPU c's draw number n (from 0) is
- * mix(base + (n + 1) * GOLDEN) with base = mix((seed << 8) ^ c), a pure
- * function of (seed, c, n), so the same seed gives every CPU the same
+ * The stream: CPU c's draw number n (from 0, modulo 2^32) is
+ * hash(base + (n + 1) * GOLDEN) with base = hash(seed ^ hash(c + GOLDEN))
+ * and hash a 32-bit xorshift-multiply mixer (cheap on i386: chaos is
+ * drawn at every hook visit), a pure function of (seed, c, n), so the
+ * same seed gives every CPU the same
  * sequence of decisions on every boot; what differs between boots is only
  * how the CPUs interleave, which the deterministic mode fixes too.
  */
@@ -27,12 +29,12 @@
 
 #ifdef CHAOS
 
-#define CHAOS_GOLDEN	0x9e3779b97f4a7c15ULL
+#define CHAOS_GOLDEN	0x9e3779b9u
 
 struct chaos_cpu {
-	uint64_t	cc_base;	/* mix((seed << 8) ^ cpuid) */
-	uint64_t	cc_n;		/* draws made */
-	uint64_t	cc_fired[CHAOS_NPOINTS];
+	uint32_t	cc_base;	/* chaos_hash(seed ^ chaos_hash(cpu + GOLDEN)) */
+	volatile uint32_t cc_n;		/* draws made */
+	volatile uint32_t cc_fired[CHAOS_NPOINTS];
 } __aligned(64);
 
 bool chaos_on;
@@ -54,52 +56,64 @@ static const char *const chaos_names[CHAOS_NPOINTS] = {
 	[CHAOS_TIMER] = "timer",
 };
 
-static uint64_t
-chaos_mix(uint64_t z)
+/* A 32-bit integer hash (xorshift-multiply, full avalanche). */
+static uint32_t
+chaos_hash(uint32_t x)
 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	x *= 0x846ca68bu;
+	x ^= x >> 16;
+	return x;
 }
 
-static uint64_t
+static uint32_t
 chaos_base(uint32_t seed, int cpu)
 {
-	return chaos_mix(((uint64_t)seed << 8) ^ (uint32_t)cpu);
+	return chaos_hash(seed ^ chaos_hash((uint32_t)cpu + CHAOS_GOLDEN));
 }
 
-uint64_t
-chaos_stream_value(uint32_t seed, int cpu, uint64_t n)
+uint32_t
+chaos_stream_value(uint32_t seed, int cpu, uint32_t n)
 {
-	return chaos_mix(chaos_base(seed, cpu) + (n + 1) * CHAOS_GOLDEN);
+	return chaos_hash(chaos_base(seed, cpu) + (n + 1) * CHAOS_GOLDEN);
 }
 
-uint64_t
+/*
+ * One fetch-and-add takes the draw number: an interrupt on this CPU
+ * lands before or after it, never inside, so every draw number is used
+ * exactly once (no other CPU touches cc_n).
+ */
+uint32_t
 chaos_next(void)
 {
 	struct chaos_cpu *cc = &chaos_cpus[mycpuid];
-	uint32_t ef = intr_disable();
-	uint64_t n = cc->cc_n++;
+	uint32_t n = atomic_fetchadd_int(&cc->cc_n, 1);
 
-	intr_restore(ef);
-	return chaos_mix(cc->cc_base + (n + 1) * CHAOS_GOLDEN);
+	return chaos_hash(cc->cc_base + (n + 1) * CHAOS_GOLDEN);
 }
 
-/* One draw for point p: true (and counted) with probability rate/1024. */
+/*
+ * One draw for point p: true (and counted) with probability rate/1024;
+ * *v then holds fresh bits for the size of the perturbation.
+ */
 static bool
-chaos_draw(enum chaos_point p, uint64_t *v)
+chaos_draw(enum chaos_point p, uint32_t *v)
 {
-	*v = chaos_next();
-	if ((uint32_t)(*v & 1023) >= chaos_rate_v)
+	uint32_t x = chaos_next();
+
+	if ((x & 1023) >= chaos_rate_v)
 		return false;
-	chaos_cpus[mycpuid].cc_fired[p]++;	/* this CPU only; see the top */
+	atomic_add_int(&chaos_cpus[mycpuid].cc_fired[p], 1);
+	*v = chaos_hash(x);
 	return true;
 }
 
 bool
 chaos_roll(enum chaos_point p)
 {
-	uint64_t v;
+	uint32_t v;
 
 	return chaos_draw(p, &v);
 }
@@ -107,37 +121,41 @@ chaos_roll(enum chaos_point p)
 void
 chaos_delay(enum chaos_point p)
 {
-	uint64_t v;
-	uint32_t i, n;
+	uint32_t i, n, v;
 
 	if (!chaos_draw(p, &v))
 		return;
-	n = (uint32_t)(v >> 32) & (CHAOS_DELAY_MAX - 1);
+	/*
+	 * Not `pause`: under -icount single-threaded TCG each pause hands the
+	 * host thread to the next vCPU, which made a delay cost thousands of
+	 * other CPUs' time slices.  A plain loop only shifts this CPU's
+	 * instruction count, and so where the round robin switches.
+	 */
+	n = v & (CHAOS_DELAY_MAX - 1);
 	for (i = 0; i < n; i++)
-		cpu_pause();
+		cpu_ccfence();
 }
 
 uint64_t
 chaos_jitter(enum chaos_point p)
 {
-	uint64_t v;
+	uint32_t v;
 
 	if (!chaos_draw(p, &v))
 		return 0;
-	return cpu_tsc_hz * ((uint32_t)(v >> 32) % CHAOS_JITTER_MAX_US) /
-	    1000000;
+	return cpu_tsc_hz * (v % CHAOS_JITTER_MAX_US) / 1000000;
 }
 
-uint64_t
+uint32_t
 chaos_draws(int cpu)
 {
 	return chaos_cpus[cpu].cc_n;
 }
 
-uint64_t
+uint32_t
 chaos_fired(enum chaos_point p)
 {
-	uint64_t sum = 0;
+	uint32_t sum = 0;
 	int cpu;
 
 	for (cpu = 0; cpu < ncpus; cpu++)

@@ -11,9 +11,9 @@
  * a constant false, CHAOS_UNTIMELY to a constant true), so its hot paths
  * are unchanged; chaos= there prints one line and is otherwise ignored.
  *
- * Each CPU draws only from its own stream, with interrupts disabled around
- * the draw, so a draw is never shared or lost between a thread and an
- * interrupt on that CPU.  Draw number n of CPU c is chaos_stream_value(seed,
+ * Each CPU draws only from its own stream, taking the draw number with one
+ * atomic instruction, so a draw is never shared or lost between a thread
+ * and an interrupt on that CPU.  Draw number n of CPU c is chaos_stream_value(seed,
  * c, n): a pure function (tests/test_chaos.c re-derives it).
  */
 #ifndef _SYS_CHAOS_H_
@@ -39,7 +39,7 @@ enum chaos_point {
 };
 
 #define CHAOS_RATE_DEFAULT	64	/* chaos.rate=N: N/1024 per hook visit */
-#define CHAOS_DELAY_MAX		4096	/* a delay is 0..MAX-1 pause loops */
+#define CHAOS_DELAY_MAX		1024	/* a delay is 0..MAX-1 empty loops */
 #define CHAOS_JITTER_MAX_US	8	/* timer shift 0..MAX-1 us */
 
 /*
@@ -54,16 +54,16 @@ extern bool chaos_on;			/* set once by the BSP, read-only after */
 
 /* Draw from this CPU's stream: true with probability rate/1024 (counted). */
 bool	chaos_roll(enum chaos_point p);
-/* If the roll succeeds, busy-loop a random 0..CHAOS_DELAY_MAX-1 pauses. */
+/* If the roll succeeds, busy-loop a random 0..CHAOS_DELAY_MAX-1 times. */
 void	chaos_delay(enum chaos_point p);
 /* If the roll succeeds, a random shift of 0..CHAOS_JITTER_MAX_US-1 us in TSC ticks. */
 uint64_t chaos_jitter(enum chaos_point p);
 
 /* The pure stream and the bookkeeping the chaos suite checks. */
-uint64_t chaos_stream_value(uint32_t seed, int cpu, uint64_t n);
-uint64_t chaos_next(void);		/* this CPU's next draw; interrupts off */
-uint64_t chaos_draws(int cpu);		/* draws CPU `cpu` has made */
-uint64_t chaos_fired(enum chaos_point p); /* perturbations, all CPUs */
+uint32_t chaos_stream_value(uint32_t seed, int cpu, uint32_t n);
+uint32_t chaos_next(void);		/* this CPU's next draw */
+uint32_t chaos_draws(int cpu);		/* draws CPU `cpu` has made (mod 2^32) */
+uint32_t chaos_fired(enum chaos_point p); /* perturbations, all CPUs */
 const char *chaos_point_name(enum chaos_point p);
 uint32_t chaos_seed(void);
 uint32_t chaos_rate(void);
