@@ -203,16 +203,6 @@ bench: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
-## JOBS: boots run at once (make test: the host's cores; make soak: 2)
-## FAILED: 1 makes make test re-run only the boots that failed last time
-## test: format-check, runner unit tests, gdb check and the whole boot matrix
-test: format-check $(B)/kernel.elf
-	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
-	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
-	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
-	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
-	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
-
 # `make soak` (docs/testing.md "Soak"): the variant kernels it needs are
 # built by scripts/lwkt/soak.py, one `make` each.  SMP= given on the
 # command line fixes every boot's CPU count (its default of 4 does not).
@@ -223,6 +213,16 @@ SOAK_ARGS = --n $(or $(N),500) --jobs $(or $(JOBS),2) $(if $(SEED),--seed \
 	$(SEED)) $(if $(filter command line,$(origin SMP)),--smp $(SMP))
 soak:
 	$(PYTHON) scripts/runner.py soak $(strip $(SOAK_ARGS))
+
+## JOBS: boots run at once (make test: the host's cores; make soak: 2)
+## FAILED: 1 makes make test re-run only the boots that failed last time
+## test: format-check, runner unit tests, gdb check and the whole boot matrix
+test: format-check $(B)/kernel.elf
+	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
+	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
+	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
+	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
+	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
 
 ## clean: remove build/ (build/critdebug/ with CRIT_DEBUG=1)
 clean:
