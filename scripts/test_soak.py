@@ -22,7 +22,7 @@ from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lwkt import soak  # noqa: E402
-from lwkt.consts import BUILD, ST_PASS, ST_FAIL  # noqa: E402
+from lwkt.consts import ST_PASS, ST_FAIL  # noqa: E402
 from lwkt.matrix import DET_ARGS  # noqa: E402
 from lwkt.qemu import BootRun  # noqa: E402
 from lwkt.verdict import Outcome  # noqa: E402
@@ -92,15 +92,13 @@ class TestDraw(unittest.TestCase):
 
 class TestBoot(unittest.TestCase):
     def test_variant_paths(self):
-        self.assertEqual(soak.variant(cfg()),
-                         ((), os.path.join(BUILD, "kernel.elf")))
+        self.assertEqual(soak.variant(cfg()), ((), "build/kernel.elf"))
         self.assertEqual(soak.variant(cfg(fifo=8)), (
-            ("MAXCPUFIFO=8",), os.path.join(BUILD, "fifo8", "kernel.elf")))
+            ("MAXCPUFIFO=8",), "build/fifo8/kernel.elf"))
         self.assertEqual(soak.variant(cfg(chaos=5, fifo=64)), (
-            ("CHAOS=1", "MAXCPUFIFO=64"),
-            os.path.join(BUILD, "chaos-fifo64", "kernel.elf")))
+            ("CHAOS=1", "MAXCPUFIFO=64"), "build/chaos-fifo64/kernel.elf"))
         self.assertEqual(soak.variant(cfg(chaos=5))[1],
-                         os.path.join(BUILD, "chaos", "kernel.elf"))
+                         "build/chaos/kernel.elf")
 
     def test_cmdline(self):
         self.assertEqual(soak.cmdline(cfg()), "expect.ncpus=4 seed=7")

@@ -94,7 +94,8 @@ def draw_configs(seed, n, suites, smp=None):
 
 def variant(cfg):
     """(make flags, kernel path) of the build a configuration boots: the
-    AGREED build/<tags>/ scheme (chaos, fifoN)."""
+    agreed build/<tags>/ scheme (chaos, fifoN), relative to the top of
+    the tree as the matrix names its kernels."""
     flags, tags = [], []
     if cfg["chaos"] is not None:
         flags.append("CHAOS=1")
@@ -102,8 +103,8 @@ def variant(cfg):
     if cfg["fifo"] != FIFO_DEFAULT:
         flags.append("MAXCPUFIFO=%d" % cfg["fifo"])
         tags.append("fifo%d" % cfg["fifo"])
-    d = os.path.join(BUILD, "-".join(tags)) if tags else BUILD
-    return tuple(flags), os.path.join(d, "kernel.elf")
+    return tuple(flags), os.path.join("build", *(["-".join(tags)] if tags
+                                                 else []), "kernel.elf")
 
 
 def cmdline(cfg):
@@ -170,7 +171,7 @@ def build_variants(configs):
     def make(flags, kernel, *opts):
         return subprocess.run(
             ["make", "--no-print-directory", "-C", ROOT] + list(opts) +
-            list(flags) + [os.path.relpath(kernel, ROOT)], env=env,
+            list(flags) + [kernel], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             universal_newlines=True)
     cant = set()
@@ -188,8 +189,7 @@ def build_variants(configs):
         if "MAXCPUFIFO=%d" % c["fifo"] in cant:
             c["fifo"] = FIFO_DEFAULT
     for flags, kernel in sorted({variant(c) for c in configs}):
-        print("soak: make %s%s" % (" ".join(flags + ("",)),
-                                   os.path.relpath(kernel, ROOT)), flush=True)
+        print("soak: make %s" % " ".join(flags + (kernel,)), flush=True)
         r = make(flags, kernel, "-j%d" % (os.cpu_count() or 2))
         if r.returncode != 0:
             print("soak: ERROR: the build failed:\n" +
@@ -256,10 +256,10 @@ def cmd_soak(a):
           "this list of configurations)" % (
               seed, a.n, a.jobs, " SMP=%d" % a.smp if a.smp else "",
               seed, a.n), flush=True)
-    base = os.path.join(BUILD, "kernel.elf")
-    if build_variants([dict(chaos=None, fifo=FIFO_DEFAULT)]) is None:
+    default = dict(chaos=None, fifo=FIFO_DEFAULT)
+    if build_variants([default]) is None:
         return EXIT_CODE[ST_ERROR]
-    reg = test_registry(base)
+    reg = test_registry(variant(default)[1])
     if isinstance(reg, str):
         print("soak: ERROR: %s" % reg)
         return EXIT_CODE[ST_ERROR]
@@ -295,7 +295,7 @@ def cmd_soak(a):
             if stop.is_set():
                 return
             rec = dict(name=boot["name"], config=configs[i],
-                       kernel=os.path.relpath(boot["kernel"], ROOT),
+                       kernel=boot["kernel"],
                        smp=boot["smp"], thread=boot["thread"],
                        qemu_args=" ".join(boot["args"]),
                        cmdline=boot["cmdline"], timeout=boot["timeout"],
