@@ -174,15 +174,18 @@ def build_variants(configs):
             list(flags) + [kernel], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             universal_newlines=True)
-    cant = set()
+    cant = {}
     for flags, kernel in sorted({variant(c) for c in configs}):
-        if make(flags, kernel, "-n").returncode != 0:
-            cant |= set(flags)
+        r = make(flags, kernel, "-n")
+        if r.returncode != 0:
+            why = (r.stdout.strip().splitlines() or ["exit %d" %
+                                                     r.returncode])[-1]
+            cant.update((f, (kernel, why)) for f in flags)
     for flag in sorted(cant):
-        print("soak: this Makefile has no rule for the %s kernel "
-              "(build/<tags>/kernel.elf): its boots run with %s" % (
-                  flag, "chaos off" if flag == "CHAOS=1" else
-                  "the default FIFO depth (%d)" % FIFO_DEFAULT))
+        print("soak: make -n %s %s fails (%s): its boots run with %s" % (
+            flag, cant[flag][0], cant[flag][1], "chaos off" if
+            flag == "CHAOS=1" else "the default FIFO depth (%d)"
+            % FIFO_DEFAULT))
     for c in configs:
         if "CHAOS=1" in cant:
             c["chaos"] = c["chaos.rate"] = None
@@ -252,10 +255,9 @@ def cmd_soak(a):
         return EXIT_CODE[ST_ERROR]
     seed = a.seed if a.seed is not None else \
         random.SystemRandom().randrange(1, 1 << 32)
-    print("soak: SEED=%d N=%d JOBS=%d%s (make soak SEED=%d N=%d replays "
-          "this list of configurations)" % (
-              seed, a.n, a.jobs, " SMP=%d" % a.smp if a.smp else "",
-              seed, a.n), flush=True)
+    same = "SEED=%d N=%d%s" % (seed, a.n, " SMP=%d" % a.smp if a.smp else "")
+    print("soak: %s JOBS=%d (make soak %s replays this list of "
+          "configurations)" % (same, a.jobs, same), flush=True)
     default = dict(chaos=None, fifo=FIFO_DEFAULT)
     if build_variants([default]) is None:
         return EXIT_CODE[ST_ERROR]
