@@ -261,8 +261,9 @@ class TestCmdSoak(unittest.TestCase):
                   "cmdline", "kernel"):
             self.assertIn(k, b)
         self.assertTrue(b["reproduce"].startswith("make run SMP="))
-        self.assertEqual([x["config"] for x in sorted(
-            js["boots"], key=lambda x: x["name"])],
+        self.assertEqual([x["name"] for x in js["boots"]],
+                         ["soak-%04d" % i for i in range(1, 5)])
+        self.assertEqual([x["config"] for x in js["boots"]],
             soak.draw_configs(11, 4, soak.soak_suites(REGISTRY)))
 
     def test_failure_reported(self):

@@ -244,7 +244,8 @@ def describe(cfg):
 def write_json(path, head, records):
     tmp = path + ".%d.tmp" % os.getpid()
     with open(tmp, "w") as f:
-        json.dump(dict(head, boots=records), f, indent=1)
+        json.dump(dict(head, boots=sorted(records, key=lambda r: r["name"])),
+                  f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
 
@@ -350,7 +351,7 @@ def cmd_soak(a):
         print("\nsoak: interrupted after %d of %d boots" % (len(records),
                                                             len(boots)))
     with lock:
-        done = list(records)
+        done = sorted(records, key=lambda r: r["name"])
         head["wall"] = round(time.monotonic() - t0, 1)
         write_json(SOAK_JSON, head, done)
     bad = [r for r in done if r["status"] != ST_PASS]
