@@ -30,19 +30,26 @@ THREAD		?= multi
 ## ONLY: make test boots only the matrix rows whose name matches this regex
 ONLY		?=
 
-# CRIT_DEBUG=1: the crit-section mismatch checker (DEBUG_CRIT_SECTIONS),
-# built into build/critdebug/ so both kernels can coexist.  MAXCPUFIFO=N
-# changes the IPIQ FIFO depth (a power of two, default 32).
+# Build variants, each in its own directory so all can coexist: build/ for
+# the default kernel, otherwise build/<tags> with the tags of the options
+# given joined by '-' in this order: critdebug (CRIT_DEBUG=1: the
+# crit-section mismatch checker, DEBUG_CRIT_SECTIONS), chaos (CHAOS=1:
+# seeded chaos, sys/chaos.h), fifo<N> (MAXCPUFIFO=N: the IPIQ FIFO depth,
+# a power of two, default 32).  E.g. `make CHAOS=1 MAXCPUFIFO=8` builds
+# build/chaos-fifo8/kernel.elf.
 ## CRIT_DEBUG: 1 builds build/critdebug/ with the crit-section checker
 CRIT_DEBUG	?= 0
+## CHAOS: 1 builds build/chaos/ with seeded chaos (boot with chaos=SEED)
+CHAOS		?= 0
 ## MAXCPUFIFO: IPIQ FIFO depth per CPU pair (power of two >= 8, default 32)
 MAXCPUFIFO	?=
 
-ifeq ($(CRIT_DEBUG),1)
-B	:= build/critdebug
-else
-B	:= build
-endif
+empty	:=
+space	:= $(empty) $(empty)
+B_TAGS	:= $(strip $(if $(filter 1,$(CRIT_DEBUG)),critdebug) \
+	   $(if $(filter 1,$(CHAOS)),chaos) \
+	   $(if $(MAXCPUFIFO),fifo$(MAXCPUFIFO)))
+B	:= build$(if $(B_TAGS),/$(subst $(space),-,$(B_TAGS)))
 
 CFLAGS	:= -std=gnu11 -m32 -march=i486 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -51,6 +58,7 @@ CFLAGS	:= -std=gnu11 -m32 -march=i486 -mtune=generic -O2 -g \
 	   -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -Iinclude -Iarch/i386 \
 	   $(if $(filter 1,$(CRIT_DEBUG)),-DDEBUG_CRIT_SECTIONS) \
+	   $(if $(filter 1,$(CHAOS)),-DCHAOS) \
 	   $(if $(MAXCPUFIFO),-DMAXCPUFIFO=$(MAXCPUFIFO))
 LDFLAGS	:= -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
 	   -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T linker.ld
@@ -69,7 +77,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v $(CLANG_FORMAT) >/dev/null && command -v prove >/dev/null \
 	      && echo yes)
 
-.PHONY: all deps run bench test clean gdb debug gdb-test help format-check
+.PHONY: all deps run bench test soak clean gdb debug gdb-test help format-check
 ## all: build the kernel, the ISO and compile_commands.json (the default)
 all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
 
@@ -203,12 +211,24 @@ bench: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
-## JOBS: boots make test runs at once (default: the host's cores)
+# `make soak` (docs/testing.md "Soak"): the variant kernels it needs are
+# built by scripts/lwkt/soak.py, one `make` each.  SMP= given on the
+# command line fixes every boot's CPU count (its default of 4 does not).
+## N: boots make soak runs (default 500)
+## SEED: make soak draws its configurations from it (default: random)
+## soak: N boots of configurations drawn from SEED; build/soak.json
+SOAK_ARGS = --n $(or $(N),500) --jobs $(or $(JOBS),2) $(if $(SEED),--seed \
+	$(SEED)) $(if $(filter command line,$(origin SMP)),--smp $(SMP))
+soak:
+	$(PYTHON) scripts/runner.py soak $(strip $(SOAK_ARGS))
+
+## JOBS: boots run at once (make test: the host's cores; make soak: 2)
 ## FAILED: 1 makes make test re-run only the boots that failed last time
 ## test: format-check, runner unit tests, gdb check and the whole boot matrix
 test: format-check $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
-	$(PYTHON) -m unittest -q scripts/test_runner.py
+	$(MAKE) --no-print-directory CHAOS=1 build/chaos/kernel.elf
+	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
@@ -227,7 +247,7 @@ test-cpus: $(B)/kernel.elf
 	    $(if $(CMDLINE),--cmdline '$(CMDLINE)') $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) --timeout $(TIMEOUT)
 
-## clean: remove build/ (build/critdebug/ with CRIT_DEBUG=1)
+## clean: remove build/ (only build/<tags>/ with CRIT_DEBUG, CHAOS, MAXCPUFIFO)
 clean:
 	rm -rf $(B)
 

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/kopts.h>
 
 struct kopts kopts;
@@ -69,6 +70,8 @@ static const struct kopt kopt_table[] = {
 	KOPT_UINT("ipiq_optimized", ko_ipiq_optimized, 0, 1, 1),
 	KOPT_UINT("ipiq.passive", ko_ipiq_passive, 0, 1, 1),
 	KOPT_UINT("test.timeout", ko_test_timeout, 1, 3600, 60),
+	KOPT_UINT("chaos", ko_chaos, 1, UINT32_MAX, 0),
+	KOPT_UINT("chaos.rate", ko_chaos_rate, 0, 1024, CHAOS_RATE_DEFAULT),
 };
 
 /* Longest piece of an offending word quoted in a complaint. */

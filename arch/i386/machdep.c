@@ -8,6 +8,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/chaos.h>
 #include <sys/kopts.h>
 #include <sys/cons.h>
 #include <sys/ipiq.h>
@@ -107,7 +108,8 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 
 /*
  * The last per-CPU step before a CPU runs threads (BSP here, each AP in
- * ap_main): its systimer queue and timer, the untimely_switch flag, online.
+ * ap_main): its systimer queue and timer, the untimely_switch flag, its
+ * chaos stream (sys/chaos.h), online.
  */
 void
 cpu_init_lwkt(void)
@@ -119,6 +121,7 @@ cpu_init_lwkt(void)
 	clock_init_cpu();
 	if (lwkt_untimely_switch)
 		atomic_set_int(&gd->gd_reqflags, RQF_UNTIMELY);
+	chaos_init_cpu();
 	atomic_store_rel_int(&gd->gd_state, GDS_ONLINE);
 }
 

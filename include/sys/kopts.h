@@ -43,6 +43,9 @@ struct kopts {
 	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */
 	uint32_t	ko_ipiq_passive; /* ipiq.passive=0|1: tick drains IPIQ */
 	uint32_t	ko_test_timeout; /* test.timeout=S: per-test limit (60) */
+	uint32_t	ko_chaos;	/* chaos=SEED (1..): seeded chaos, 0 = off
+					   (sys/chaos.h; CHAOS=1 kernels) */
+	uint32_t	ko_chaos_rate;	/* chaos.rate=N: N/1024 per hook (64) */
 };
 
 /*

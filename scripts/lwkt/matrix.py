@@ -35,7 +35,39 @@ import sys
 #            masks (deterministic -icount rows; docs/testing.md)
 # ---------------------------------------------------------------------------
 PASS, LIST, PANIC, TIMEOUT = "pass", "list", "panic", "timeout"
-CRITDEBUG_KERNEL = os.path.join("build", "critdebug", "kernel.elf")
+
+
+def kernel_path(critdebug=False, chaos=False, fifo=None):
+    """The kernel a build variant makes (Makefile: build/<tags>/, the tags
+    critdebug, chaos, fifo<N> joined by '-' in that order)."""
+    tags = (["critdebug"] if critdebug else []) + \
+        (["chaos"] if chaos else []) + (["fifo%d" % fifo] if fifo else [])
+    return os.path.join("build", *(["-".join(tags)] if tags else []),
+                        "kernel.elf")
+
+
+def build_flags(kernel):
+    """The make variables that build `kernel` (the inverse of
+    kernel_path): e.g. ["CHAOS=1", "MAXCPUFIFO=8"]; [] for build/ or a
+    kernel outside the variant scheme."""
+    parts = os.path.normpath(kernel or "").split(os.sep)
+    if len(parts) != 3 or parts[0] != "build" or parts[2] != "kernel.elf":
+        return []
+    flags = []
+    for tag in parts[1].split("-"):
+        if tag == "critdebug":
+            flags.append("CRIT_DEBUG=1")
+        elif tag == "chaos":
+            flags.append("CHAOS=1")
+        elif tag.startswith("fifo") and tag[4:].isdigit():
+            flags.append("MAXCPUFIFO=%s" % tag[4:])
+        else:
+            return []
+    return flags
+
+
+CRITDEBUG_KERNEL = kernel_path(critdebug=True)
+CHAOS_KERNEL = kernel_path(chaos=True)
 DEFAULT_TIMEOUT = 120
 DEFAULT_FORBID = (
     r"^cmdline:",
@@ -225,6 +257,20 @@ MATRIX = [
          args=DET_ARGS, twin="det-smp4"),
     Boot("det-smp8",      "8", "single", "expect.ncpus=8 test.noretry", PASS,
          args=DET_ARGS, timeout=240),
+    # Seeded chaos (make CHAOS=1, docs/testing.md "Chaos"): the whole
+    # suite under perturbation.  chaos-det-again boots chaos-det again and
+    # must print the same log: a chaos seed replays exactly.
+    Boot("chaos-det",     "4", "single",
+         "expect.ncpus=4 test.noretry chaos=20261203", PASS, args=DET_ARGS,
+         kernel=CHAOS_KERNEL, timeout=300,
+         require=[r"^chaos: seed 20261203, rate 64/1024"]),
+    Boot("chaos-det-again", "4", "single",
+         "expect.ncpus=4 test.noretry chaos=20261203", PASS, args=DET_ARGS,
+         kernel=CHAOS_KERNEL, timeout=300, twin="chaos-det"),
+    Boot("chaos-smp4-multi", "4", "multi",
+         "expect.ncpus=4 chaos=4242 chaos.rate=256", PASS,
+         kernel=CHAOS_KERNEL, timeout=240,
+         require=[r"^chaos: seed 4242, rate 256/1024"]),
     # The tick rate at both ends of what hz= accepts in practice.
     Boot("hz1000-smp4",   "4", "multi",  "expect.ncpus=4 hz=1000", PASS),
     Boot("hz25-smp2",     "2", "single", "expect.ncpus=2 hz=25",   PASS),
