@@ -2,7 +2,7 @@
  * CPU enumeration from ACPI: RSDP -> XSDT or RSDT -> MADT ("APIC").
  *
  * Called once by the BSP at boot, paging off, before any AP starts; the
- * firmware tables are read through their physical addresses.
+ * firmware tables are read through cpu_enum_map() (cpu_enum.h).
  *
  * References (ACPI 6.x):
  *   §5.2.5   Root System Description Pointer: "RSD PTR " on a 16-byte
@@ -102,21 +102,51 @@ struct madt_x2apic {
 /* Sanity bound on a table's Length; a real MADT/RSDT is a few KiB at most. */
 #define ACPI_SDT_MAXLEN		(1u << 20)
 
-/* Why an RSDP candidate is unusable, or NULL if it is good. */
+/* Every failure line of acpi_madt_enum() ends with the fallback taken. */
+#define ACPI_FALLBACK	"; trying the MP table"
+
+/* Why an RSDP of which `avail` bytes are readable is unusable, or NULL. */
 static const char *
-acpi_rsdp_check(const struct acpi_rsdp *r)
+acpi_rsdp_check(const struct acpi_rsdp *r, size_t avail)
 {
+	if (avail < ACPI_RSDP_V1_LEN)
+		return "truncated";
 	if (memcmp(r->rsdp_signature, "RSD PTR ", 8) != 0)
 		return "bad signature";
 	if (cpu_enum_checksum(r, ACPI_RSDP_V1_LEN) != 0)
 		return "bad checksum";
 	if (r->rsdp_revision >= 2) {
+		if (avail < sizeof(*r))
+			return "truncated";
 		if (r->rsdp_length < sizeof(*r) || r->rsdp_length > 4096)
 			return "bad length";
+		if (r->rsdp_length > avail)
+			return "truncated";
 		if (cpu_enum_checksum(r, r->rsdp_length) != 0)
 			return "bad extended checksum";
 	}
 	return NULL;
+}
+
+/*
+ * The RSDP candidate at `pa` if it is valid, else NULL: 20 bytes, and for
+ * revision 2 or later the 36-byte structure and its Length.
+ */
+static const struct acpi_rsdp *
+acpi_rsdp_at(vm_paddr_t pa)
+{
+	const struct acpi_rsdp *r = cpu_enum_map(pa, ACPI_RSDP_V1_LEN);
+	size_t avail = ACPI_RSDP_V1_LEN;
+
+	if (r == NULL)
+		return NULL;
+	if (r->rsdp_revision >= 2 && cpu_enum_map(pa, sizeof(*r)) != NULL) {
+		avail = sizeof(*r);
+		if (r->rsdp_length > avail && r->rsdp_length <= 4096 &&
+		    cpu_enum_map(pa, r->rsdp_length) != NULL)
+			avail = r->rsdp_length;
+	}
+	return acpi_rsdp_check(r, avail) == NULL ? r : NULL;
 }
 
 /* First valid RSDP on a 16-byte boundary in [pa, pa + len), or NULL. */
@@ -127,8 +157,8 @@ acpi_rsdp_scan(vm_paddr_t pa, size_t len)
 	size_t off;
 
 	for (off = 0; off + ACPI_RSDP_V1_LEN <= len; off += 16) {
-		r = cpu_enum_phys(pa + off);
-		if (acpi_rsdp_check(r) == NULL)
+		r = acpi_rsdp_at(pa + (vm_paddr_t)off);
+		if (r != NULL)
 			return r;
 	}
 	return NULL;
@@ -165,27 +195,55 @@ acpi_sdt_get(uint64_t pa, const char *sig, uint32_t minlen,
     const struct acpi_sdt **out)
 {
 	const struct acpi_sdt *t;
+	size_t avail;
 	const char *why;
 
 	if (pa == 0)
 		return "null address";
-	if (pa > UINT32_MAX - sizeof(*t))
+	if (pa > UINT32_MAX)
 		return "above 4 GiB";
-	t = cpu_enum_phys((vm_paddr_t)pa);
-	why = acpi_sdt_check(t, sig, minlen, UINT32_MAX - (uint32_t)pa + 1);
+	t = cpu_enum_map((vm_paddr_t)pa, sizeof(*t));
+	if (t == NULL)
+		return "not in memory";
+	avail = sizeof(*t);
+	if (t->sdt_length > avail && t->sdt_length <= ACPI_SDT_MAXLEN &&
+	    cpu_enum_map((vm_paddr_t)pa, t->sdt_length) != NULL)
+		avail = t->sdt_length;
+	why = acpi_sdt_check(t, sig, minlen, avail);
 	if (why == NULL)
 		*out = t;
 	return why;
 }
 
 /*
- * Find the MADT among the root table's entries.  Prints the one failure
- * line itself and returns NULL if there is no usable MADT.
+ * A table signature is four characters from [A-Z0-9_] (ACPI §5.2.6 lists
+ * them all); anything else means the entry points at no table.
+ */
+static bool
+acpi_sig_plausible(const char *sig)
+{
+	int i;
+	char c;
+
+	for (i = 0; i < 4; i++) {
+		c = sig[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Find the MADT among the root table's entries.  An entry that points at
+ * no table gets one line; if there is no usable MADT, one line says why
+ * and NULL is returned.
  */
 static const struct acpi_madt *
 acpi_find_madt(const struct acpi_sdt *root, bool xsdt)
 {
 	const uint8_t *ent = (const uint8_t *)(root + 1);
+	const char *rname = xsdt ? "XSDT" : "RSDT";
 	size_t esize = xsdt ? 8 : 4;
 	size_t i, n = (root->sdt_length - sizeof(*root)) / esize;
 	const struct acpi_sdt *t = NULL;
@@ -198,9 +256,14 @@ acpi_find_madt(const struct acpi_sdt *root, bool xsdt)
 			pa = ((const struct acpi_u64 *)ent)->v;
 		else
 			pa = ((const struct acpi_u32 *)ent)->v;
-		if (pa == 0 || pa > UINT32_MAX - sizeof(*hdr))
+		hdr = pa != 0 && pa <= UINT32_MAX ?
+		    cpu_enum_map((vm_paddr_t)pa, sizeof(*hdr)) : NULL;
+		if (hdr == NULL || !acpi_sig_plausible(hdr->sdt_signature)) {
+			kprintf("acpi: %s entry %u (0x%llx) points at no "
+			    "table; ignored\n", rname, (unsigned)i,
+			    (unsigned long long)pa);
 			continue;
-		hdr = cpu_enum_phys((vm_paddr_t)pa);
+		}
 		if (memcmp(hdr->sdt_signature, "APIC", 4) != 0)
 			continue;
 		why = acpi_sdt_get(pa, "APIC", sizeof(struct acpi_madt), &t);
@@ -209,11 +272,11 @@ acpi_find_madt(const struct acpi_sdt *root, bool xsdt)
 		badpa = pa;
 	}
 	if (why != NULL)
-		kprintf("acpi: MADT at 0x%08x unusable (%s)\n",
-		    (uint32_t)badpa, why);
+		kprintf("acpi: MADT at 0x%08x unusable (%s)" ACPI_FALLBACK
+		    "\n", (uint32_t)badpa, why);
 	else
-		kprintf("acpi: no MADT among the %u %s entries\n",
-		    (unsigned)n, xsdt ? "XSDT" : "RSDT");
+		kprintf("acpi: no MADT among the %u %s entries" ACPI_FALLBACK
+		    "\n", (unsigned)n, rname);
 	return NULL;
 }
 
@@ -283,7 +346,7 @@ acpi_madt_walk(const struct acpi_madt *madt, struct cpu_enum *ce)
 }
 
 int
-acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
+acpi_madt_enum(const void *rsdp_copy, size_t rsdp_len, struct cpu_enum *ce)
 {
 	const struct acpi_rsdp *rsdp;
 	const struct acpi_sdt *root = NULL;
@@ -295,10 +358,10 @@ acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
 	cpu_enum_init(ce, "ACPI MADT");
 	if (rsdp_copy != NULL) {
 		rsdp = rsdp_copy;
-		why = acpi_rsdp_check(rsdp);
+		why = acpi_rsdp_check(rsdp, rsdp_len);
 		if (why != NULL) {
 			kprintf("acpi: RSDP from the boot loader unusable "
-			    "(%s)\n", why);
+			    "(%s)" ACPI_FALLBACK "\n", why);
 			return -1;
 		}
 	} else {
@@ -310,13 +373,12 @@ acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
 			rsdp = acpi_rsdp_scan(0xE0000, 0x20000);
 		if (rsdp == NULL) {
 			kprintf("acpi: no RSDP in the EBDA or "
-			    "0xE0000-0xFFFFF\n");
+			    "0xE0000-0xFFFFF" ACPI_FALLBACK "\n");
 			return -1;
 		}
 	}
 
-	if (rsdp->rsdp_revision >= 2 && rsdp->rsdp_xsdt_pa != 0 &&
-	    rsdp->rsdp_xsdt_pa <= UINT32_MAX) {
+	if (rsdp->rsdp_revision >= 2 && rsdp->rsdp_xsdt_pa != 0) {
 		xwhy = acpi_sdt_get(rsdp->rsdp_xsdt_pa, "XSDT",
 		    sizeof(struct acpi_sdt), &root);
 		xsdt = xwhy == NULL;
@@ -326,18 +388,21 @@ acpi_madt_enum(const void *rsdp_copy, struct cpu_enum *ce)
 		    sizeof(struct acpi_sdt), &root);
 		if (why != NULL) {
 			if (xwhy != NULL)
-				kprintf("acpi: XSDT at 0x%08x unusable (%s), "
-				    "RSDT at 0x%08x unusable (%s)\n",
-				    (uint32_t)rsdp->rsdp_xsdt_pa, xwhy,
-				    rsdp->rsdp_rsdt_pa, why);
+				kprintf("acpi: XSDT at 0x%llx unusable (%s), "
+				    "RSDT at 0x%08x unusable (%s)"
+				    ACPI_FALLBACK "\n",
+				    (unsigned long long)rsdp->rsdp_xsdt_pa,
+				    xwhy, rsdp->rsdp_rsdt_pa, why);
 			else
-				kprintf("acpi: RSDT at 0x%08x unusable (%s)\n",
-				    rsdp->rsdp_rsdt_pa, why);
+				kprintf("acpi: RSDT at 0x%08x unusable (%s)"
+				    ACPI_FALLBACK "\n", rsdp->rsdp_rsdt_pa,
+				    why);
 			return -1;
 		}
 		if (xwhy != NULL)
-			kprintf("acpi: XSDT at 0x%08x unusable (%s); using "
-			    "the RSDT\n", (uint32_t)rsdp->rsdp_xsdt_pa, xwhy);
+			kprintf("acpi: XSDT at 0x%llx unusable (%s); using "
+			    "the RSDT\n", (unsigned long long)rsdp->rsdp_xsdt_pa,
+			    xwhy);
 	}
 
 	madt = acpi_find_madt(root, xsdt);
@@ -355,13 +420,14 @@ acpi_madt_parse(const void *table, size_t avail, struct cpu_enum *ce)
 	cpu_enum_init(ce, "ACPI MADT");
 	why = acpi_sdt_check(&madt->madt_hdr, "APIC", sizeof(*madt), avail);
 	if (why != NULL) {
-		kprintf("acpi: MADT unusable (%s)\n", why);
+		kprintf("acpi: MADT unusable (%s)" ACPI_FALLBACK "\n", why);
 		return -1;
 	}
 	ce->ce_lapic_pa = madt->madt_lapic_pa;
 	acpi_madt_walk(madt, ce);
 	if (ce->ce_ncpu == 0) {
-		kprintf("acpi: MADT lists no enabled processor\n");
+		kprintf("acpi: MADT lists no enabled processor" ACPI_FALLBACK
+		    "\n");
 		return -1;
 	}
 	return 0;
