@@ -87,12 +87,25 @@ cpu_enum_checksum(const void *p, size_t len)
 	return sum;
 }
 
+/*
+ * The 16-bit word of the BIOS data area at physical `pa` (0x40E, 0x413:
+ * not aligned), or 0 if it is not readable.
+ */
+static inline uint16_t
+cpu_enum_bda_word(vm_paddr_t pa)
+{
+	const struct {
+		uint16_t	v;
+	} __packed *w = cpu_enum_map(pa, sizeof(*w));
+
+	return w != NULL ? w->v : 0;
+}
+
 /* Physical base of the EBDA from the BIOS data area (0x40E), 0 if none. */
 static inline vm_paddr_t
 cpu_enum_ebda(void)
 {
-	const uint16_t *seg = cpu_enum_map(0x40E, sizeof(*seg));
-	vm_paddr_t pa = seg != NULL ? (vm_paddr_t)*seg << 4 : 0;
+	vm_paddr_t pa = (vm_paddr_t)cpu_enum_bda_word(0x40E) << 4;
 
 	return (pa >= 0x500 && pa < 0xA0000) ? pa : 0;
 }

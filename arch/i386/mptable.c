@@ -98,14 +98,14 @@ static const struct mp_fps *
 mp_find(void)
 {
 	const struct mp_fps *f = NULL;
-	const uint16_t *basekb = cpu_enum_map(0x413, sizeof(*basekb));
+	uint16_t basekb = cpu_enum_bda_word(0x413);
 	vm_paddr_t ebda = cpu_enum_ebda(), top;
 
 	if (ebda != 0)
 		f = mp_scan(ebda, 1024);
 	if (f == NULL) {
-		top = basekb != NULL && *basekb >= 1 && *basekb <= 640 ?
-		    *basekb * 1024u : 640 * 1024u;
+		top = basekb >= 1 && basekb <= 640 ? basekb * 1024u :
+		    640 * 1024u;
 		f = mp_scan(top - 1024, 1024);
 	}
 	if (f == NULL)

@@ -117,7 +117,8 @@ module_reserve(const struct mb2_module *m)
 	vm_paddr_t lo = rounddown2(m->mod_start, PAGE_SIZE);
 	uint64_t hi = roundup2((uint64_t)m->mod_end, PAGE_SIZE);
 
-	if (m->mod_end <= m->mod_start)
+	/* Nothing to keep from the arena for a module above what it covers. */
+	if (m->mod_end <= m->mod_start || lo >= VM_PAGE_MAX_PA)
 		return;
 	vm_page_reserve_range(lo, (vm_paddr_t)(MIN(hi,
 	    (uint64_t)VM_PAGE_MAX_PA) - lo));
@@ -132,7 +133,8 @@ mb2_tag_at(const uint8_t *info, size_t size, size_t off, bool quiet)
 {
 	const struct mb2_tag *tag;
 
-	if (size - off < sizeof(*tag))
+	/* off may be past the end: the last tag's padding is not counted. */
+	if (off >= size || size - off < sizeof(*tag))
 		return NULL;
 	tag = (const void *)(info + off);
 	if (tag->type == MB2_TAG_END)
@@ -242,8 +244,8 @@ multiboot2_parse(uint32_t magic, vm_paddr_t mbi, struct bootinfo *bi)
 
 	/* What must never be handed out. */
 	vm_page_reserve_range(0, LOW_MEMORY_END);
-	vm_page_reserve_range((vm_paddr_t)_kernel_start,
-	    (vm_paddr_t)_kernel_end - (vm_paddr_t)_kernel_start);
+	vm_page_reserve_range((vm_paddr_t)(uintptr_t)_kernel_start,
+	    (vm_paddr_t)((uintptr_t)_kernel_end - (uintptr_t)_kernel_start));
 	vm_page_reserve_range(rounddown2(mbi, PAGE_SIZE),
 	    roundup2(bi->bi_mbi_end, PAGE_SIZE) - rounddown2(mbi, PAGE_SIZE));
 }
