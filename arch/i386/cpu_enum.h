@@ -37,9 +37,12 @@ struct cpu_enum {
  * when revision >= 2) or RSDT with checksums verified, and fill *ce from
  * the MADT.  Returns 0 on success, -1 when there is no usable MADT, after
  * one console line saying why and that the MP table is tried next (the
- * caller's fallback, mp_discover()).
+ * caller's fallback, mp_discover()).  `fault`, if not NULL or "", is the
+ * fault.acpi= injection (docs/boot.md): the tables are corrupted in
+ * memory as it says before they are read.
  */
-int	acpi_madt_enum(const void *rsdp, size_t rsdp_len, struct cpu_enum *ce);
+int	acpi_madt_enum(const void *rsdp, size_t rsdp_len, const char *fault,
+	    struct cpu_enum *ce);
 
 /*
  * Check and read one MADT that is already in memory at `table`, of which

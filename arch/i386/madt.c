@@ -177,8 +177,10 @@ acpi_sdt_check(const struct acpi_sdt *t, const char *sig, uint32_t minlen,
 		return "truncated header";
 	if (memcmp(t->sdt_signature, sig, 4) != 0)
 		return "bad signature";
-	if (t->sdt_length < minlen || t->sdt_length > ACPI_SDT_MAXLEN)
-		return "bad length";
+	if (t->sdt_length < minlen)
+		return "length shorter than its fixed fields";
+	if (t->sdt_length > ACPI_SDT_MAXLEN)
+		return "length above 1 MiB";
 	if (t->sdt_length > avail)
 		return "truncated";
 	if (cpu_enum_checksum(t, t->sdt_length) != 0)
@@ -234,50 +236,185 @@ acpi_sig_plausible(const char *sig)
 	return true;
 }
 
+/* Physical address of root table entry i. */
+static uint64_t
+acpi_root_entry(const struct acpi_sdt *root, bool xsdt, size_t i)
+{
+	const uint8_t *ent = (const uint8_t *)(root + 1);
+
+	if (xsdt)
+		return ((const struct acpi_u64 *)(ent + 8 * i))->v;
+	return ((const struct acpi_u32 *)(ent + 4 * i))->v;
+}
+
+static size_t
+acpi_root_count(const struct acpi_sdt *root, bool xsdt)
+{
+	return (root->sdt_length - sizeof(*root)) / (xsdt ? 8 : 4);
+}
+
 /*
- * Find the MADT among the root table's entries.  An entry that points at
- * no table gets one line; if there is no usable MADT, one line says why
- * and NULL is returned.
+ * The header of the table root entry i points at, or NULL (after one line)
+ * if it points at no table.
+ */
+static const struct acpi_sdt *
+acpi_root_table(const struct acpi_sdt *root, bool xsdt, size_t i)
+{
+	uint64_t pa = acpi_root_entry(root, xsdt, i);
+	const struct acpi_sdt *hdr;
+
+	hdr = pa != 0 && pa <= UINT32_MAX ?
+	    cpu_enum_map((vm_paddr_t)pa, sizeof(*hdr)) : NULL;
+	if (hdr == NULL || !acpi_sig_plausible(hdr->sdt_signature)) {
+		kprintf("acpi: %s entry %u (0x%llx) points at no table; "
+		    "ignored\n", xsdt ? "XSDT" : "RSDT", (unsigned)i,
+		    (unsigned long long)pa);
+		return NULL;
+	}
+	return hdr;
+}
+
+/*
+ * Find the MADT among the root table's entries: the first usable one.
+ * Every entry is looked at; an entry that points at no table, an unusable
+ * MADT and a second usable MADT each get one line naming the one used or,
+ * if there is none, the fallback, and NULL is returned.
  */
 static const struct acpi_madt *
 acpi_find_madt(const struct acpi_sdt *root, bool xsdt)
 {
-	const uint8_t *ent = (const uint8_t *)(root + 1);
 	const char *rname = xsdt ? "XSDT" : "RSDT";
-	size_t esize = xsdt ? 8 : 4;
-	size_t i, n = (root->sdt_length - sizeof(*root)) / esize;
-	const struct acpi_sdt *t = NULL;
-	const char *why = NULL;
-	uint64_t pa, badpa = 0;
-	const struct acpi_sdt *hdr;
+	size_t i, n = acpi_root_count(root, xsdt);
+	const struct acpi_sdt *t = NULL, *madt = NULL;
+	const char *why = NULL, *w;
+	uint64_t pa, madtpa = 0, badpa = 0;
+	unsigned nbad = 0, nextra = 0;
 
-	for (i = 0; i < n; i++, ent += esize) {
-		if (xsdt)
-			pa = ((const struct acpi_u64 *)ent)->v;
-		else
-			pa = ((const struct acpi_u32 *)ent)->v;
-		hdr = pa != 0 && pa <= UINT32_MAX ?
-		    cpu_enum_map((vm_paddr_t)pa, sizeof(*hdr)) : NULL;
-		if (hdr == NULL || !acpi_sig_plausible(hdr->sdt_signature)) {
-			kprintf("acpi: %s entry %u (0x%llx) points at no "
-			    "table; ignored\n", rname, (unsigned)i,
-			    (unsigned long long)pa);
+	for (i = 0; i < n; i++) {
+		t = acpi_root_table(root, xsdt, i);
+		if (t == NULL || memcmp(t->sdt_signature, "APIC", 4) != 0)
 			continue;
+		pa = acpi_root_entry(root, xsdt, i);
+		w = acpi_sdt_get(pa, "APIC", sizeof(struct acpi_madt), &t);
+		if (w != NULL) {
+			if (nbad++ == 0) {
+				why = w;
+				badpa = pa;
+			}
+		} else if (madt == NULL) {
+			madt = t;
+			madtpa = pa;
+		} else {
+			nextra++;
 		}
-		if (memcmp(hdr->sdt_signature, "APIC", 4) != 0)
-			continue;
-		why = acpi_sdt_get(pa, "APIC", sizeof(struct acpi_madt), &t);
-		if (why == NULL)
-			return (const struct acpi_madt *)t;
-		badpa = pa;
 	}
-	if (why != NULL)
-		kprintf("acpi: MADT at 0x%08x unusable (%s)" ACPI_FALLBACK
-		    "\n", (uint32_t)badpa, why);
-	else
-		kprintf("acpi: no MADT among the %u %s entries" ACPI_FALLBACK
-		    "\n", (unsigned)n, rname);
-	return NULL;
+	if (madt == NULL) {
+		if (why != NULL)
+			kprintf("acpi: MADT at 0x%08x unusable (%s)"
+			    ACPI_FALLBACK "\n", (uint32_t)badpa, why);
+		else
+			kprintf("acpi: no MADT among the %u %s entries"
+			    ACPI_FALLBACK "\n", (unsigned)n, rname);
+		return NULL;
+	}
+	if (nbad > 0)
+		kprintf("acpi: %u MADT(s) in the %s unusable, the first at "
+		    "0x%08x (%s); using the MADT at 0x%08x\n", nbad, rname,
+		    (uint32_t)badpa, why, (uint32_t)madtpa);
+	if (nextra > 0)
+		kprintf("acpi: %u more MADT(s) in the %s ignored; using the "
+		    "first, at 0x%08x\n", nextra, rname, (uint32_t)madtpa);
+	return (const struct acpi_madt *)madt;
+}
+
+/*
+ * fault.acpi=WHAT (docs/boot.md): corrupt the firmware's tables in memory,
+ * once, before they are read, so that a boot exercises what the parser does
+ * with a broken MADT or root table.  Fields whose damage is not the point
+ * keep a valid checksum.  An unknown WHAT gets one line and injects
+ * nothing.
+ */
+#define ACPI_FAULT_NOWHERE	0xC0000000u	/* PCI hole: no RAM, no table */
+
+static void
+acpi_fix_checksum(struct acpi_sdt *t)
+{
+	t->sdt_checksum = 0;
+	t->sdt_checksum = (uint8_t)-cpu_enum_checksum(t, t->sdt_length);
+}
+
+static void
+acpi_fault_inject(const struct acpi_sdt *root, bool xsdt, const char *fault)
+{
+	size_t i, n = acpi_root_count(root, xsdt);
+	const struct acpi_sdt *hdr = NULL;
+	struct acpi_sdt *madt;
+	struct madt_lapic *ml, *last = NULL;
+	uint8_t *ent;
+	uint32_t off;
+	bool nocpu;
+
+	for (i = 0; i < n; i++) {
+		hdr = acpi_root_table(root, xsdt, i);
+		if (hdr != NULL && memcmp(hdr->sdt_signature, "APIC", 4) == 0)
+			break;
+	}
+	if (i == n) {
+		kprintf("acpi: fault.acpi=%s: no MADT to corrupt\n", fault);
+		return;
+	}
+	kprintf("acpi: fault.acpi=%s: corrupting the firmware's tables\n",
+	    fault);
+	madt = (struct acpi_sdt *)(uintptr_t)hdr;
+	if (strcmp(fault, "root.nowhere") == 0) {
+		ent = (uint8_t *)(uintptr_t)(root + 1) + (xsdt ? 8 : 4) * i;
+		if (xsdt)
+			((struct acpi_u64 *)ent)->v = ACPI_FAULT_NOWHERE;
+		else
+			((struct acpi_u32 *)ent)->v = ACPI_FAULT_NOWHERE;
+		acpi_fix_checksum((struct acpi_sdt *)(uintptr_t)root);
+		return;
+	}
+	if (strcmp(fault, "madt.short") == 0) {
+		madt->sdt_length = sizeof(struct acpi_madt) - 4;
+		return;
+	}
+	if (strcmp(fault, "madt.long") == 0) {
+		madt->sdt_length = 2 * ACPI_SDT_MAXLEN;
+		return;
+	}
+	if (strcmp(fault, "madt.checksum") == 0) {
+		madt->sdt_checksum++;
+		return;
+	}
+	nocpu = strcmp(fault, "madt.nocpu") == 0;
+	if (!nocpu && strcmp(fault, "madt.apic255") != 0) {
+		kprintf("acpi: fault.acpi=%s unknown (accepted: madt.checksum, "
+		    "madt.short, madt.long, madt.nocpu, madt.apic255, "
+		    "root.nowhere); nothing injected\n", fault);
+		return;
+	}
+	/* The MADT is whole here only if its Length is readable and sane. */
+	if (acpi_sdt_get(acpi_root_entry(root, xsdt, i), "APIC",
+	    sizeof(struct acpi_madt), &hdr) != NULL) {
+		kprintf("acpi: fault.acpi=%s: the MADT is already unusable\n",
+		    fault);
+		return;
+	}
+	for (off = sizeof(struct acpi_madt); off + sizeof(*ml) <=
+	    madt->sdt_length; off += ml->ml_length) {
+		ml = (struct madt_lapic *)((uint8_t *)madt + off);
+		if (ml->ml_length < 2)
+			break;
+		if (ml->ml_type != MADT_LAPIC || ml->ml_length < sizeof(*ml))
+			continue;
+		if (nocpu)
+			ml->ml_flags &= ~MADT_LAPIC_ENABLED;
+		last = ml;
+	}
+	if (!nocpu && last != NULL)
+		last->ml_apicid = CPU_ENUM_BROADCAST;
+	acpi_fix_checksum(madt);
 }
 
 /*
@@ -346,7 +483,8 @@ acpi_madt_walk(const struct acpi_madt *madt, struct cpu_enum *ce)
 }
 
 int
-acpi_madt_enum(const void *rsdp_copy, size_t rsdp_len, struct cpu_enum *ce)
+acpi_madt_enum(const void *rsdp_copy, size_t rsdp_len, const char *fault,
+    struct cpu_enum *ce)
 {
 	const struct acpi_rsdp *rsdp;
 	const struct acpi_sdt *root = NULL;
@@ -405,6 +543,8 @@ acpi_madt_enum(const void *rsdp_copy, size_t rsdp_len, struct cpu_enum *ce)
 			    xwhy);
 	}
 
+	if (fault != NULL && fault[0] != '\0')
+		acpi_fault_inject(root, xsdt, fault);
 	madt = acpi_find_madt(root, xsdt);
 	if (madt == NULL)
 		return -1;

@@ -93,7 +93,8 @@ mp_discover(const struct bootinfo *bi)
 		    "running uniprocessor\n");
 		return;
 	}
-	if (acpi_madt_enum(bi->bi_rsdp, bi->bi_rsdp_len, ce) != 0 &&
+	if (acpi_madt_enum(bi->bi_rsdp, bi->bi_rsdp_len, kopts.ko_fault_acpi,
+	    ce) != 0 &&
 	    mptable_enum(ce) != 0) {
 		kprintf("smp: neither an ACPI MADT nor an MP table was found; "
 		    "running uniprocessor\n");

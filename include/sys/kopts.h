@@ -34,6 +34,8 @@ struct kopts {
 					   that does not count */
 	bool		ko_fault_pit_stuck; /* fault.pit_stuck: PIT channel 2
 					   reads back a constant */
+	char		ko_fault_acpi[16]; /* fault.acpi=WHAT: corrupt the ACPI
+					   tables in memory (docs/boot.md) */
 	uint32_t	ko_hz;		/* hz=N: hard clock rate (default 100) */
 	uint32_t	ko_untimely_switch; /* untimely_switch=0|1 */
 	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */
