@@ -261,9 +261,12 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/k/tests/fuzz/fuzz_%.o \
 ## fuzz-build: build the fuzz targets (build/fuzz/fuzz_*)
 fuzz-build: $(FUZZ_BINS)
 
+## RUNS: make fuzz stops each target after RUNS executions instead (SECS bounds it)
+RUNS		?=
 ## fuzz: run every fuzz target for SECS seconds; executions and crashes each
 fuzz: $(FUZZ_BINS)
-	$(PYTHON) scripts/fuzz_run.py --secs $(SECS) $(FUZZ_TARGETS)
+	$(PYTHON) scripts/fuzz_run.py --secs $(SECS) $(if $(RUNS),--runs $(RUNS)) \
+	    $(FUZZ_TARGETS)
 
 ## fuzz-short: make test's fuzz step: the regression corpus, FUZZ_TEST_SECS each
 fuzz-short: $(FUZZ_BINS)

@@ -9,7 +9,8 @@ tried again on every run.  A crash, leak, timeout or sanitizer report
 stops that target; its input is saved as build/fuzz/artifacts/NAME-*
 (copy it into tests/fuzz/corpus/NAME/ with the fix).
 
-Prints one line per target (executions, executions per second, corpus
+With --runs N each target stops after N executions (--secs still bounds
+it).  Prints one line per target (executions, executions per second, corpus
 size, crashes) and a total, writes build/fuzz/fuzz.json, and exits 1 if
 any target crashed or could not run.
 """
@@ -31,7 +32,7 @@ FAILURE = re.compile(r"^(==\d+==\s*ERROR|SUMMARY: |fuzz: property failed"
                      r"|.*runtime error:|==\d+== ?ERROR: libFuzzer)", re.M)
 
 
-def run_target(name, secs):
+def run_target(name, secs, runs):
     binary = os.path.join(FUZZ_DIR, "fuzz_" + name)
     work = os.path.join(FUZZ_DIR, "corpus", name)
     seeds = os.path.join(SEED_DIR, name)
@@ -41,6 +42,8 @@ def run_target(name, secs):
     cmd = ["nice", "-n", "10", binary, work]
     if os.path.isdir(seeds):
         cmd.append(seeds)
+    if runs:
+        cmd.append("-runs=%d" % runs)
     cmd += ["-max_total_time=%d" % secs, "-print_final_stats=1",
             "-max_len=%d" % MAX_LEN.get(name, DEFAULT_MAX_LEN),
             "-timeout=10", "-rss_limit_mb=2048",
@@ -71,12 +74,15 @@ def run_target(name, secs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--secs", type=int, default=60)
+    ap.add_argument("--secs", type=int, default=60,
+                    help="seconds per target (with --runs: the limit)")
+    ap.add_argument("--runs", type=int, default=0,
+                    help="stop each target after this many executions")
     ap.add_argument("targets", nargs="+")
     args = ap.parse_args()
     results = []
     for name in args.targets:
-        r = run_target(name, args.secs)
+        r = run_target(name, args.secs, args.runs)
         results.append(r)
         line = ("fuzz: %-11s %10d executions %7d/s  corpus %5d  crashes %d"
                 % (name, r["executions"], r["exec_per_sec"], r["corpus"],
@@ -89,8 +95,10 @@ def main():
         json.dump(results, f, indent=1)
     total = sum(r["executions"] for r in results)
     bad = [r["target"] for r in results if r["crashes"]]
-    print("fuzz: %d targets, %d executions, %d seconds each: %s"
-          % (len(results), total, args.secs,
+    print("fuzz: %d targets, %d executions, %s: %s"
+          % (len(results), total,
+             "%d executions or %d s each" % (args.runs, args.secs)
+             if args.runs else "%d seconds each" % args.secs,
              "FAILED (%s)" % ", ".join(bad) if bad else "no crashes"))
     return 1 if bad else 0
 
