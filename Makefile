@@ -112,7 +112,8 @@ $(CDB_FILE):
 #   their own, as KNF does everywhere else.
 FORMAT_EXCLUDE := include/machine/atomic.h include/machine/cpufunc.h
 FORMAT_SRCS := $(filter-out $(FORMAT_EXCLUDE),$(sort $(C_SRCS) \
-	$(wildcard arch/i386/*.h include/*/*.h kern/*.h tests/*.h)))
+	$(wildcard arch/i386/*.h include/*/*.h kern/*.h tests/*.h) \
+	$(wildcard tests/fuzz/*.[ch] tests/fuzz/host/*/*.h)))
 
 ## format-check: fail, naming them, if C files differ from .clang-format
 format-check: | deps
