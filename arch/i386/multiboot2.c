@@ -126,7 +126,8 @@ module_reserve(const struct mb2_module *m)
 
 /*
  * The tag at `off`, or NULL at the end of the list.  A tag that does not
- * fit gets one line (`quiet` on the second pass) and ends the list.
+ * fit, or a list without its end tag, gets one line (`quiet` on the second
+ * pass) and ends the list.
  */
 static const struct mb2_tag *
 mb2_tag_at(const uint8_t *info, size_t size, size_t off, bool quiet)
@@ -134,8 +135,13 @@ mb2_tag_at(const uint8_t *info, size_t size, size_t off, bool quiet)
 	const struct mb2_tag *tag;
 
 	/* off may be past the end: the last tag's padding is not counted. */
-	if (off >= size || size - off < sizeof(*tag))
+	if (off >= size || size - off < sizeof(*tag)) {
+		if (!quiet)
+			kprintf("multiboot2: the information (%u bytes) ends "
+			    "without an end tag; using the tags before it\n",
+			    (unsigned)size);
 		return NULL;
+	}
 	tag = (const void *)(info + off);
 	if (tag->type == MB2_TAG_END)
 		return NULL;
