@@ -201,6 +201,9 @@ mptable_parse(const void *table, size_t avail, struct cpu_enum *ce)
 		if (mpp->mpp_flags & MPP_BSP)
 			ce->ce_bsp_apicid = mpp->mpp_apicid;
 	}
+	if (i < cfg->mpc_entry_count && off >= end)
+		kprintf("mptable: %u entries announced, %u fit in the table; "
+		    "using those\n", cfg->mpc_entry_count, i);
 
 	if (ce->ce_ncpu == 0) {
 		kprintf("mptable: no enabled processor entry\n");
