@@ -218,21 +218,18 @@ acpi_sdt_get(uint64_t pa, const char *sig, uint32_t minlen,
 }
 
 /*
- * A table signature is four characters from [A-Z0-9_] (ACPI §5.2.6 lists
- * them all); anything else means the entry points at no table.
+ * A table signature is four printable ASCII characters (ACPI §5.2.6);
+ * memory with nothing behind it reads as 0xFF, cleared memory as 0, so
+ * anything else means the entry points at no table.
  */
 static bool
 acpi_sig_plausible(const char *sig)
 {
 	int i;
-	char c;
 
-	for (i = 0; i < 4; i++) {
-		c = sig[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '_'))
+	for (i = 0; i < 4; i++)
+		if (sig[i] < 0x20 || sig[i] > 0x7E)
 			return false;
-	}
 	return true;
 }
 
