@@ -19,6 +19,7 @@
  *
  * Owned by the fuzz targets; the kernel never links it.
  */
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,24 @@ fuzz_cstring(unsigned slot, const void *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	return s;
+}
+
+/* In AddressSanitizer's high application range; low 32 bits zero. */
+#define LOW_STRING_AT	0x600000000000ull
+
+const char *
+fuzz_low_string(const char *str)
+{
+	static char *page;
+
+	if (page == NULL) {
+		page = mmap((void *)LOW_STRING_AT, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (page == MAP_FAILED)
+			fuzz_fail("mmap of the low string page");
+	}
+	strncpy(page + 16, str, 4096 - 17);
+	return page + 16;
 }
 
 size_t

@@ -31,6 +31,13 @@ void	*fuzz_copy(unsigned slot, const void *data, size_t size);
 /* A heap copy of `size` bytes followed by a NUL, in slot 0..3 likewise. */
 char	*fuzz_cstring(unsigned slot, const void *data, size_t size);
 
+/*
+ * A NUL-terminated copy of `str` at an address whose low 32 bits are
+ * small (fuzz_prf.c: an int taken from a pointer argument, such as a '*'
+ * width, is then a small number, not a 100000-character field).
+ */
+const char *fuzz_low_string(const char *str);
+
 /* Stop with a message (a failed property: libFuzzer saves the input). */
 void	fuzz_fail(const char *what) __attribute__((noreturn));
 
