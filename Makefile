@@ -32,27 +32,35 @@ THREAD		?= multi
 ## ONLY: make test boots only the matrix rows whose name matches this regex
 ONLY		?=
 
-# CRIT_DEBUG=1: the crit-section mismatch checker (DEBUG_CRIT_SECTIONS),
-# built into build/critdebug/ so both kernels can coexist.  MAXCPUFIFO=N
-# changes the IPIQ FIFO depth (a power of two, default 32).
+# Build variants, each in its own directory so all can coexist: build/ for
+# the default kernel, otherwise build/<tags> with the tags of the options
+# given joined by '-' in this order: critdebug (CRIT_DEBUG=1: the
+# crit-section mismatch checker, DEBUG_CRIT_SECTIONS), chaos (CHAOS=1:
+# seeded chaos, sys/chaos.h), fifo<N> (MAXCPUFIFO=N: the IPIQ FIFO depth,
+# a power of two, default 32).  E.g. `make CHAOS=1 MAXCPUFIFO=8` builds
+# build/chaos-fifo8/kernel.elf.
 ## CRIT_DEBUG: 1 builds build/critdebug/ with the crit-section checker
 CRIT_DEBUG	?= 0
+## CHAOS: 1 builds build/chaos/ with seeded chaos (boot with chaos=SEED)
+CHAOS		?= 0
 ## MAXCPUFIFO: IPIQ FIFO depth per CPU pair (power of two >= 8, default 32)
 MAXCPUFIFO	?=
 
-ifeq ($(CRIT_DEBUG),1)
-B	:= build/critdebug
-else
-B	:= build
-endif
+empty	:=
+space	:= $(empty) $(empty)
+B_TAGS	:= $(strip $(if $(filter 1,$(CRIT_DEBUG)),critdebug) \
+	   $(if $(filter 1,$(CHAOS)),chaos) \
+	   $(if $(MAXCPUFIFO),fifo$(MAXCPUFIFO)))
+B	:= build$(if $(B_TAGS),/$(subst $(space),-,$(B_TAGS)))
 
-CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
+CFLAGS	:= -std=gnu11 -m32 -march=i486 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	   -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	   -fno-strict-aliasing -mgeneral-regs-only \
 	   -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -Iinclude -Iarch/i386 \
 	   $(if $(filter 1,$(CRIT_DEBUG)),-DDEBUG_CRIT_SECTIONS) \
+	   $(if $(filter 1,$(CHAOS)),-DCHAOS) \
 	   $(if $(MAXCPUFIFO),-DMAXCPUFIFO=$(MAXCPUFIFO))
 LDFLAGS	:= -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
 	   -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T linker.ld
@@ -73,7 +81,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && test -f "$$($(FUZZ_CC) -print-runtime-dir)/libclang_rt.fuzzer-x86_64.a" \
 	      && echo yes)
 
-.PHONY: all deps run bench test clean gdb debug gdb-test help format-check \
+.PHONY: FORCE all deps run bench test soak clean gdb debug gdb-test help format-check \
 	fuzz fuzz-build fuzz-short
 ## all: build the kernel, the ISO and compile_commands.json (the default)
 all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
@@ -126,11 +134,19 @@ ifneq ($(TOOLS_OK),yes)
 	scripts/install-deps
 endif
 
-$(B)/%.o: %.c | deps
+# Objects depend on the flags they were built with: a change of CFLAGS or
+# NFLAGS (a new -march, -D option or warning) rebuilds every object instead
+# of linking objects of two configurations into one kernel.
+FLAGS_NOW := $(CC) $(CFLAGS) | $(NASM) $(NFLAGS)
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(B)/%.o: %.c $(B)/flags | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/%.o: %.asm | deps
+$(B)/%.o: %.asm $(B)/flags | deps
 	@mkdir -p $(dir $@)
 	$(NASM) $(NFLAGS) -Iboot/ -MD $(B)/$*.d -o $@ $<
 
@@ -209,12 +225,24 @@ bench: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
-## JOBS: boots make test runs at once (default: the host's cores)
+# `make soak` (docs/testing.md "Soak"): the variant kernels it needs are
+# built by scripts/lwkt/soak.py, one `make` each.  SMP= given on the
+# command line fixes every boot's CPU count (its default of 4 does not).
+## N: boots make soak runs (default 500)
+## SEED: make soak draws its configurations from it (default: random)
+## soak: N boots of configurations drawn from SEED; build/soak.json
+SOAK_ARGS = --n $(or $(N),500) --jobs $(or $(JOBS),2) $(if $(SEED),--seed \
+	$(SEED)) $(if $(filter command line,$(origin SMP)),--smp $(SMP))
+soak:
+	$(PYTHON) scripts/runner.py soak $(strip $(SOAK_ARGS))
+
+## JOBS: boots run at once (make test: the host's cores; make soak: 2)
 ## FAILED: 1 makes make test re-run only the boots that failed last time
 ## test: format-check, short fuzz runs, runner unit tests, gdb check and the boot matrix
 test: format-check fuzz-short $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
-	$(PYTHON) -m unittest -q scripts/test_runner.py
+	$(MAKE) --no-print-directory CHAOS=1 build/chaos/kernel.elf
+	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
@@ -273,7 +301,21 @@ fuzz: $(FUZZ_BINS)
 fuzz-short: $(FUZZ_BINS)
 	$(PYTHON) scripts/fuzz_run.py --secs $(FUZZ_TEST_SECS) $(FUZZ_TARGETS)
 
-## clean: remove build/ (build/critdebug/ with CRIT_DEBUG=1)
+# Every CPU model QEMU lists (scripts/test_cpus.py; docs/boot.md "CPU
+# models and memory"): -smp 2 with a local APIC, else -smp 1, single TCG
+# unless THREAD= is given; CMDLINE= narrows the suite, ONLY= the models,
+# JOBS= boots at once (default 1).  Results in build/test-cpus.json.
+# First scripts/check_isa.py: no i586+ instruction outside its guards.
+.PHONY: test-cpus
+## test-cpus: boot every CPU model of qemu-system-i386 -cpu help, pass/fail each
+test-cpus: $(B)/kernel.elf
+	$(PYTHON) scripts/check_isa.py $(CROSS)objdump $(B)/kernel.elf
+	$(PYTHON) scripts/test_cpus.py --kernel $(B)/kernel.elf \
+	    --thread $(if $(filter command line,$(origin THREAD)),$(THREAD),single) \
+	    $(if $(CMDLINE),--cmdline '$(CMDLINE)') $(if $(ONLY),--only '$(ONLY)') \
+	    $(if $(JOBS),--jobs $(JOBS)) --timeout $(TIMEOUT)
+
+## clean: remove build/ (only build/<tags>/ with CRIT_DEBUG, CHAOS, MAXCPUFIFO)
 clean:
 	rm -rf $(B)
 

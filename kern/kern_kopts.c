@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/kopts.h>
 
 struct kopts kopts;
@@ -64,11 +65,15 @@ static const struct kopt kopt_table[] = {
 	KOPT_FLAG("fault.pit_stuck", ko_fault_pit_stuck),
 	KOPT_STRING("fault.acpi", ko_fault_acpi, "madt.checksum, madt.short, "
 	    "madt.long, madt.nocpu, madt.apic255 or root.nowhere"),
+	KOPT_FLAG("fault.no_cpuid", ko_fault_no_cpuid),
+	KOPT_UINT("mem.limit", ko_mem_limit, 2, 1024, 0),
 	KOPT_UINT("hz", ko_hz, 10, 5000, 100),
 	KOPT_UINT("untimely_switch", ko_untimely_switch, 0, 1, 0),
 	KOPT_UINT("ipiq_optimized", ko_ipiq_optimized, 0, 1, 1),
 	KOPT_UINT("ipiq.passive", ko_ipiq_passive, 0, 1, 1),
 	KOPT_UINT("test.timeout", ko_test_timeout, 1, 3600, 60),
+	KOPT_UINT("chaos", ko_chaos, 1, UINT32_MAX, 0),
+	KOPT_UINT("chaos.rate", ko_chaos_rate, 0, 1024, CHAOS_RATE_DEFAULT),
 };
 
 /* Longest piece of an offending word quoted in a complaint. */

@@ -8,6 +8,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -25,7 +26,8 @@ systimer_rearm(struct globaldata *gd)
 	if (st == NULL || !cpu_timer_ready())
 		return;
 	now = cpu_ticks();
-	cpu_timer_reload(st->st_time > now ? st->st_time - now : 1);
+	cpu_timer_reload((st->st_time > now ? st->st_time - now : 1) +
+	    CHAOS_JITTER(CHAOS_TIMER));
 }
 
 /* Insert sorted by deadline (FIFO among equal deadlines). */

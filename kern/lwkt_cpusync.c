@@ -19,6 +19,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
 #include <sys/ipiq.h>
@@ -42,6 +43,7 @@ cpusync_remote_start(void *arg, int arg2 __unused, struct intrframe *f __unused)
 	gd->gd_cpusyncq[gd->gd_cpusyncq_n++] = cs;
 	if (cs->cs_run_func != NULL)
 		cs->cs_run_func(cs);
+	CHAOS_DELAY(CHAOS_CPUSYNC);
 	atomic_add_int(&cs->cs_count, 1);	/* counted in once run_func is done */
 }
 
@@ -65,6 +67,7 @@ lwkt_cpusync_poll(void)
 		data = cs->cs_data;
 		if (cs->cs_fin1_func != NULL)
 			cs->cs_fin1_func(cs);
+		CHAOS_DELAY(CHAOS_CPUSYNC);
 		atomic_subtract_int(&cs->cs_count, 1);
 		if (fin2 != NULL)
 			fin2(data);
@@ -191,6 +194,7 @@ lwkt_cpusync_finish(struct lwkt_cpusync *cs)
 	uint32_t done = (uint32_t)-(cs->cs_maxcount + 1);
 
 	KKASSERT(curthread->td_cscount > 0);
+	CHAOS_DELAY(CHAOS_CPUSYNC);
 	atomic_store_rel_int(&cs->cs_count, (uint32_t)-1);
 	if (cs->cs_mask & gd->gd_cpumask) {
 		if (cs->cs_fin1_func != NULL)

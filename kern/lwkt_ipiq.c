@@ -42,6 +42,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
 #include <sys/ipiq2.h>
@@ -252,6 +253,19 @@ lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
 /*
  * Run everything in one FIFO aimed at this CPU: drain, clear ip_npoll,
  * drain again if ip_windex moved meanwhile (ordering at the top).
+ *
+ * Chaos (sys/chaos.h) may stop the drain after any entry while others are
+ * queued (CHAOS_IPIQ_DEFER).  The rest is never stranded: before stopping,
+ * the drain sets RQF_IPIQ, the flag an IPI that arrives inside a critical
+ * section sets, and every drain runs inside a critical section (asserted
+ * in lwkt_process_ipiq_frame).  So this CPU treats the rest exactly like
+ * an IPI it has already taken: the outermost crit_exit() runs lwkt_splz(),
+ * whose loop repeats while RQF_IPIQ is set (every pass runs at least one
+ * entry, so it ends); the IPI handler's caller, trap(), calls lwkt_splz()
+ * on the way back to thread level; the idle loop never halts with it set;
+ * and the wait loops drain on every iteration anyway.  Neither another
+ * IPI nor a tick is needed, ipiq.passive=0 included.  ip_xindex covers
+ * exactly the entries run (the outermost level publishes ip_rindex).
  */
 static void
 ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
@@ -267,6 +281,7 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 		return;
 	++ip->ip_nest;
 	do {
+		CHAOS_DELAY(CHAOS_IPIQ_DRAIN);
 		while ((ri = ip->ip_rindex) != ip->ip_windex) {
 			cpu_ccfence();
 			e = &ip->ip_info[ri & MAXCPUFIFO_MASK];
@@ -279,9 +294,18 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 			func(arg, arg2, frame);
 			if (ip->ip_nest == 1)
 				ip->ip_xindex = ri + 1;
+			if (CHAOS_ROLL(CHAOS_RESCHED))
+				need_lwkt_resched();
+			if (CHAOS_ROLL_IF(ip->ip_rindex != ip->ip_windex,
+			    CHAOS_IPIQ_DEFER)) {
+				atomic_set_int(&gd->gd_reqflags, RQF_IPIQ);
+				goto out;	/* the rest: see above */
+			}
 		}
+		CHAOS_DELAY(CHAOS_IPIQ_CLEAR);
 		atomic_swap_int(&ip->ip_npoll, 0);
 	} while (ip->ip_rindex != ip->ip_windex);
+out:
 	if (--ip->ip_nest == 0)
 		ip->ip_xindex = ip->ip_rindex;
 }

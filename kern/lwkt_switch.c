@@ -7,6 +7,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/ipiq.h>
 #include <sys/thread2.h>
@@ -602,12 +603,14 @@ lwkt_splz(void)
 	 * Option untimely_switch switches here too, as the clock might at
 	 * any moment outside a critical section: a real lwkt_switch(), which
 	 * never re-queues, so a thread that descheduled itself stops here
-	 * until someone schedules it.
+	 * until someone schedules it.  Chaos (sys/chaos.h) keeps RQF_UNTIMELY
+	 * set too and switches here at random (CHAOS_UNTIMELY).
 	 */
 	if (td->td_nest_count == 1 && td->td_preempted == NULL) {
 		if ((gd->gd_reqflags & RQF_AST_LWKT_RESCHED) ||
 		    ((gd->gd_reqflags & RQF_UNTIMELY) &&
-		    td != &gd->gd_idlethread && (td->td_flags & TDF_EXITING) == 0))
+		    td != &gd->gd_idlethread &&
+		    (td->td_flags & TDF_EXITING) == 0 && CHAOS_UNTIMELY()))
 			lwkt_switch();
 	}
 	--td->td_nest_count;

@@ -34,6 +34,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/ipiq.h>
 #include <sys/spinlock2.h>
@@ -149,6 +150,7 @@ tok_try_grant(struct lwkt_token *tok, thread_t run)
 	atomic_clear_int(&tok->t_reqmask, CPUMASK(cpu));
 	tok->t_migrations++;
 	gd->gd_cnt_tok_migrate++;
+	CHAOS_DELAY(CHAOS_TOK_GRANT);
 	tok->t_uses_arrived = tok->t_uses;
 	cpu_ccfence();
 	tok->t_cpu = rgd;

@@ -1053,6 +1053,60 @@ class TestNestedKtap(unittest.TestCase):
         b = dict(runner.find_boot("smp2-single"), cmdline="seed=3 x=1")
         self.assertIn("CMDLINE='seed=3 x=1'", runner.reproducer(b, seed=3))
 
+    def test_reproducer_chaos(self):
+        """A chaos row's line names CHAOS=1, the chaos seed and the seed."""
+        line = runner.reproducer(runner.find_boot("chaos-det"), seed=5,
+                                 commit="abc1234")
+        self.assertEqual(
+            line, "make run SMP=4 THREAD=single CMDLINE='expect.ncpus=4 "
+            "test.noretry chaos=20261203 seed=5' QEMU_ARGS='-icount "
+            "shift=0,sleep=off -rtc clock=vm' TIMEOUT=300 CHAOS=1"
+            "  # commit abc1234")
+        b = dict(runner.find_boot("chaos-smp4-multi"),
+                 kernel=runner.kernel_path(chaos=True, fifo=8),
+                 cmdline="test=token.* chaos=9")
+        line = runner.reproducer(b, seed=2)
+        self.assertIn("THREAD=multi CMDLINE='test=token.* chaos=9 seed=2'",
+                      line)
+        self.assertTrue(line.endswith(" CHAOS=1 MAXCPUFIFO=8"), line)
+
+    def test_kernel_variants(self):
+        """build/<tags>/kernel.elf, tags in the Makefile's order, and back."""
+        kp = runner.kernel_path
+        self.assertEqual(kp(), "build/kernel.elf")
+        self.assertEqual(kp(critdebug=True), "build/critdebug/kernel.elf")
+        self.assertEqual(kp(chaos=True), "build/chaos/kernel.elf")
+        self.assertEqual(kp(fifo=8), "build/fifo8/kernel.elf")
+        self.assertEqual(kp(critdebug=True, chaos=True, fifo=16),
+                         "build/critdebug-chaos-fifo16/kernel.elf")
+        self.assertEqual(runner.build_flags(kp(critdebug=True, chaos=True,
+                                                  fifo=16)),
+                         ["CRIT_DEBUG=1", "CHAOS=1", "MAXCPUFIFO=16"])
+        self.assertEqual(runner.build_flags(kp()), [])
+        self.assertEqual(runner.build_flags(None), [])
+        self.assertEqual(runner.build_flags("elsewhere/kernel.elf"), [])
+        self.assertEqual(runner.build_flags("build/weird/kernel.elf"), [])
+        self.assertEqual(runner.CHAOS_KERNEL, "build/chaos/kernel.elf")
+        self.assertEqual(runner.CRITDEBUG_KERNEL,
+                         "build/critdebug/kernel.elf")
+
+    def test_chaos_rows(self):
+        """chaos-det-again replays chaos-det exactly (same kernel, command
+        line and QEMU arguments; a twin); chaos rows boot the chaos
+        kernel with a chaos seed."""
+        det, again = (runner.find_boot("chaos-det"),
+                      runner.find_boot("chaos-det-again"))
+        self.assertEqual(again["twin"], "chaos-det")
+        for k in ("smp", "thread", "cmdline", "args", "kernel", "machine"):
+            self.assertEqual(det[k], again[k], k)
+        self.assertIn("test.noretry", det["cmdline"].split())
+        self.assertIn("-icount", det["args"])
+        for b in runner.MATRIX:
+            if b["name"].startswith("chaos-"):
+                self.assertEqual(b["kernel"], runner.CHAOS_KERNEL)
+                self.assertTrue(any(w.startswith("chaos=")
+                                    for w in b["cmdline"].split()), b)
+
     def test_failed_selection(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "last-failed.json")

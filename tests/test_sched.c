@@ -107,7 +107,15 @@ two_ticks_us(void)
 
 /* ---------------------------------------------------------------------
  * priority_order: threads made runnable together run highest priority
- * first, and in the order they were scheduled within a priority.
+ * first, and in the order they were scheduled within a priority.  The
+ * one way a later thread of a priority may run first is an involuntary
+ * switch of the earlier one after it was picked (a clock tick, or under
+ * chaos or untimely_switch the crit_exit() that starts every thread):
+ * lwkt_switch puts a runnable thread that switches out behind its
+ * equals.  Each worker records how often it was switched to before it
+ * recorded its turn, so every attempt checks exactly that: b of the same
+ * priority as a but scheduled after it ran first only if a had been
+ * switched away (switched to more than once).
  */
 
 #define PO_N	8
@@ -116,6 +124,7 @@ static const int po_pri[PO_N] = { 12, 13, 5, 20, 13, 9, 12, 13 };
 
 static struct {
 	volatile uint32_t order[PO_N];
+	volatile uint32_t switches[PO_N];	/* td_switch_count at its turn */
 	volatile uint32_t n;
 	thread_t	waiter;
 } po;
@@ -123,9 +132,12 @@ static struct {
 static void
 po_worker(void *arg)
 {
+	uint32_t i = (uint32_t)(uintptr_t)arg;
+
 	crit_enter();
+	po.switches[i] = (uint32_t)curthread->td_switch_count;
 	if (po.n < PO_N)
-		po.order[po.n] = (uint32_t)(uintptr_t)arg;
+		po.order[po.n] = i;
 	if (++po.n == PO_N)
 		lwkt_schedule(po.waiter);
 	crit_exit();
@@ -134,70 +146,57 @@ po_worker(void *arg)
 KTEST(sched, priority_order)
 {
 	thread_t td[PO_N];
-	uint32_t expect[PO_N], seen;
-	uint64_t t0, t1;
-	int attempt, i, p, n, fifo_bad;
+	uint32_t pos[PO_N], seen;
+	int a, b, i, rotated = 0;
 	bool ok;
 
-	/* Expected: by priority, highest first; stable (FIFO) inside one. */
-	for (n = 0, p = TDPRI_MAX; p >= 0; p--)
-		for (i = 0; i < PO_N; i++)
-			if (po_pri[i] == p)
-				expect[n++] = i;
-	ASSERT_EQ(n, PO_N);
-
-	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
-		memset((void *)&po, 0, sizeof(po));
-		po.waiter = curthread;
-		for (i = 0; i < PO_N; i++) {
-			ASSERT_EQ(lwkt_create(po_worker, (void *)(uintptr_t)i,
-			    &td[i], NULL, TDF_STOPREQ, mycpuid, "po_%d", i), 0);
-			lwkt_setpri(td[i], po_pri[i]);
-		}
-		/*
-		 * Schedule them all inside one critical section: none can run
-		 * before every one is queued.  Then block (still inside it).
-		 */
-		tick_align();
-		crit_enter();
-		t0 = mycpu->gd_ticks;
-		for (i = 0; i < PO_N; i++)
-			lwkt_schedule(td[i]);
-		EXPECT_EQ(po.n, 0);
-		ok = wait_for(&po.n, PO_N, 2000 * MS);
-		t1 = mycpu->gd_ticks;
-		crit_exit();
-		ASSERT_TRUE(ok);
-
-		/* Every thread ran exactly once. */
-		seen = 0;
-		for (i = 0; i < PO_N; i++) {
-			ASSERT_LT(po.order[i], PO_N);
-			EXPECT_EQ(seen & (1u << po.order[i]), 0);
-			seen |= 1u << po.order[i];
-		}
-		/* Strict priority holds whatever the clock does. */
-		for (i = 1; i < PO_N; i++)
-			EXPECT_GE(po_pri[po.order[i - 1]], po_pri[po.order[i]]);
-		if (ktest_failures(kt) > 0)
-			break;
-		/* FIFO inside a priority, unless a tick rotated the queue. */
-		fifo_bad = 0;
-		for (i = 0; i < PO_N; i++)
-			if (po.order[i] != expect[i])
-				fifo_bad++;
-		if (fifo_bad == 0)
-			break;
-		if (t1 == t0) {
-			for (i = 0; i < PO_N; i++)
-				EXPECT_EQ(po.order[i], expect[i]);
-			break;
-		}
-		if (!ktest_retry(kt, "%llu tick(s) during the run rotated "
-		    "equal priorities (%d out of FIFO order)", t1 - t0,
-		    fifo_bad))
-			break;
+	memset((void *)&po, 0, sizeof(po));
+	po.waiter = curthread;
+	for (i = 0; i < PO_N; i++) {
+		ASSERT_EQ(lwkt_create(po_worker, (void *)(uintptr_t)i, &td[i],
+		    NULL, TDF_STOPREQ, mycpuid, "po_%d", i), 0);
+		lwkt_setpri(td[i], po_pri[i]);
 	}
+	/*
+	 * Schedule them all inside one critical section: none can run before
+	 * every one is queued.  Then block (still inside it).
+	 */
+	tick_align();
+	crit_enter();
+	for (i = 0; i < PO_N; i++)
+		lwkt_schedule(td[i]);
+	EXPECT_EQ(po.n, 0);
+	ok = wait_for(&po.n, PO_N, 2000 * MS);
+	crit_exit();
+	ASSERT_TRUE(ok);
+
+	/* Every thread ran exactly once. */
+	seen = 0;
+	for (i = 0; i < PO_N; i++) {
+		ASSERT_LT(po.order[i], PO_N);
+		EXPECT_EQ(seen & (1u << po.order[i]), 0);
+		seen |= 1u << po.order[i];
+		pos[po.order[i]] = (uint32_t)i;
+	}
+	/* Strict priority holds whatever the clock does. */
+	for (i = 1; i < PO_N; i++)
+		EXPECT_GE(po_pri[po.order[i - 1]], po_pri[po.order[i]]);
+	/* FIFO inside a priority, except behind a switched-away thread. */
+	for (a = 0; a < PO_N; a++) {
+		if (po.switches[a] > 1)
+			rotated++;
+		for (b = a + 1; b < PO_N; b++)
+			if (po_pri[a] == po_pri[b] && pos[b] < pos[a] &&
+			    po.switches[a] <= 1)
+				ktest_fail(kt, __FILE__, __LINE__, "po_%d ran "
+				    "before po_%d (same priority %d, scheduled "
+				    "later) though po_%d was never switched "
+				    "away", b, a, po_pri[a], a);
+	}
+	ktest_log(kt, "run order %u %u %u %u %u %u %u %u; %d thread(s) "
+	    "switched away before their turn", po.order[0], po.order[1],
+	    po.order[2], po.order[3], po.order[4], po.order[5], po.order[6],
+	    po.order[7], rotated);
 }
 
 /* ---------------------------------------------------------------------

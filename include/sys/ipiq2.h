@@ -9,6 +9,7 @@
 #ifndef _SYS_IPIQ2_H_
 #define _SYS_IPIQ2_H_
 
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/ipiq.h>
 #include <sys/thread2.h>
@@ -32,7 +33,9 @@ lwkt_ipiq_put(struct lwkt_ipiq *ip, ipifunc3_t *func, void *arg, int arg2)
 	e->ie_arg = arg;
 	e->ie_arg2 = arg2;
 	cpu_ccfence();			/* slot before index (x86: stores in order) */
+	CHAOS_DELAY(CHAOS_IPIQ_PUBLISH);
 	ip->ip_windex = wi + 1;
+	CHAOS_DELAY(CHAOS_IPIQ_SIGNAL);
 	return wi + 1;
 }
 

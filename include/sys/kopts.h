@@ -36,11 +36,18 @@ struct kopts {
 					   reads back a constant */
 	char		ko_fault_acpi[16]; /* fault.acpi=WHAT: corrupt the ACPI
 					   tables in memory (docs/boot.md) */
+	bool		ko_fault_no_cpuid; /* fault.no_cpuid: the CPU is
+					   taken to have no CPUID */
+	uint32_t	ko_mem_limit;	/* mem.limit=N: use RAM below N MiB
+					   only (default 0: all) */
 	uint32_t	ko_hz;		/* hz=N: hard clock rate (default 100) */
 	uint32_t	ko_untimely_switch; /* untimely_switch=0|1 */
 	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */
 	uint32_t	ko_ipiq_passive; /* ipiq.passive=0|1: tick drains IPIQ */
 	uint32_t	ko_test_timeout; /* test.timeout=S: per-test limit (60) */
+	uint32_t	ko_chaos;	/* chaos=SEED (1..): seeded chaos, 0 = off
+					   (sys/chaos.h; CHAOS=1 kernels) */
+	uint32_t	ko_chaos_rate;	/* chaos.rate=N: N/1024 per hook (64) */
 };
 
 /*

@@ -13,6 +13,7 @@
 #ifndef _SYS_TOKEN2_H_
 #define _SYS_TOKEN2_H_
 
+#include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/thread.h>
 #include <sys/token.h>
@@ -30,6 +31,7 @@ lwkt_gettoken(struct lwkt_tokref *ref, struct lwkt_token *tok)
 	cpu_ccfence();
 	td->td_toks = ref;
 	cpu_ccfence();
+	CHAOS_DELAY(CHAOS_TOK_GET);
 	if (__predict_false(tok->t_cpu != mycpu || td->td_preempted != NULL))
 		lwkt_gettoken_slow(ref);
 	ref->tr_reqgd = tok->t_cpu;
@@ -49,6 +51,7 @@ lwkt_reltoken(struct lwkt_tokref *ref)
 	    "\"%s\" out of order", td->td_comm, ref->tr_tok->t_name));
 	td->td_toks = ref->tr_next;
 	cpu_ccfence();
+	CHAOS_DELAY(CHAOS_TOK_REL);
 	if (__predict_false(ref->tr_tok->t_reqmask != 0))
 		lwkt_reltoken_slow(ref->tr_tok);
 }

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from .consts import (ROOT, EXIT_CODE, ST_PASS, ST_FAIL, ST_PANIC, ST_HANG,
                      ST_ERROR)
 from .checks import RETRY_BOOT_MAX
-from .matrix import CRITDEBUG_KERNEL, DEFAULT_TIMEOUT
+from .matrix import DEFAULT_TIMEOUT, build_flags
 
 
 def verdict_line(out, p, wall):
@@ -127,7 +127,8 @@ def reproducer(boot, seed=None, commit=None):
     """The one command that boots `boot` alone again, as `make run` takes
     it: SMP, THREAD, the kernel command line (with the seed the kernel
     reported, if the row gave none), QEMU arguments (with -machine),
-    TIMEOUT, CRIT_DEBUG=1 for the crit-debug kernel; then the commit."""
+    TIMEOUT, the build flags of the row's kernel variant (CRIT_DEBUG=1,
+    CHAOS=1, MAXCPUFIFO=N, matrix.build_flags); then the commit."""
     cmdline = boot.get("cmdline", "")
     if seed is not None and not any(w.startswith("seed=") for w in
                                     cmdline.split()):
@@ -142,8 +143,7 @@ def reproducer(boot, seed=None, commit=None):
         words.append(make_var("QEMU_ARGS", " ".join(args)))
     if boot.get("timeout", DEFAULT_TIMEOUT) != DEFAULT_TIMEOUT:
         words.append(make_var("TIMEOUT", str(boot["timeout"])))
-    if boot.get("kernel") == CRITDEBUG_KERNEL:
-        words.append("CRIT_DEBUG=1")
+    words += build_flags(boot.get("kernel"))
     line = " ".join(words)
     return line + ("  # commit %s" % commit if commit else "")
 
