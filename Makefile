@@ -77,7 +77,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v $(CLANG_FORMAT) >/dev/null && command -v prove >/dev/null \
 	      && echo yes)
 
-.PHONY: all deps run bench test clean gdb debug gdb-test help format-check
+.PHONY: all deps run bench test soak clean gdb debug gdb-test help format-check
 ## all: build the kernel, the ISO and compile_commands.json (the default)
 all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
 
@@ -211,13 +211,24 @@ bench: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
-## JOBS: boots make test runs at once (default: the host's cores)
+# `make soak` (docs/testing.md "Soak"): the variant kernels it needs are
+# built by scripts/lwkt/soak.py, one `make` each.  SMP= given on the
+# command line fixes every boot's CPU count (its default of 4 does not).
+## N: boots make soak runs (default 500)
+## SEED: make soak draws its configurations from it (default: random)
+## soak: N boots of configurations drawn from SEED; build/soak.json
+SOAK_ARGS = --n $(or $(N),500) --jobs $(or $(JOBS),2) $(if $(SEED),--seed \
+	$(SEED)) $(if $(filter command line,$(origin SMP)),--smp $(SMP))
+soak:
+	$(PYTHON) scripts/runner.py soak $(strip $(SOAK_ARGS))
+
+## JOBS: boots run at once (make test: the host's cores; make soak: 2)
 ## FAILED: 1 makes make test re-run only the boots that failed last time
 ## test: format-check, runner unit tests, gdb check and the whole boot matrix
 test: format-check $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(MAKE) --no-print-directory CHAOS=1 build/chaos/kernel.elf
-	$(PYTHON) -m unittest -q scripts/test_runner.py
+	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)

@@ -41,6 +41,12 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       first boot's log; Perl's TAP::Parser must read its .ktap's counts
       (docs/testing.md).  `run` applies the same checks but the last.
 
+  runner.py soak [--n N] [--jobs J] [--seed S] [--smp CPUS]
+      N boots (default 500, J at once, default 2) whose configurations are
+      drawn from seed S (default: a random one, printed): scripts/lwkt/
+      soak.py and docs/testing.md "Soak".  Writes build/soak.json and
+      build/soak/logs/; exit 0 only if every boot passed.
+
   runner.py gdb [--smp SPEC] [--cmdline "..."] [--thread ...]
                 [--qemu-args "..."] [--port N]
       QEMU paused at its first instruction (-S) with its gdb stub on a
@@ -82,6 +88,7 @@ from lwkt.live import *        # noqa: E402,F401,F403
 from lwkt.bench import *       # noqa: E402,F401,F403
 from lwkt.gdbstub import *     # noqa: E402,F401,F403
 from lwkt.testrun import *     # noqa: E402,F401,F403
+from lwkt.soak import *        # noqa: E402,F401,F403
 from lwkt.cli import main, entry   # noqa: E402,F401
 
 if __name__ == "__main__":

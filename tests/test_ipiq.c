@@ -186,13 +186,17 @@ KTEST(ipiq, self_inline)
  * order, on the wrong CPU or outside a critical section, some sending
  * happened inside critical sections, and some FIFO was found full.
  *
- * Volume: A2A_PER_PAIR (100,000) per ordered pair; only beyond 11 CPUs
- * is that reduced so that no sender sends more than A2A_SENDER_CAP in all
- * (each still sends far more than 100,000).
+ * Volume: A2A_PER_PAIR (20,000) per ordered pair, 625 trips round a
+ * 32-entry FIFO, about half of them from inside critical sections and
+ * with the FIFO filled in phase A by construction; more messages only
+ * repeat the same index wrap and full/half-full transitions (they made
+ * the test the longest of a multi-threaded TCG boot).  Only beyond 11
+ * CPUs is that reduced so that no sender sends more than A2A_SENDER_CAP
+ * in all (each still sends more than 20,000).
  */
 
-#define A2A_PER_PAIR	100000		/* per ordered pair, when affordable */
-#define A2A_SENDER_CAP	1000000		/* per sender, at most (>= 100,000) */
+#define A2A_PER_PAIR	20000		/* per ordered pair, when affordable */
+#define A2A_SENDER_CAP	200000		/* per sender, at most (>= 20,000) */
 #define A2A_HOLD	(MAXCPUFIFO / 2 + 2)
 #define A2A_BURST	MIN(16, MAXCPUFIFO / 2)	/* fits a half-full FIFO */
 #define A2A_SPINS	8		/* phase B: tries before sleeping */
@@ -874,8 +878,8 @@ KTEST(ipiq, passive_by_tick)
  */
 
 #define IL_BURST	(MAXCPUFIFO / 2)
-#define IL_ROUNDS	howmany(10000, IL_BURST)
-#define IL_N		(IL_ROUNDS * IL_BURST)	/* 10,000 with 32-entry FIFOs */
+#define IL_ROUNDS	howmany(2000, IL_BURST)
+#define IL_N		(IL_ROUNDS * IL_BURST)	/* 2,000 with 32-entry FIFOs */
 #define IL_MAX_RATIO	4		/* optimized: IPIs <= messages / 4 */
 #define IL_WAIT_US	(2000 * MS)
 
@@ -1150,15 +1154,17 @@ KTEST(ipiq, remote_schedule_runs_there)
  * (lwkt_wait_ipiq) and the other side is done before it exits, so no
  * wakeup ever reaches a dead thread.
  *
- * Volume: PP_ROUNDS (10,000) rounds per pair, as long as that keeps the
+ * Volume: PP_ROUNDS (2,000) rounds per pair, as long as that keeps the
  * total at most PP_TOTAL; with more pairs the rounds per pair are
- * PP_TOTAL / pairs, never below PP_MIN_ROUNDS: -smp 2 and 4: 10,000;
- * -smp 6 (15 pairs): 6,666; -smp 8 (28 pairs): 3,571.
+ * PP_TOTAL / pairs, never below PP_MIN_ROUNDS: -smp 2 and 4: 2,000;
+ * -smp 6 (15 pairs): 1,333; -smp 8 (28 pairs): 714.  Every round is two
+ * remote wakeups, and most of them find the woken side blocked (logged),
+ * so each pair runs the deschedule/wakeup race hundreds of times.
  */
 
-#define PP_ROUNDS	10000
-#define PP_TOTAL	100000
-#define PP_MIN_ROUNDS	2000
+#define PP_ROUNDS	2000
+#define PP_TOTAL	20000
+#define PP_MIN_ROUNDS	500
 #define PP_WAIT_US	(5000 * MS)
 #define PP_MAXPAIRS	(MAXCPU * (MAXCPU - 1) / 2)
 

@@ -1,6 +1,6 @@
 /*
  * Suite "token": LWKT tokens (LWKT-SPEC §9.1, sys/token.h).
- *   - mutual_exclusion: one thread per CPU takes the same token 100,000
+ *   - mutual_exclusion: one thread per CPU takes the same token 20,000
  *     times in all and runs a region that detects overlap with plain
  *     (non-atomic) stores and a non-atomic counter; no two are ever inside
  *     together, the counter is exact, and the token really moved.
@@ -189,7 +189,7 @@ it_kick(struct systimer *st __unused, void *arg __unused)
  * mutual_exclusion
  */
 
-#define ME_TOTAL	100000
+#define ME_TOTAL	20000		/* nearly every entry migrates it */
 #define ME_WORK		8
 #define ME_BUDGET_US	(6000 * MS)	/* then a worker gives up */
 

@@ -1,7 +1,7 @@
 /*
  * Suite "tsleep": sleeping and waking (LWKT-SPEC §10, sys/tsleep.h).
  *   - pingpong: two threads on different CPUs (the same CPU when alone)
- *     take 10,000 turns each, handing over with wakeup() and waiting with
+ *     take 3,000 turns each, handing over with wakeup() and waiting with
  *     the tsleep_interlock() pattern; no wakeup is ever lost (a lost one
  *     would show as a timeout).
  *   - wakeup_one_of_n: N sleepers spread over the CPUs on one address;
@@ -65,7 +65,7 @@ tick_us(void)
  * pingpong
  */
 
-#define PP_ROUNDS	10000
+#define PP_ROUNDS	3000
 
 static struct {
 	volatile uint32_t turn;		/* 2r + s: side s, round r */
@@ -404,6 +404,8 @@ KTEST(tsleep, timeout)
 #define RACE_N		10000
 #define RACE_SPIN_US	(2000 * MS)	/* then a side gives up */
 #define RACE_MAXDELAY	1024		/* loop iterations */
+#define RACE_NAP_SPINS	256		/* handshake pauses, then a nap */
+#define RACE_NAP_US	20
 
 /*
  * Where this round's wakeup() landed, as the sleeper observed it: before
@@ -471,12 +473,23 @@ rc_delay(uint32_t n)
 	}
 }
 
-/* One step of a handshake wait: let the other side run. */
+/*
+ * One step of a handshake wait: let the other side run.  Across CPUs,
+ * every RACE_NAP_SPINS-th step naps (the CPU halts) if `nap`: under
+ * multi-threaded TCG on a host with fewer cores than vCPUs, the side we
+ * wait for may have no host core while we spin, and a halted vCPU gives
+ * its core back.  Never inside the interlock window (the caller passes
+ * false there): a nap deschedules the thread, which a wakeup would then
+ * meet.  The handshakes only steer the rounds; the race itself is
+ * unchanged.
+ */
 static void
-rc_pause(void)
+rc_pause(uint32_t *spins, bool nap)
 {
 	if (rc.same_cpu)
 		lwkt_yield();
+	else if (nap && ++*spins % RACE_NAP_SPINS == 0)
+		lwkt_sleep_us(RACE_NAP_US);
 	else
 		cpu_pause();
 }
@@ -486,29 +499,34 @@ static bool
 rc_wait_ge(volatile uint32_t *word, uint32_t target)
 {
 	uint64_t end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+	uint32_t spins = 0;
 
 	while (*word < target) {
 		if (rc.stop || cpu_ticks() >= end) {
 			rc.stuck++;
 			return false;
 		}
-		rc_pause();
+		rc_pause(&spins, true);
 	}
 	return true;
 }
 
-/* Wait (bounded) until td's flags & mask == want; false on deadline. */
+/*
+ * Wait (bounded) until td's flags & mask == want; false on deadline.  A
+ * thread waiting on its own flags is inside its interlock window: no nap.
+ */
 static bool
 rc_wait_flags(thread_t td, uint32_t mask, uint32_t want)
 {
 	uint64_t end = cpu_ticks() + cpu_tsc_hz * RACE_SPIN_US / 1000000;
+	uint32_t spins = 0;
 
 	while ((td->td_flags & mask) != want) {
 		if (rc.stop || cpu_ticks() >= end) {
 			rc.stuck++;
 			return false;
 		}
-		rc_pause();
+		rc_pause(&spins, td != curthread);
 	}
 	return true;
 }

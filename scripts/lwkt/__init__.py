@@ -11,6 +11,7 @@ tap        build/logs/<boot>.ktap and the Debian TAP consumer cross-check
 report     verdict line, per-boot blocks, reproducer line, JUnit, JSON
 live       `run`;  bench: `bench`;  gdbstub: `gdb`, `debug`
 testrun    `test`: the matrix in parallel, progress, FAILED=1
+soak       `soak`: N boots of configurations drawn from a seed
 cli        argparse
 
 Owned by the host-runner engineer; standard library only.

@@ -1,5 +1,5 @@
-"""The command line: argparse and the subcommands run, bench, test, gdb and
-debug (scripts/runner.py calls main()).
+"""The command line: argparse and the subcommands run, bench, test, soak,
+gdb and debug (scripts/runner.py calls main()).
 """
 
 import argparse
@@ -12,6 +12,7 @@ from .gdbstub import cmd_gdb, cmd_debug
 from .live import cmd_run
 from .qemu import RUNNING, RUNNING_LOCK, kill_group
 from .testrun import cmd_test
+from .soak import cmd_soak
 
 
 def main(argv=None):
@@ -69,6 +70,15 @@ def main(argv=None):
                    help="seconds for the whole matrix (default %d)"
                    % GLOBAL_BUDGET)
     t.add_argument("--kernel", dest="kernel_sub", default=None)
+    s = sub.add_parser("soak", help="N boots of configurations drawn from "
+                       "a seed (make soak); results to build/soak.json")
+    s.add_argument("--n", type=int, default=500, help="boots (default 500)")
+    s.add_argument("--jobs", type=int, default=2,
+                   help="boots at once (default 2)")
+    s.add_argument("--seed", type=int, help="seed of the configurations "
+                   "(default: a random one, printed)")
+    s.add_argument("--smp", type=int, help="every boot with this many CPUs "
+                   "(default: drawn, 1-16)")
     a = ap.parse_args(argv)
     if getattr(a, "kernel_sub", None):
         a.kernel = a.kernel_sub
@@ -89,6 +99,9 @@ def main(argv=None):
     if a.cmd == "test":
         a.jobs = max(1, a.jobs)
         return cmd_test(a)
+    if a.cmd == "soak":
+        a.jobs, a.n = max(1, a.jobs), max(1, a.n)
+        return cmd_soak(a)
     ap.print_help()
     return 2
 

@@ -131,6 +131,47 @@ def add_case(outcome, c):
             outcome.code = EXIT_CODE[outcome.status]
 
 
+def run_boot(boot, iso, err, log_path, registry=None, deadline=None,
+             budget=None):
+    """Boot one row and judge it as every matrix boot is judged: the
+    verdict (judge_run, with the kernel's `registry` for a PASS row), then
+    its .ktap beside the log read by a TAP consumer.  err: why its ISO
+    could not be built; deadline (time.monotonic()): the run's global
+    budget of `budget` s, after which the boot is not started.  A runner
+    bug becomes a harness error of this boot.  Returns (BootRun, Outcome);
+    `test` adds the twin comparison, `soak` nothing."""
+    logdir = os.path.dirname(log_path)
+    try:
+        if err:
+            br = BootRun()
+            br.start_error = err
+            br.cmd = qemu_command(boot, "<no iso>")
+            with open(log_path, "w") as f:
+                f.write("runner: %s\n" % err)
+        elif deadline is not None and time.monotonic() >= deadline:
+            br = BootRun()
+            br.start_error = ("not run: global budget of %d s exhausted"
+                              % budget)
+            br.cmd = qemu_command(boot, iso)
+            with open(log_path, "w") as f:
+                f.write("runner: %s\n" % br.start_error)
+        else:
+            br = run_qemu(qemu_command(boot, iso), boot["timeout"],
+                          log_path, None, deadline)
+        outcome = judge_run(boot, br,
+                            registry if boot["expect"] == PASS else None)
+        ktap = write_ktap(boot["name"], br.parser.lines, logdir)
+        if ktap and boot["expect"] != LIST:
+            add_case(outcome, tap_consumer_case(boot["name"], br.parser,
+                                                ktap[1]))
+    except Exception as e:        # a runner bug must not lose the boot
+        br = BootRun()
+        br.cmd = qemu_command(boot, iso or "<no iso>")
+        br.start_error = "runner error: %r" % (e,)
+        outcome = judge_run(boot, br)
+    return br, outcome
+
+
 def progress_line(done, total, failed, elapsed):
     return "-- %d/%d boots done, %d failed, %.0f s elapsed" % (
         done, total, failed, elapsed)
@@ -225,41 +266,14 @@ def cmd_test(a):
         rel = os.path.relpath(log_path)
         started = time.time()
         try:
-            if err:
-                br = BootRun()
-                br.start_error = err
-                br.cmd = qemu_command(boot, "<no iso>")
-                with open(log_path, "w") as f:
-                    f.write("runner: %s\n" % err)
-            elif time.monotonic() >= deadline:
-                br = BootRun()
-                br.start_error = ("not run: global budget of %d s exhausted"
-                                  % a.budget)
-                br.cmd = qemu_command(boot, iso)
-                with open(log_path, "w") as f:
-                    f.write("runner: %s\n" % br.start_error)
-            else:
-                br = run_qemu(qemu_command(boot, iso), boot["timeout"],
-                              log_path, None, deadline)
-            registry = registries.get(boot["kernel"] or a.kernel) \
-                if boot["expect"] == PASS else None
-            outcome = judge_run(boot, br, registry)
+            br, outcome = run_boot(boot, iso, err, log_path,
+                                   registries.get(boot["kernel"] or a.kernel),
+                                   deadline, a.budget)
             if boot.get("twin"):
                 twin_done[boot["twin"]].wait()
                 first = results.get(boot["twin"])
-                c = twin_case(boot, br.parser,
-                              first["parser"] if first else None)
-                add_case(outcome, c)
-            ktap = write_ktap(boot["name"], br.parser.lines, logdir)
-            if ktap and boot["expect"] != LIST:
-                add_case(outcome, tap_consumer_case(
-                    boot["name"], br.parser, ktap[1]))
-        except Exception as e:        # a runner bug must not lose the boot
-            br = BootRun()
-            br.cmd = qemu_command(boot, iso or "<no iso>")
-            br.start_error = "runner error: %r" % (e,)
-            outcome = judge_run(boot, br)
-        try:
+                add_case(outcome, twin_case(
+                    boot, br.parser, first["parser"] if first else None))
             r = dict(boot=boot, parser=br.parser, outcome=outcome,
                      wall=br.wall, cmd=br.cmd, log=rel,
                      qemu_status=br.qemu_status, started=started,
