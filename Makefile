@@ -77,7 +77,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v $(CLANG_FORMAT) >/dev/null && command -v prove >/dev/null \
 	      && echo yes)
 
-.PHONY: all deps run bench test soak clean gdb debug gdb-test help format-check
+.PHONY: FORCE all deps run bench test soak clean gdb debug gdb-test help format-check
 ## all: build the kernel, the ISO and compile_commands.json (the default)
 all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
 
@@ -128,11 +128,19 @@ ifneq ($(TOOLS_OK),yes)
 	scripts/install-deps
 endif
 
-$(B)/%.o: %.c | deps
+# Objects depend on the flags they were built with: a change of CFLAGS or
+# NFLAGS (a new -march, -D option or warning) rebuilds every object instead
+# of linking objects of two configurations into one kernel.
+FLAGS_NOW := $(CC) $(CFLAGS) | $(NASM) $(NFLAGS)
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(B)/%.o: %.c $(B)/flags | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/%.o: %.asm | deps
+$(B)/%.o: %.asm $(B)/flags | deps
 	@mkdir -p $(dir $@)
 	$(NASM) $(NFLAGS) -Iboot/ -MD $(B)/$*.d -o $@ $<
 
