@@ -25,6 +25,7 @@ from lwkt import soak  # noqa: E402
 from lwkt.consts import ST_PASS, ST_FAIL  # noqa: E402
 from lwkt.matrix import DET_ARGS  # noqa: E402
 from lwkt.qemu import BootRun  # noqa: E402
+from lwkt.report import reproducer  # noqa: E402
 from lwkt.verdict import Outcome  # noqa: E402
 
 SUITES = ["boot", "ipiq", "token", "sched"]
@@ -99,6 +100,17 @@ class TestBoot(unittest.TestCase):
             ("CHAOS=1", "MAXCPUFIFO=64"), "build/chaos-fifo64/kernel.elf"))
         self.assertEqual(soak.variant(cfg(chaos=5))[1],
                          "build/chaos/kernel.elf")
+
+    def test_reproducer_names_the_build(self):
+        b = soak.soak_boot(3, cfg(chaos=9, fifo=8, tcg="det",
+                                  **{"chaos.rate": 64}),
+                           soak.variant(cfg(chaos=9, fifo=8))[1])
+        line = reproducer(b, None, "abc1234")
+        self.assertRegex(line, r"^make run SMP=4 THREAD=single CMDLINE='"
+                         r"expect\.ncpus=4 seed=7 chaos=9 chaos\.rate=64 "
+                         r"test\.noretry' QEMU_ARGS='-icount shift=0,"
+                         r"sleep=off -rtc clock=vm' TIMEOUT=\d+ CHAOS=1 "
+                         r"MAXCPUFIFO=8  # commit abc1234$")
 
     def test_cmdline(self):
         self.assertEqual(soak.cmdline(cfg()), "expect.ncpus=4 seed=7")

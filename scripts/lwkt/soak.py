@@ -16,7 +16,7 @@ import threading
 import time
 
 from .consts import BUILD, ROOT, EXIT_CODE, ST_PASS, ST_ERROR
-from .matrix import Boot, PASS, DET_ARGS
+from .matrix import Boot, PASS, DET_ARGS, build_flags, kernel_path
 from .qemu import RUNNING, RUNNING_LOCK, build_iso, kill_group, test_registry
 from .report import commit_id, reproducer
 from .testrun import run_boot
@@ -93,18 +93,12 @@ def draw_configs(seed, n, suites, smp=None):
 
 
 def variant(cfg):
-    """(make flags, kernel path) of the build a configuration boots: the
-    agreed build/<tags>/ scheme (chaos, fifoN), relative to the top of
-    the tree as the matrix names its kernels."""
-    flags, tags = [], []
-    if cfg["chaos"] is not None:
-        flags.append("CHAOS=1")
-        tags.append("chaos")
-    if cfg["fifo"] != FIFO_DEFAULT:
-        flags.append("MAXCPUFIFO=%d" % cfg["fifo"])
-        tags.append("fifo%d" % cfg["fifo"])
-    return tuple(flags), os.path.join("build", *(["-".join(tags)] if tags
-                                                 else []), "kernel.elf")
+    """(make flags, kernel path) of the build a configuration boots:
+    matrix.kernel_path's build/<tags>/kernel.elf and its build_flags."""
+    kernel = kernel_path(chaos=cfg["chaos"] is not None,
+                         fifo=None if cfg["fifo"] == FIFO_DEFAULT
+                         else cfg["fifo"])
+    return tuple(build_flags(kernel)), kernel
 
 
 def cmdline(cfg):
