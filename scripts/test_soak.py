@@ -27,6 +27,7 @@ from lwkt.matrix import DET_ARGS  # noqa: E402
 from lwkt.qemu import BootRun  # noqa: E402
 from lwkt.report import reproducer  # noqa: E402
 from lwkt.verdict import Outcome  # noqa: E402
+from lwkt.checks import Case  # noqa: E402
 
 SUITES = ["boot", "ipiq", "token", "sched"]
 REGISTRY = [("boot.a", False), ("ipiq.b", False), ("bench.c", True),
@@ -245,8 +246,10 @@ class TestCmdSoak(unittest.TestCase):
             br = BootRun()
             br.wall = 1.0
             st = ST_FAIL if boot["name"] in fails else ST_PASS
+            cases = [Case("token.x", "fail" if st == ST_FAIL else "pass",
+                          "not ok")]
             return br, Outcome(st, ["1 test(s) not ok"] if fails else [],
-                               [], "pass")
+                               cases, "pass")
         a = SimpleNamespace(n=n, jobs=kw.get("jobs", 1), seed=11, smp=None)
         out = io.StringIO()
         with mock.patch.multiple(
@@ -281,7 +284,8 @@ class TestCmdSoak(unittest.TestCase):
     def test_failure_reported(self):
         rc, out, js, seen = self.run_soak(3, fails={"soak-0002"})
         self.assertEqual(rc, 1)
-        self.assertRegex(out, r"soak-0002 FAIL: 1 test\(s\) not ok\n"
+        self.assertRegex(out, r"soak-0002 FAIL: 1 test\(s\) not ok; "
+                         r"token\.x \(not ok\)\n"
                          r"\s+log: .*soak-0002\.log\n\s+make run SMP=")
         self.assertEqual([b["status"] for b in js["boots"]],
                          ["pass", "fail", "pass"])

@@ -235,6 +235,12 @@ def describe(cfg):
         cfg["tests"], " x%d" % cfg["repeat"] if cfg["repeat"] > 1 else "")
 
 
+def why(rec):
+    """A failed boot in one line: its verdict's reasons, then the first
+    failed tests or checks by name."""
+    return "; ".join(rec["reasons"][:2] + rec["failed"][:3])
+
+
 def write_json(path, head, records):
     tmp = path + ".%d.tmp" % os.getpid()
     with open(tmp, "w") as f:
@@ -297,7 +303,10 @@ def cmd_soak(a):
                        qemu_args=" ".join(boot["args"]),
                        cmdline=boot["cmdline"], timeout=boot["timeout"],
                        status=out.status, guest=out.guest,
-                       reasons=out.reasons, duration=round(br.wall, 1),
+                       reasons=out.reasons, failed=[
+                           "%s (%s)" % (c.name, c.message) for c in out.cases
+                           if c.result == "fail"],
+                       duration=round(br.wall, 1),
                        log=os.path.relpath(log, ROOT),
                        reproduce=reproducer(boot, br.parser.seed, commit))
             with lock:
@@ -313,8 +322,7 @@ def cmd_soak(a):
                     describe(configs[i]), nfail, fmt_secs(eta)), flush=True)
                 if out.status != ST_PASS:
                     print("    %s\n    log: %s\n    reproduce: %s" % (
-                        "; ".join(out.reasons[:3]), rec["log"],
-                        rec["reproduce"]), flush=True)
+                        why(rec), rec["log"], rec["reproduce"]), flush=True)
         finally:
             with cond:
                 state["free"] += slots
@@ -355,8 +363,8 @@ def cmd_soak(a):
         print("   " + line)
     for r in bad:
         print("   %s %s: %s\n     log: %s\n     %s" % (
-            r["name"], r["status"].upper(), "; ".join(r["reasons"][:3]),
-            r["log"], r["reproduce"]))
+            r["name"], r["status"].upper(), why(r), r["log"],
+            r["reproduce"]))
     print("soak: every boot in %s" % os.path.relpath(SOAK_JSON, ROOT))
     if head["interrupted"]:
         return 130
