@@ -176,6 +176,19 @@ class TestBuild(unittest.TestCase):
         self.assertTrue(all("CHAOS=1" in c for c in calls
                             if c[-1].startswith("build/chaos")))
 
+    def test_built_kernels_not_made_again(self):
+        calls = []
+
+        def fake(cmd, **kw):
+            calls.append(cmd)
+            return SimpleNamespace(returncode=0, stdout="")
+        with mock.patch.object(soak.subprocess, "run", fake), \
+                redirect_stdout(io.StringIO()):
+            soak.build_variants([cfg(), cfg(fifo=16)],
+                                [((), "build/kernel.elf")])
+        self.assertEqual([c[-1] for c in calls if "-n" not in c],
+                         ["build/fifo16/kernel.elf"])
+
     def test_no_variant_rules_fall_back(self):
         got, calls, out = self.run_make({"build/kernel.elf"})
         self.assertEqual([(c["chaos"], c["chaos.rate"], c["fifo"])
@@ -253,7 +266,8 @@ class TestCmdSoak(unittest.TestCase):
         a = SimpleNamespace(n=n, jobs=kw.get("jobs", 1), seed=11, smp=None)
         out = io.StringIO()
         with mock.patch.multiple(
-                soak, build_variants=lambda cs: cs, run_boot=fake_boot,
+                soak, build_variants=lambda cs, built=(): cs,
+                run_boot=fake_boot,
                 test_registry=lambda k: REGISTRY,
                 build_iso=lambda k, c: (None, "no iso"),
                 LOG_DIR=os.path.join(d, "logs"),

@@ -154,12 +154,12 @@ def make_env():
                 if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"))
 
 
-def build_variants(configs):
+def build_variants(configs, built=()):
     """Build every kernel the configurations need, one `make` each.  A
     variant this Makefile has no rule for (`make -n` fails) is said in one
     line and its boots fall back: chaos off, the default FIFO depth.
-    Returns the configurations, or None after printing the output of a
-    build that failed."""
+    Kernels in `built` are not made again.  Returns the configurations,
+    or None after printing the output of a build that failed."""
     env = make_env()
 
     def make(flags, kernel, *opts):
@@ -185,7 +185,7 @@ def build_variants(configs):
             c["chaos"] = c["chaos.rate"] = None
         if "MAXCPUFIFO=%d" % c["fifo"] in cant:
             c["fifo"] = FIFO_DEFAULT
-    for flags, kernel in sorted({variant(c) for c in configs}):
+    for flags, kernel in sorted({variant(c) for c in configs} - set(built)):
         print("soak: make %s" % " ".join(flags + (kernel,)), flush=True)
         r = make(flags, kernel, "-j%d" % (os.cpu_count() or 2))
         if r.returncode != 0:
@@ -266,7 +266,8 @@ def cmd_soak(a):
     if isinstance(reg, str):
         print("soak: ERROR: %s" % reg)
         return EXIT_CODE[ST_ERROR]
-    configs = build_variants(draw_configs(seed, a.n, soak_suites(reg), a.smp))
+    configs = build_variants(draw_configs(seed, a.n, soak_suites(reg), a.smp),
+                             [variant(default)])
     if configs is None:
         return EXIT_CODE[ST_ERROR]
     boots = [soak_boot(i + 1, c, variant(c)[1]) for i, c in enumerate(configs)]
