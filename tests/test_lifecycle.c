@@ -730,7 +730,7 @@ KTEST(lifecycle, stale_remote_after_exit)
 		ktest_skip(kt, "needs 2 CPUs");
 		return;
 	}
-	memset((void *)&sr, 0, sizeof(sr));
+	memset((void *)&stale, 0, sizeof(stale));
 	ASSERT_EQ(lwkt_create(sr_a, NULL, &stale.a, NULL, 0, x, "sr_a"), 0);
 	a = stale.a;
 	ASSERT_TRUE(ktest_poll(&stale.a_parked, 1, 200, 1000 * MS));
