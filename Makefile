@@ -51,7 +51,7 @@ B_TAGS	:= $(strip $(if $(filter 1,$(CRIT_DEBUG)),critdebug) \
 	   $(if $(MAXCPUFIFO),fifo$(MAXCPUFIFO)))
 B	:= build$(if $(B_TAGS),/$(subst $(space),-,$(B_TAGS)))
 
-CFLAGS	:= -std=gnu11 -m32 -march=i586 -mtune=generic -O2 -g \
+CFLAGS	:= -std=gnu11 -m32 -march=i486 -mtune=generic -O2 -g \
 	   -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	   -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	   -fno-strict-aliasing -mgeneral-regs-only \
@@ -232,6 +232,20 @@ test: format-check $(B)/kernel.elf
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
+
+# Every CPU model QEMU lists (scripts/test_cpus.py; docs/boot.md "CPU
+# models and memory"): -smp 2 with a local APIC, else -smp 1, single TCG
+# unless THREAD= is given; CMDLINE= narrows the suite, ONLY= the models,
+# JOBS= boots at once (default 1).  Results in build/test-cpus.json.
+# First scripts/check_isa.py: no i586+ instruction outside its guards.
+.PHONY: test-cpus
+## test-cpus: boot every CPU model of qemu-system-i386 -cpu help, pass/fail each
+test-cpus: $(B)/kernel.elf
+	$(PYTHON) scripts/check_isa.py $(CROSS)objdump $(B)/kernel.elf
+	$(PYTHON) scripts/test_cpus.py --kernel $(B)/kernel.elf \
+	    --thread $(if $(filter command line,$(origin THREAD)),$(THREAD),single) \
+	    $(if $(CMDLINE),--cmdline '$(CMDLINE)') $(if $(ONLY),--only '$(ONLY)') \
+	    $(if $(JOBS),--jobs $(JOBS)) --timeout $(TIMEOUT)
 
 ## clean: remove build/ (only build/<tags>/ with CRIT_DEBUG, CHAOS, MAXCPUFIFO)
 clean:

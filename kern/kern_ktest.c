@@ -211,6 +211,11 @@ ktest_bench_report(struct ktest_ctx *kt, const char *name, uint64_t total,
 {
 	uint64_t centi = ops ? total * 100 / ops : 0;
 
+	if (!cpu_ticks_are_tsc()) {
+		ktest_skip(kt, "no TSC: cpu_ticks() counts the PIT, not "
+		    "instructions");
+		return;
+	}
 	if (ops == 0)
 		ktest_fail(kt, __FILE__, __LINE__, "bench %s: no operations", name);
 	kprintf(KT_INDENT "# bench: name=%s value=%llu.%02llu unit=%s "

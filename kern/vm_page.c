@@ -182,6 +182,20 @@ vm_page_free_count(void)
 	return kernel_arena.va_nfree;
 }
 
+void
+vm_page_limit(vm_paddr_t limit)
+{
+	uint32_t before = kernel_arena.va_nfree;
+
+	limit = rounddown2(limit, PAGE_SIZE);
+	if (limit >= kernel_top)
+		return;
+	vm_arena_reserve(&kernel_arena, limit, kernel_top - limit);
+	kprintf("vm: mem.limit: no RAM at or above %u MiB is used (%u KiB "
+	    "left out)\n", limit >> 20,
+	    (before - kernel_arena.va_nfree) * (PAGE_SIZE / 1024));
+}
+
 vm_paddr_t
 vm_page_top(void)
 {

@@ -372,9 +372,17 @@ KTEST(boot, timer_rate_bounded)
 		EXPECT_NE(cpu_timer_resolution_us(), 0);
 }
 
-/* The TSC rate is one an i586 or later can have (10 MHz .. 100 GHz). */
+/*
+ * The TSC rate is one an i586 or later can have (10 MHz .. 100 GHz);
+ * without a TSC the clock is the PIT, at exactly its rate.
+ */
 KTEST(boot, tsc_rate_plausible)
 {
+	if (!cpu_ticks_are_tsc()) {
+		ktest_log(kt, "no TSC: PIT clock at %llu Hz", cpu_tsc_hz);
+		EXPECT_EQ(cpu_tsc_hz, 1193182ull);
+		return;
+	}
 	ktest_log(kt, "TSC %llu Hz", cpu_tsc_hz);
 	EXPECT_GE(cpu_tsc_hz, 10000000ull);
 	EXPECT_LE(cpu_tsc_hz, 100000000000ull);
@@ -416,4 +424,97 @@ KTEST(boot, ap_online_iff_active)
 		EXPECT_EQ(gd->gd_state == GDS_ONLINE, active);
 		EXPECT_EQ(ap_start_slot[cpu] == AP_SLOT_RUNNING, active);
 	}
+}
+
+/* ---- CPU models (docs/boot.md "CPU models and memory") ----------------- */
+
+/*
+ * What the kernel uses matches what CPUID says: the features recorded at
+ * boot are the CPU's (unless fault.no_cpuid hid them), the clock is the
+ * TSC exactly when there is one (and reads it), the local APIC is used
+ * only when CPUID lists one, and more than one CPU runs only with both.
+ */
+KTEST(boot, cpu_features_consistent)
+{
+	const struct cpu_ident *ci = &cpu_ident;
+	uint64_t t0, tsc, t1;
+	uint32_t r[4];
+
+	EXPECT_TRUE(ci->ci_i486);
+	EXPECT_EQ(ci->ci_fault_no_cpuid, kopts.ko_fault_no_cpuid);
+	if (ci->ci_cpuid && ci->ci_max_leaf >= 1) {
+		cpuid(1, r);
+		EXPECT_EQ(r[3], ci->ci_feat_edx);
+		EXPECT_EQ(r[2], ci->ci_feat_ecx);
+	} else {
+		EXPECT_EQ(ci->ci_feat_edx, 0);
+		EXPECT_EQ(ci->ci_feat_ecx, 0);
+	}
+	EXPECT_EQ(cpu_ticks_are_tsc(), cpu_has(CPUID_TSC, 0));
+	if (cpu_ticks_are_tsc()) {
+		crit_enter();
+		t0 = cpu_ticks();
+		tsc = rdtsc();
+		t1 = cpu_ticks();
+		crit_exit();
+		EXPECT_LE(t0, tsc);
+		EXPECT_LE(tsc, t1);
+	} else {
+		EXPECT_EQ(cpu_tsc_hz, 1193182ull);
+	}
+	if (lapic_base != NULL)
+		EXPECT_TRUE(cpu_has(CPUID_APIC, 0));
+	else
+		EXPECT_NE(cpu_timer_resolution_us(), 0);
+	if (smp_active) {
+		EXPECT_TRUE(cpu_ticks_are_tsc());
+		EXPECT_TRUE(lapic_base != NULL);
+	}
+	ktest_log(kt, "family %u, edx 0x%08x ecx 0x%08x, clock %s, %s, %d CPU(s)",
+	    ci->ci_family, ci->ci_feat_edx, ci->ci_feat_ecx,
+	    cpu_ticks_are_tsc() ? "TSC" : "PIT channel 2",
+	    lapic_base != NULL ? "local APIC" : "no local APIC", ncpus);
+}
+
+#define PIT_KEEPS_MS	200
+
+/*
+ * With PIT channel 2 as the clock and channel 0 ticking at hz (one device,
+ * one time base), the two agree: while cpu_ticks() advances PIT_KEEPS_MS
+ * (never backwards, across several 55 ms wraps), at most
+ * PIT_KEEPS_MS * hz / 1000 + 2 timer interrupts arrive.  A clock that lost
+ * wraps would run slow and see more.  (Fewer is allowed: a host may drop
+ * PIT ticks.)  With the TSC as the clock there is nothing to compare: under
+ * TCG it follows host time, the PIT guest time.
+ */
+KTEST(boot, pit_clock_keeps_time)
+{
+	uint64_t t0, prev, now, end, n0, n1, bound;
+	int backwards = 0;
+
+	if (cpu_ticks_are_tsc()) {
+		ktest_skip(kt, "the clock is the TSC (host time under TCG, not "
+		    "the PIT's)");
+		return;
+	}
+	if (cpu_timer_resolution_us() == 0) {
+		ktest_skip(kt, "the clock interrupt is the local APIC timer");
+		return;
+	}
+	bound = (uint64_t)PIT_KEEPS_MS * hz / 1000 + 2;
+	n0 = mycpu->gd_cnt_timer_intr;
+	t0 = prev = cpu_ticks();
+	end = t0 + cpu_tsc_hz * PIT_KEEPS_MS / 1000;
+	while ((now = cpu_ticks()) < end) {
+		if (now < prev)
+			backwards++;
+		prev = now;
+	}
+	n1 = mycpu->gd_cnt_timer_intr;
+	ktest_log(kt, "%llu timer interrupts while the clock advanced %d ms "
+	    "(bound %llu), %s", n1 - n0, PIT_KEEPS_MS, bound,
+	    cpu_ticks_are_tsc() ? "TSC" : "PIT channel 2");
+	EXPECT_EQ(backwards, 0);
+	EXPECT_GT(n1 - n0, 0);
+	EXPECT_LE(n1 - n0, bound);
 }

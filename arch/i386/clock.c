@@ -1,10 +1,20 @@
 /*
- * Time: the TSC, calibrated once on the BSP against PIT channel 2 (8254
- * data sheet: mode 0 "interrupt on terminal count", OUT2 readable at port
- * 0x61 bit 5), before any AP starts.  A PIT that does not count is
- * detected; the rate then comes from CPUID (or is assumed), in one line.  Afterwards any CPU may read
- * cpu_ticks() and busy-wait with cpu_delay_us().  The TSC is required
- * (i586 and later); without it the kernel stops with a clear line.
+ * Time: cpu_ticks() counts the TSC, calibrated once on the BSP against PIT
+ * channel 2 (8254 data sheet: mode 0 "interrupt on terminal count", OUT2
+ * readable at port 0x61 bit 5), before any AP starts.  A PIT that does not
+ * count is detected; the rate then comes from CPUID (or is assumed), in one
+ * line.  Afterwards any CPU may read cpu_ticks() and busy-wait with
+ * cpu_delay_us().
+ *
+ * A CPU without a TSC (the i486 class, or CPUID.1:EDX bit 4 clear) counts
+ * time with PIT channel 2 instead: free-running in mode 2 at 1.193182 MHz,
+ * its 16-bit count extended to 64 bits at every cpu_ticks() (interrupts
+ * off; the kernel then runs uniprocessor, machdep.c, so no other CPU reads
+ * it).  The count wraps every 55 ms, so something must read it more often:
+ * the clock interrupt does (hz is raised to PIT_CLOCK_MIN_HZ if lower, the
+ * LAPIC one-shot is armed at most PIT_CLOCK_MAX_ARM ahead), and every wait
+ * loop does.  A stretch with interrupts off that reads no time for longer
+ * than 55 ms loses whole wraps: time then runs slow, never backwards.
  *
  * The interrupt that drives systimers is each CPU's local APIC timer in
  * one-shot mode.  Without a local APIC, or when its timer does not count
@@ -29,8 +39,6 @@
 #define PIT_GATE	0x61		/* bit 0 gate, bit 1 speaker, bit 5 OUT2 */
 #define CAL_MS		10
 #define CAL_ROUNDS	3
-#define CPUID_TSC	(1u << 4)
-#define CPUID_HYPERVISOR (1u << 31)	/* CPUID.1:ECX */
 #define PIT_MAX_SPINS	50000000	/* port reads; far beyond a 10 ms window */
 #define CAL_MIN_TICKS	100000		/* 10 ms at 10 MHz: slower is no i586 */
 #define TSC_HZ_ASSUMED	1000000000ull
@@ -38,14 +46,47 @@
 #define PIC1_CMD	0x20
 #define PIC1_DATA	0x21
 #define PIC_EOI		0x20
+#define PIT_CLOCK_WRAP	65536u		/* channel 2 count period, 55 ms */
+#define PIT_CLOCK_MAX_ARM (PIT_CLOCK_WRAP / 2)
+#define PIT_CLOCK_MIN_HZ 20		/* ticks at most 50 ms apart */
+#define PIT_CLOCK_SPINS	1000		/* reads before a stuck count is told */
 
 uint64_t cpu_tsc_hz;
 uint64_t cpu_boot_tsc;
+static bool clock_uses_tsc;		/* else PIT channel 2 is the clock; set
+					   by clock_calibrate(), so nothing runs
+					   RDTSC before the TSC is known */
+static uint64_t pit_clock_total;	/* ticks counted up to pit_clock_last */
+static uint16_t pit_clock_last;
+
+static uint16_t pit_ch2_read(void);
+
+/* The PIT clock: ticks since pit_clock_start(); interrupts off inside. */
+static uint64_t
+pit_clock_read(void)
+{
+	uint32_t ef = intr_disable();
+	uint16_t now = pit_ch2_read();
+	uint64_t total;
+
+	/* Mode 2 counts down; a wrap in between is the 16-bit difference. */
+	pit_clock_total += (uint16_t)(pit_clock_last - now);
+	pit_clock_last = now;
+	total = pit_clock_total;
+	intr_restore(ef);
+	return total;
+}
 
 uint64_t
 cpu_ticks(void)
 {
-	return rdtsc();
+	return clock_uses_tsc ? rdtsc() : pit_clock_read();
+}
+
+bool
+cpu_ticks_are_tsc(void)
+{
+	return clock_uses_tsc;
 }
 
 uint64_t
@@ -130,36 +171,60 @@ pit_measure(const char **why)
 static uint64_t
 tsc_hz_from_cpuid(const char **src)
 {
-	uint32_t r[4], max;
+	uint32_t r[4];
 
-	cpuid(0, r);
-	max = r[0];
-	if (max >= 0x15) {
-		cpuid(0x15, r);
-		if (r[0] != 0 && r[1] != 0 && r[2] != 0) {
-			*src = "from CPUID leaf 0x15";
-			return (uint64_t)r[2] * r[1] / r[0];
-		}
+	if (cpuid_leaf(0x15, r) && r[0] != 0 && r[1] != 0 && r[2] != 0) {
+		*src = "from CPUID leaf 0x15";
+		return (uint64_t)r[2] * r[1] / r[0];
 	}
-	if (max >= 0x16) {
-		cpuid(0x16, r);
-		if ((r[0] & 0xFFFF) != 0) {
-			*src = "from CPUID leaf 0x16 (base frequency)";
-			return (uint64_t)(r[0] & 0xFFFF) * 1000000;
-		}
+	if (cpuid_leaf(0x16, r) && (r[0] & 0xFFFF) != 0) {
+		*src = "from CPUID leaf 0x16 (base frequency)";
+		return (uint64_t)(r[0] & 0xFFFF) * 1000000;
 	}
-	cpuid(1, r);
-	if (r[2] & CPUID_HYPERVISOR) {
-		cpuid(0x40000000, r);
-		if (r[0] >= 0x40000010 && r[0] < 0x40010000) {
-			cpuid(0x40000010, r);
-			if (r[0] != 0) {
-				*src = "from hypervisor CPUID leaf 0x40000010";
-				return (uint64_t)r[0] * 1000;
-			}
-		}
+	if (cpuid_hypervisor_leaf(CPUID_HV_BASE + 0x10, r) && r[0] != 0) {
+		*src = "from hypervisor CPUID leaf 0x40000010";
+		return (uint64_t)r[0] * 1000;
 	}
 	return 0;
+}
+
+/*
+ * No TSC: start PIT channel 2 free-running (mode 2, count 65536, gate on,
+ * speaker off) as the clock.  A count that does not move leaves the kernel
+ * nothing to measure time with: one line and stop.
+ */
+static void
+pit_clock_start(void)
+{
+	uint16_t first;
+	int spins;
+
+	outb(PIT_GATE, (inb(PIT_GATE) & ~0x02) | 0x01);
+	outb(PIT_MODE, 0xB4);		/* channel 2, lo/hi byte, mode 2 */
+	outb(PIT_CH2, 0);
+	outb(PIT_CH2, 0);
+	first = pit_ch2_read();
+	for (spins = 0; pit_ch2_read() == first; spins++) {
+		if (spins > PIT_CLOCK_SPINS) {
+			kprintf("clock: no TSC and PIT channel 2 does not count "
+			    "(%d reads%s): no clock to run on\n", spins,
+			    kopts.ko_fault_pit_stuck ? ", fault.pit_stuck" : "");
+			cpu_shutdown(KEXIT_PANIC);
+		}
+	}
+	pit_clock_last = pit_ch2_read();
+	pit_clock_total = 0;
+	cpu_boot_tsc = 0;
+	cpu_tsc_hz = PIT_HZ;
+	if (hz < PIT_CLOCK_MIN_HZ) {
+		kprintf("clock: hz=%u would let PIT channel 2 wrap unseen between "
+		    "ticks; using hz=%u\n", hz, PIT_CLOCK_MIN_HZ);
+		hz = PIT_CLOCK_MIN_HZ;
+	}
+	kprintf("clock: no TSC (%s); time comes from PIT channel 2 at "
+	    "%u.%06u MHz, and only CPU 0 runs\n", cpu_ident.ci_cpuid ?
+	    "CPUID.1:EDX bit 4 clear" : "no CPUID", PIT_HZ / 1000000,
+	    PIT_HZ % 1000000);
 }
 
 void
@@ -167,15 +232,13 @@ clock_calibrate(void)
 {
 	uint64_t m[CAL_ROUNDS], tmp;
 	const char *why = NULL, *src = NULL;
-	uint32_t r[4];
 	int i, j;
 
-	cpuid(1, r);
-	if ((r[3] & CPUID_TSC) == 0) {
-		kprintf("clock: this CPU has no TSC (CPUID.1:EDX bit 4); "
-		    "an i586 or later is required\n");
-		cpu_shutdown(KEXIT_PANIC);
+	if (!cpu_has(CPUID_TSC, 0)) {
+		pit_clock_start();
+		return;
 	}
+	clock_uses_tsc = true;
 	for (i = 0; i < CAL_ROUNDS && why == NULL; i++)
 		m[i] = pit_measure(&why);
 	if (why != NULL) {
@@ -206,9 +269,9 @@ clock_calibrate(void)
 void
 cpu_delay_us(uint32_t us)
 {
-	uint64_t end = rdtsc() + cpu_tsc_hz * us / 1000000;
+	uint64_t end = cpu_ticks() + cpu_tsc_hz * us / 1000000;
 
-	while (rdtsc() < end)
+	while (cpu_ticks() < end)
 		cpu_pause();
 }
 
@@ -219,6 +282,7 @@ static volatile bool timer_ready[MAXCPU];
 void
 clock_init_cpu(void)
 {
+	KKASSERT(clock_uses_tsc || (mycpuid == 0 && ncpus == 1));
 	if (lapic_timer_usable()) {
 		lapic_timer_init_cpu();
 	} else {
@@ -253,8 +317,11 @@ cpu_timer_resolution_us(void)
 void
 cpu_timer_reload(uint64_t tsc_delta)
 {
-	if (!timer_uses_pit)
-		lapic_timer_reload(tsc_delta);
+	if (timer_uses_pit)
+		return;
+	if (!clock_uses_tsc && tsc_delta > PIT_CLOCK_MAX_ARM)
+		tsc_delta = PIT_CLOCK_MAX_ARM;	/* read the clock before it wraps */
+	lapic_timer_reload(tsc_delta);
 }
 
 /*

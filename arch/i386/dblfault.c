@@ -19,7 +19,6 @@
 #include <machine/segments.h>
 #include "i386_var.h"
 
-#define DF_STACK_PAGES	2
 
 void	dblfault_handler(void) __noreturn;
 

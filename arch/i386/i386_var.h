@@ -25,6 +25,36 @@ struct intrframe {
 _Static_assert(sizeof(struct intrframe) == 13 * 4, "vectors.asm builds this frame");
 _Static_assert(offsetof(struct intrframe, tf_trapno) == 32, "vectors.asm");
 
+/* identcpu.c: the CPU model's features (BSP fills it before APs start). */
+struct cpu_ident {
+	bool		ci_i486;	/* EFLAGS.AC toggles */
+	bool		ci_cpuid;	/* EFLAGS.ID toggles: CPUID exists */
+	bool		ci_fault_no_cpuid; /* fault.no_cpuid hid it */
+	char		ci_vendor[13];
+	uint32_t	ci_max_leaf;	/* CPUID.0:EAX */
+	uint32_t	ci_family, ci_model, ci_stepping;
+	uint32_t	ci_feat_edx;	/* CPUID.1:EDX, 0 without leaf 1 */
+	uint32_t	ci_feat_ecx;	/* CPUID.1:ECX */
+};
+extern struct cpu_ident cpu_ident;
+#define CPUID_FPU	(1u << 0)	/* CPUID.1:EDX */
+#define CPUID_TSC	(1u << 4)
+#define CPUID_MSR	(1u << 5)
+#define CPUID_CX8	(1u << 8)
+#define CPUID_APIC	(1u << 9)
+#define CPUID_CMOV	(1u << 15)
+#define CPUID_SSE2	(1u << 26)
+#define CPUID2_HYPERVISOR (1u << 31)	/* CPUID.1:ECX */
+#define CPUID_HV_BASE	0x40000000u
+void	identcpu_probe(void);
+void	identcpu_report(void);
+/* All the CPUID.1 EDX bits `edx` and ECX bits `ecx` are set. */
+bool	cpu_has(uint32_t edx, uint32_t ecx);
+/* CPUID `leaf` into r if the CPU has it (basic range), else false. */
+bool	cpuid_leaf(uint32_t leaf, uint32_t r[4]);
+/* A hypervisor CPUID leaf (0x4000xxxx) if one is reported, else false. */
+bool	cpuid_hypervisor_leaf(uint32_t leaf, uint32_t r[4]);
+
 /* serial.c */
 void	serial_init(void);
 void	serial_putc(int c);
@@ -49,6 +79,7 @@ void	multiboot2_parse(uint32_t magic, vm_paddr_t mbi, struct bootinfo *bi);
 
 /* pmap.c */
 void	pmap_bootstrap(void);
+uint32_t pmap_bootstrap_pages(void);
 void	pmap_map_uncached(vm_paddr_t pa);
 bool	pmap_va_valid(vm_offset_t va);
 void	pmap_set_guard(vm_offset_t va, bool on);
@@ -82,6 +113,7 @@ void	clock_init_cpu(void);
 void	timer_intr(struct intrframe *frame);
 
 /* dblfault.c */
+#define DF_STACK_PAGES	2		/* each CPU's double-fault stack */
 void	dblfault_init_cpu(void);
 
 /* machdep.c */
@@ -93,6 +125,7 @@ vm_paddr_t mp_lapic_pa(const struct cpu_enum *ce);
 void	mp_discover(const struct bootinfo *bi);
 void	mp_start_aps(void);
 void	mp_uniprocessor(const char *why);
+void	mp_afford_memory(void);	/* before pmap_bootstrap() */
 void	ap_main(int cpuid) __noreturn;
 extern uint8_t ap_apicid_to_cpu[256];
 #define AP_SLOT_WAITING		0	/* not yet claimed by either side */

@@ -39,8 +39,6 @@
 #define MSR_APICBASE	0x1B
 #define APICBASE_ENABLE	0x800
 #define APICBASE_PA_MASK 0x0000000FFFFFF000ull	/* bits 12..35 */
-#define CPUID_APIC	(1u << 9)
-#define CPUID_MSR	(1u << 5)
 
 volatile uint8_t *lapic_base;
 static uint64_t lapic_timer_hz;		/* timer counts per second (divide 16) */
@@ -61,13 +59,7 @@ lapic_write(uint32_t reg, uint32_t v)
 bool
 lapic_present(void)
 {
-	uint32_t r[4];
-
-	cpuid(0, r);
-	if (r[0] < 1)
-		return false;
-	cpuid(1, r);
-	return (r[3] & CPUID_APIC) != 0;
+	return cpu_has(CPUID_APIC, 0);
 }
 
 /*
@@ -80,11 +72,9 @@ lapic_present(void)
 vm_paddr_t
 lapic_pa_check(vm_paddr_t table_pa, const char *source)
 {
-	uint32_t r[4];
 	uint64_t msr_pa;
 
-	cpuid(1, r);
-	if ((r[3] & CPUID_MSR) == 0) {
+	if (!cpu_has(CPUID_MSR, 0)) {
 		if (table_pa != 0 && (table_pa & PAGE_MASK) == 0)
 			return table_pa;
 		kprintf("lapic: the %s gives local APIC address 0x%08x, not a "
@@ -116,10 +106,7 @@ lapic_id(void)
 void
 lapic_init_cpu(void)
 {
-	uint32_t r[4];
-
-	cpuid(1, r);
-	if (r[3] & CPUID_MSR) {
+	if (cpu_has(CPUID_MSR, 0)) {
 		uint64_t base = rdmsr(MSR_APICBASE);
 
 		if ((base & APICBASE_ENABLE) == 0)

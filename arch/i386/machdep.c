@@ -14,6 +14,7 @@
 #include <sys/ipiq.h>
 #include <sys/systimer.h>
 #include <sys/thread.h>
+#include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
@@ -60,9 +61,11 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 {
 	struct mdglobaldata *md = &cpu_private[0];
 	struct bootinfo bi;
-	uint32_t r[4];
 	int cpu;
 
+	identcpu_probe();
+	if (cpu_has(CPUID_TSC, 0))
+		cpu_boot_tsc = rdtsc();
 	gdt_init_cpu(md, 0);
 	gdt_load(md);
 	md->mi.gd_stack_base = (vm_offset_t)bsp_boot_stack;
@@ -70,20 +73,24 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 	lwkt_init_cpu_threads();	/* curthread: the idle thread, on this stack */
 	idt_init();
 	idt_load();
-	cpuid(1, r);
-	if (r[3] & (1u << 4))
-		cpu_boot_tsc = rdtsc();
 	serial_init();
 	kprintf("\nLWKT i386 SMP kernel\n");
 
 	multiboot2_parse(magic, mbi, &bi);
 	kopts_defaults(&kopts);
 	kopts_parse(bi.bi_cmdline, &kopts, boot_complain, NULL);
+	identcpu_report();
+	if (kopts.ko_mem_limit != 0)
+		vm_page_limit((vm_paddr_t)kopts.ko_mem_limit << 20);
 	hz = kopts.ko_hz;
 	ipiq_optimized = kopts.ko_ipiq_optimized != 0;
 	lwkt_untimely_switch = kopts.ko_untimely_switch != 0;
 	clock_calibrate();
 	mp_discover(&bi);
+	if (!cpu_ticks_are_tsc())
+		mp_uniprocessor("no TSC: the clock is PIT channel 2, which "
+		    "only one CPU can extend");
+	mp_afford_memory();
 	pmap_bootstrap();
 	pic_disable();
 	if (lapic_base != NULL) {

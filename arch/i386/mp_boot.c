@@ -22,6 +22,16 @@
  * interrupts off, never counted; if the BSP loses, the AP is coming and
  * the BSP waits (bounded, else a named panic) for it to be online.
  *
+ * mp_afford_memory() (BSP, paging off, before the page tables and any
+ * per-CPU allocation): every CPU costs MP_CPU_PAGES of RAM (its boot and
+ * double-fault stacks, its IPIQ FIFOs, and the stacks of the
+ * MP_CPU_THREADS threads the self-test suite keeps alive on it at once,
+ * lifecycle.create_exit_waves), and the kernel keeps its page tables and
+ * MP_KERNEL_PAGES besides.  With less free RAM than
+ * that for every CPU found, only the CPUs it affords are started, in one
+ * line saying why; with less than one CPU's worth the kernel stops with a
+ * panic line naming the amounts (docs/boot.md "CPU models and memory").
+ *
  * Fault injection (docs/boot.md §8): smp.nostart=N sends cpu N no STARTUP
  * IPI; smp.slowstart=N delays cpu N past the deadline before its
  * hand-shake, smp.slowonline=N just after winning it.
@@ -36,7 +46,9 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <sys/kopts.h>
+#include <sys/thread.h>
 #include <sys/vm_page.h>
 #include <machine/atomic.h>
 #include <machine/cpu.h>
@@ -49,6 +61,13 @@
 #define AP_START_WAIT_MS	2000
 #define AP_SLOWSTART_MS		(AP_START_WAIT_MS + 500)	/* smp.slow* */
 #define AP_SETTLE_MS		20
+#define MP_CPU_THREADS		72	/* live threads per CPU the suite needs */
+#define MP_CPU_PAGES							\
+	(AP_STACK_PAGES + DF_STACK_PAGES +				\
+	    howmany(MAXCPU * sizeof(struct lwkt_ipiq), PAGE_SIZE) +	\
+	    MP_CPU_THREADS * (KSTACK_PAGES + 1))
+#define MP_KERNEL_PAGES		256	/* 1 MiB: heap, tables, the suite */
+#define KIB(pages)		((pages) * (PAGE_SIZE / 1024))
 
 extern char ap_trampoline[], ap_trampoline_end[];
 extern void kern_ap_started(void) __noreturn;
@@ -137,6 +156,19 @@ mp_discover(const struct bootinfo *bi)
 	kprintf("\n");
 }
 
+/* Forget the CPUs from `keep` on: they are never started. */
+static void
+mp_keep_cpus(int keep)
+{
+	int cpu;
+
+	KKASSERT(keep >= 1 && keep <= ncpus);
+	for (cpu = keep; cpu < ncpus; cpu++)
+		ap_apicid_to_cpu[cpu_private[cpu].mi.gd_apicid] = 0xFF;
+	ncpus = keep;
+	smp_active = ncpus > 1;
+}
+
 /*
  * Before mp_start_aps(): start no AP after all (one line saying why); the
  * kernel runs on CPU 0 alone.
@@ -144,16 +176,34 @@ mp_discover(const struct bootinfo *bi)
 void
 mp_uniprocessor(const char *why)
 {
-	int cpu;
+	int n = ncpus;
 
-	if (ncpus == 1)
+	if (n == 1)
 		return;
-	for (cpu = 1; cpu < ncpus; cpu++)
-		ap_apicid_to_cpu[cpu_private[cpu].mi.gd_apicid] = 0xFF;
+	mp_keep_cpus(1);
 	kprintf("smp: %s; running uniprocessor (%d CPU(s) not started)\n",
-	    why, ncpus - 1);
-	ncpus = 1;
-	smp_active = 0;
+	    why, n - 1);
+}
+
+void
+mp_afford_memory(void)
+{
+	uint32_t free = vm_page_free_count(), afford;
+	uint32_t keep = MP_KERNEL_PAGES + pmap_bootstrap_pages();
+
+	if (free < keep + MP_CPU_PAGES)
+		panic("vm: %u KiB of RAM free after the kernel image; it needs "
+		    "at least %u KiB (%u KiB for one CPU, %u KiB besides)",
+		    KIB(free), KIB(keep + MP_CPU_PAGES), KIB(MP_CPU_PAGES),
+		    KIB(keep));
+	afford = (free - keep) / MP_CPU_PAGES;
+	if (afford >= (uint32_t)ncpus)
+		return;
+	kprintf("smp: %u KiB of RAM free: memory for %u of %d CPUs (%u KiB "
+	    "each, %u KiB besides); the other %d are not started\n",
+	    KIB(free), afford, ncpus, KIB(MP_CPU_PAGES), KIB(keep),
+	    ncpus - (int)afford);
+	mp_keep_cpus((int)afford);
 }
 
 void

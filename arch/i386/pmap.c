@@ -64,11 +64,24 @@ pmap_map_uncached(vm_paddr_t pa)
 		invlpg(rounddown2(pa, PAGE_SIZE));
 }
 
+static vm_paddr_t
+pmap_bootstrap_top(void)
+{
+	return MAX(vm_page_top(), (vm_paddr_t)_kernel_end);
+}
+
+/* The pages pmap_bootstrap() takes: the directory and its page tables. */
+uint32_t
+pmap_bootstrap_pages(void)
+{
+	return 1 + howmany(pmap_bootstrap_top(), (vm_paddr_t)NPTEPG * PAGE_SIZE);
+}
+
 /* Runs on the BSP, paging off, after vm_page knows the memory map. */
 void
 pmap_bootstrap(void)
 {
-	vm_paddr_t top = MAX(vm_page_top(), (vm_paddr_t)_kernel_end);
+	vm_paddr_t top = pmap_bootstrap_top();
 	vm_paddr_t pa;
 
 	kernel_pd = vm_page_alloc(1);

@@ -32,11 +32,17 @@ void	cpu_backtrace(uint32_t fp);
 /* Any CPU: print the arch part of a CPU's state for the panic dump. */
 void	cpu_dump_md(struct globaldata *gd);
 
-/* TSC ticks and their calibrated rate (Hz); any CPU, any context. */
+/*
+ * The kernel's clock and its calibrated rate (Hz); any CPU, any context.
+ * TSC ticks, or on a CPU without a TSC (then uniprocessor) PIT ticks at
+ * 1.193182 MHz; cpu_ticks_are_tsc() says which (instruction counts under
+ * -icount, as the benchmarks report them, need the TSC).
+ */
 uint64_t cpu_ticks(void);
 extern uint64_t cpu_tsc_hz;
 uint64_t cpu_ticks_to_us(uint64_t ticks);
-/* TSC value at kernel entry (the BSP's first instructions). */
+bool	cpu_ticks_are_tsc(void);
+/* cpu_ticks() at kernel entry (the BSP's first instructions; 0 with the PIT). */
 extern uint64_t cpu_boot_tsc;
 
 /* Busy-wait at least `us` microseconds (real time, calibrated). */

@@ -22,6 +22,8 @@ read_eflags(void)
 	return ef;
 }
 
+static inline void write_eflags(uint32_t ef) { __asm__ __volatile__("pushl %0; popfl" :: "r"(ef) : "memory", "cc"); }
+
 static inline void cpu_disable_intr(void) { __asm__ __volatile__("cli" ::: "memory"); }
 static inline void cpu_enable_intr(void) { __asm__ __volatile__("sti" ::: "memory"); }
 static inline void cpu_pause(void) { __asm__ __volatile__("pause" ::: "memory"); }
@@ -49,6 +51,7 @@ intr_restore(uint32_t ef)
 static inline void cpu_sti_hlt(void) { __asm__ __volatile__("sti; hlt" ::: "memory"); }
 static inline void cpu_hlt(void) { __asm__ __volatile__("hlt" ::: "memory"); }
 
+/* i586+: only where cpu_has(CPUID_TSC, 0) (arch/i386/identcpu.c). */
 static inline uint64_t
 rdtsc(void)
 {
@@ -57,6 +60,7 @@ rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+/* Only where EFLAGS.ID toggles: use cpuid_leaf() (arch/i386/identcpu.c). */
 static inline void
 cpuid(uint32_t leaf, uint32_t r[4])
 {
@@ -64,6 +68,7 @@ cpuid(uint32_t leaf, uint32_t r[4])
 	    : "a"(leaf), "c"(0));
 }
 
+/* i586+: RDMSR/WRMSR only where cpu_has(CPUID_MSR, 0). */
 static inline uint64_t
 rdmsr(uint32_t msr)
 {
@@ -121,7 +126,7 @@ read_esp(void)
 	return v;
 }
 
-/* Full fence; all x86 CPUs we run on (i586+) order stores, so a locked op is enough. */
+/* Full fence; every x86 CPU we run on (i486+) orders stores, so a locked op is enough. */
 static inline void cpu_mfence(void) { __asm__ __volatile__("lock; addl $0,(%%esp)" ::: "memory"); }
 
 #endif

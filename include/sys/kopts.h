@@ -34,6 +34,10 @@ struct kopts {
 					   that does not count */
 	bool		ko_fault_pit_stuck; /* fault.pit_stuck: PIT channel 2
 					   reads back a constant */
+	bool		ko_fault_no_cpuid; /* fault.no_cpuid: the CPU is
+					   taken to have no CPUID */
+	uint32_t	ko_mem_limit;	/* mem.limit=N: use RAM below N MiB
+					   only (default 0: all) */
 	uint32_t	ko_hz;		/* hz=N: hard clock rate (default 100) */
 	uint32_t	ko_untimely_switch; /* untimely_switch=0|1 */
 	uint32_t	ko_ipiq_optimized; /* ipiq_optimized=0|1 (default 1) */

@@ -39,6 +39,8 @@ void	vm_page_reserve_range(vm_paddr_t pa, vm_paddr_t len);
 void	*vm_page_alloc(uint32_t npages);
 void	vm_page_free(void *p, uint32_t npages);
 uint32_t vm_page_free_count(void);
+/* Leave RAM at and above `limit` unused (mem.limit=; BSP, at boot). */
+void	vm_page_limit(vm_paddr_t limit);
 /* End of the highest page ever made free (what the page tables must map). */
 vm_paddr_t vm_page_top(void);
 

@@ -126,6 +126,69 @@ MATRIX = [
          args="-cpu pentium,-apic",
          require=[r"no local APIC.*running uniprocessor"]),
     Boot("maxcpus",       "4", "multi",  "expect.ncpus=2 smp.maxcpus=2", PASS),
+    # CPU models and memory (docs/boot.md "CPU models and memory"; `make
+    # test-cpus` boots every model QEMU lists).  An i486 has no TSC, no
+    # local APIC, no MSRs: one CPU, PIT channel 2 counts time, channel 0
+    # ticks, and the whole suite runs.
+    Boot("cpu-486",       "1", "single", "expect.ncpus=1",   PASS,
+         args="-cpu 486",
+         require=[r"^cpu: GenuineIntel family 4 model 8 ",
+                  r"^clock: no TSC \(CPUID\.1:EDX bit 4 clear\); time comes "
+                  r"from PIT channel 2 at 1\.193182 MHz, and only CPU 0 runs$",
+                  r"^smp: no local APIC .*running uniprocessor$",
+                  r"^clock: no usable local APIC timer; PIT channel 0 ticks "
+                  r"at 100 Hz$"]),
+    # No CPUID instruction at all (fault.no_cpuid: QEMU always has one).
+    Boot("cpu-no-cpuid",  "2", "single", "expect.ncpus=1 fault.no_cpuid",
+         PASS, args="-cpu pentium",
+         require=[r"^cpu: no CPUID instruction \(EFLAGS\.ID does not toggle, "
+                  r"fault\.no_cpuid\)",
+                  r"^clock: no TSC \(no CPUID\)",
+                  r"^smp: no local APIC .*running uniprocessor$"]),
+    # A tick rate too low to see every wrap of the PIT clock is raised;
+    # boot.pit_clock_keeps_time checks the clock against the ticks.
+    Boot("cpu-486-hz10",  "1", "single",
+         "test=boot.*,clock.* expect.ncpus=1 hz=10", PASS, args="-cpu 486",
+         require=[r"^clock: hz=10 would let PIT channel 2 wrap unseen between "
+                  r"ticks; using hz=20$",
+                  r"^\s*# boot\.pit_clock_keeps_time: \d+ timer interrupts "
+                  r"while the clock advanced 200 ms \(bound 6\), PIT channel 2$"]),
+    # A local APIC but no TSC: the LAPIC timer runs on the PIT clock, and
+    # the second CPU is not started.
+    Boot("cpu-pentium-notsc", "2", "single", "expect.ncpus=1", PASS,
+         args="-cpu pentium,-tsc",
+         require=[r"^smp: no TSC: the clock is PIT channel 2, which only one "
+                  r"CPU can extend; running uniprocessor \(1 CPU\(s\) not "
+                  r"started\)$",
+                  r"^lapic: timer \d+\.\d{3} MHz"]),
+    Boot("cpu-pentium3",  "2", "single", "expect.ncpus=2",   PASS,
+         args="-cpu pentium3",
+         require=[r"^cpu: GenuineIntel family 6 model 7 .* tsc msr cx8 apic"]),
+    Boot("cpu-core2duo",  "2", "single", "expect.ncpus=2",   PASS,
+         args="-cpu core2duo", require=[r"^cpu: GenuineIntel family 6 "]),
+    Boot("cpu-skylake",   "2", "single", "expect.ncpus=2",   PASS,
+         args="-cpu Skylake-Client", require=[r"^cpu: GenuineIntel family 6 "
+                                              r"model 94 "]),
+    Boot("cpu-epyc",      "2", "single", "expect.ncpus=2",   PASS,
+         args="-cpu EPYC", require=[r"^cpu: AuthenticAMD family 23 "]),
+    # 16 MiB is enough for 8 CPUs (about 1.5 MiB each with the suite).
+    Boot("mem16-smp8",    "8", "single", "expect.ncpus=8",   PASS,
+         args="-m 16", timeout=240, require=[r"^smp: 8 of 8 CPUs online"]),
+    # Less: one line says how many CPUs the RAM affords, and the suite runs
+    # on those.  -m 6 is the least GRUB loads the kernel with; mem.limit=
+    # caps the RAM the kernel uses; below one CPU's worth, one panic line.
+    Boot("mem6-smp8",     "8", "single", "", PASS, args="-m 6",
+         require=[r"(?s)^smp: \d+ KiB of RAM free: memory for (\d) of 8 CPUs "
+                  r"\(\d+ KiB each, \d+ KiB besides\); the other \d are not "
+                  r"started$.*^kernel: \1 CPU\(s\) online"]),
+    Boot("mem-limit-smp8", "8", "single", "mem.limit=8", PASS,
+         require=[r"^vm: mem\.limit: no RAM at or above 8 MiB is used",
+                  r"(?s)^smp: \d+ KiB of RAM free: memory for ([2-7]) of 8 "
+                  r"CPUs .*^kernel: \1 CPU\(s\) online"]),
+    Boot("mem-too-small", "2", "single", "mem.limit=4", PANIC,
+         require=[r"^panic: vm: \d+ KiB of RAM free after the kernel image; "
+                  r"it needs at least \d+ KiB \(\d+ KiB for one CPU, \d+ KiB "
+                  r"besides\)$"]),
     # Debug option: the outermost crit_exit() yields, switching at odd places.
     Boot("smp1-untimely", "1", "single", "expect.ncpus=1 untimely_switch=1",
          PASS),
