@@ -16,6 +16,8 @@ NASM	?= nasm
 PYTHON	?= python3
 ## CLANG_FORMAT: the clang-format of format-check (default clang-format-14)
 CLANG_FORMAT ?= clang-format-14
+## FUZZ_CC: the clang with libFuzzer and the sanitizers (default clang-14)
+FUZZ_CC	?= clang-14
 
 ## SMP: QEMU -smp spec (default 4), e.g. 8, 2,maxcpus=4, 6,sockets=2,cores=3
 SMP		?= 4
@@ -75,9 +77,12 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && command -v xorriso >/dev/null && command -v mformat >/dev/null \
 	      && command -v qemu-system-i386 >/dev/null && command -v gdb >/dev/null \
 	      && command -v $(CLANG_FORMAT) >/dev/null && command -v prove >/dev/null \
+	      && command -v $(FUZZ_CC) >/dev/null \
+	      && test -f "$$($(FUZZ_CC) -print-runtime-dir)/libclang_rt.fuzzer-x86_64.a" \
 	      && echo yes)
 
-.PHONY: all deps run bench test soak clean gdb debug gdb-test help format-check
+.PHONY: FORCE all deps run bench test soak clean gdb debug gdb-test help format-check \
+	fuzz fuzz-build fuzz-short
 ## all: build the kernel, the ISO and compile_commands.json (the default)
 all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
 
@@ -115,7 +120,8 @@ $(CDB_FILE):
 #   their own, as KNF does everywhere else.
 FORMAT_EXCLUDE := include/machine/atomic.h include/machine/cpufunc.h
 FORMAT_SRCS := $(filter-out $(FORMAT_EXCLUDE),$(sort $(C_SRCS) \
-	$(wildcard arch/i386/*.h include/*/*.h kern/*.h tests/*.h)))
+	$(wildcard arch/i386/*.h include/*/*.h kern/*.h tests/*.h) \
+	$(wildcard tests/fuzz/*.[ch] tests/fuzz/host/*/*.h)))
 
 ## format-check: fail, naming them, if C files differ from .clang-format
 format-check: | deps
@@ -128,11 +134,19 @@ ifneq ($(TOOLS_OK),yes)
 	scripts/install-deps
 endif
 
-$(B)/%.o: %.c | deps
+# Objects depend on the flags they were built with: a change of CFLAGS or
+# NFLAGS (a new -march, -D option or warning) rebuilds every object instead
+# of linking objects of two configurations into one kernel.
+FLAGS_NOW := $(CC) $(CFLAGS) | $(NASM) $(NFLAGS)
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(B)/%.o: %.c $(B)/flags | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/%.o: %.asm | deps
+$(B)/%.o: %.asm $(B)/flags | deps
 	@mkdir -p $(dir $@)
 	$(NASM) $(NFLAGS) -Iboot/ -MD $(B)/$*.d -o $@ $<
 
@@ -224,14 +238,68 @@ soak:
 
 ## JOBS: boots run at once (make test: the host's cores; make soak: 2)
 ## FAILED: 1 makes make test re-run only the boots that failed last time
-## test: format-check, runner unit tests, gdb check and the whole boot matrix
-test: format-check $(B)/kernel.elf
+## test: format-check, short fuzz runs, runner unit tests, gdb check and the boot matrix
+test: format-check fuzz-short $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(MAKE) --no-print-directory CHAOS=1 build/chaos/kernel.elf
 	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)
+
+# Fuzzing (docs/testing.md, "Fuzzing").  Each parser of untrusted input is
+# compiled for the host, from the same source file, against the kernel's
+# headers (tests/fuzz/host/ first: host stand-ins for hardware headers),
+# with libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer; the
+# kernel functions the parsers call come from tests/fuzz/shim.c, which is
+# compiled against the host's C library.  FUZZ_SRCS_<target>: the kernel
+# sources of each target besides kern/subr_prf.c (kprintf).
+FUZZ_TARGETS	:= acpi kopts mptable multiboot2 prf
+FUZZ_SRCS_acpi	:= arch/i386/madt.c
+FUZZ_SRCS_kopts	:= kern/kern_kopts.c
+FUZZ_SRCS_mptable := arch/i386/mptable.c
+FUZZ_SRCS_multiboot2 := arch/i386/multiboot2.c
+FUZZ_SRCS_prf	:=
+FUZZ_DIR	:= build/fuzz
+FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS	:= -std=gnu11 -g -O1 -fno-strict-aliasing -Wall -Wextra -Werror \
+		   -Wno-unused-parameter $(FUZZ_SAN)
+FUZZ_KCFLAGS	:= $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		   -Itests/fuzz/host -Iinclude -Iarch/i386 -Itests/fuzz
+FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+## SECS: seconds make fuzz runs each target (default 60)
+SECS		?= 60
+## FUZZ_TEST_SECS: seconds make test fuzzes each target (default 4)
+FUZZ_TEST_SECS	?= 4
+
+$(FUZZ_DIR)/k/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_KCFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/shim.o: tests/fuzz/shim.c tests/fuzz/shim.h | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+.PRECIOUS: $(FUZZ_DIR)/k/%.o
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/k/tests/fuzz/fuzz_%.o \
+	    $$(addprefix $(FUZZ_DIR)/k/,$$(subst .c,.o,$$(FUZZ_SRCS_$$*)) kern/subr_prf.o) \
+	    $(FUZZ_DIR)/shim.o
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+
+## fuzz-build: build the fuzz targets (build/fuzz/fuzz_*)
+fuzz-build: $(FUZZ_BINS)
+
+## RUNS: make fuzz stops each target after RUNS executions instead (SECS bounds it)
+RUNS		?=
+## fuzz: run every fuzz target for SECS seconds; executions and crashes each
+fuzz: $(FUZZ_BINS)
+	$(PYTHON) scripts/fuzz_run.py --secs $(SECS) $(if $(RUNS),--runs $(RUNS)) \
+	    $(FUZZ_TARGETS)
+
+## fuzz-short: make test's fuzz step: the regression corpus, FUZZ_TEST_SECS each
+fuzz-short: $(FUZZ_BINS)
+	$(PYTHON) scripts/fuzz_run.py --secs $(FUZZ_TEST_SECS) $(FUZZ_TARGETS)
 
 # Every CPU model QEMU lists (scripts/test_cpus.py; docs/boot.md "CPU
 # models and memory"): -smp 2 with a local APIC, else -smp 1, single TCG
@@ -251,4 +319,4 @@ test-cpus: $(B)/kernel.elf
 clean:
 	rm -rf $(B)
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(wildcard $(FUZZ_DIR)/k/*/*.d $(FUZZ_DIR)/k/*/*/*.d)

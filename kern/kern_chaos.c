@@ -163,6 +163,12 @@ chaos_fired(enum chaos_point p)
 	return sum;
 }
 
+uint32_t
+chaos_fired_cpu(enum chaos_point p, int cpu)
+{
+	return chaos_cpus[cpu].cc_fired[p];
+}
+
 const char *
 chaos_point_name(enum chaos_point p)
 {

@@ -63,6 +63,8 @@ static const struct kopt kopt_table[] = {
 	KOPT_UINT("smp.slowonline", ko_smp_slowonline, 1, MAXCPU - 1, 0),
 	KOPT_FLAG("fault.lapic_timer_dead", ko_fault_lapic_timer_dead),
 	KOPT_FLAG("fault.pit_stuck", ko_fault_pit_stuck),
+	KOPT_STRING("fault.acpi", ko_fault_acpi, "madt.checksum, madt.short, "
+	    "madt.long, madt.nocpu, madt.apic255 or root.nowhere"),
 	KOPT_FLAG("fault.no_cpuid", ko_fault_no_cpuid),
 	KOPT_UINT("mem.limit", ko_mem_limit, 2, 1024, 0),
 	KOPT_UINT("hz", ko_hz, 10, 5000, 100),

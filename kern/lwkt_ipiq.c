@@ -254,18 +254,20 @@ lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
  * Run everything in one FIFO aimed at this CPU: drain, clear ip_npoll,
  * drain again if ip_windex moved meanwhile (ordering at the top).
  *
- * Chaos (sys/chaos.h) may stop the drain after any entry while others are
- * queued (CHAOS_IPIQ_DEFER).  The rest is never stranded: before stopping,
- * the drain sets RQF_IPIQ, the flag an IPI that arrives inside a critical
- * section sets, and every drain runs inside a critical section (asserted
- * in lwkt_process_ipiq_frame).  So this CPU treats the rest exactly like
- * an IPI it has already taken: the outermost crit_exit() runs lwkt_splz(),
- * whose loop repeats while RQF_IPIQ is set (every pass runs at least one
- * entry, so it ends); the IPI handler's caller, trap(), calls lwkt_splz()
- * on the way back to thread level; the idle loop never halts with it set;
- * and the wait loops drain on every iteration anyway.  Neither another
- * IPI nor a tick is needed, ipiq.passive=0 included.  ip_xindex covers
- * exactly the entries run (the outermost level publishes ip_rindex).
+ * Chaos (sys/chaos.h) may stop a drain that the IPI itself started
+ * (frame != NULL) after any entry while others are queued
+ * (CHAOS_IPIQ_DEFER): the rest is left for a later drain.  An explicit
+ * lwkt_process_ipiq() (splz, the tick, wait loops, callers that rely on
+ * it) keeps its contract and runs everything queued before it.  The rest
+ * is never stranded: before stopping, the drain sets RQF_IPIQ, the flag an
+ * IPI that arrives inside a critical section sets.  The IPI handler
+ * drains only when the interrupted thread holds no critical section, so
+ * on the way back to thread level trap() finds the nesting level 0, the
+ * count 0 and RQF_IPIQ set, and calls lwkt_splz(), whose loop runs
+ * lwkt_process_ipiq() (a full drain) while RQF_IPIQ is set.  (On the
+ * panicking CPU nothing drains anyway.)  Neither another IPI nor a tick
+ * is needed, ipiq.passive=0 included.  ip_xindex covers exactly the
+ * entries run (the outermost level publishes ip_rindex).
  */
 static void
 ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
@@ -296,8 +298,8 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 				ip->ip_xindex = ri + 1;
 			if (CHAOS_ROLL(CHAOS_RESCHED))
 				need_lwkt_resched();
-			if (CHAOS_ROLL_IF(ip->ip_rindex != ip->ip_windex,
-			    CHAOS_IPIQ_DEFER)) {
+			if (CHAOS_ROLL_IF(frame != NULL &&
+			    ip->ip_rindex != ip->ip_windex, CHAOS_IPIQ_DEFER)) {
 				atomic_set_int(&gd->gd_reqflags, RQF_IPIQ);
 				goto out;	/* the rest: see above */
 			}

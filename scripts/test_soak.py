@@ -25,7 +25,9 @@ from lwkt import soak  # noqa: E402
 from lwkt.consts import ST_PASS, ST_FAIL  # noqa: E402
 from lwkt.matrix import DET_ARGS  # noqa: E402
 from lwkt.qemu import BootRun  # noqa: E402
+from lwkt.report import reproducer  # noqa: E402
 from lwkt.verdict import Outcome  # noqa: E402
+from lwkt.checks import Case  # noqa: E402
 
 SUITES = ["boot", "ipiq", "token", "sched"]
 REGISTRY = [("boot.a", False), ("ipiq.b", False), ("bench.c", True),
@@ -100,6 +102,17 @@ class TestBoot(unittest.TestCase):
         self.assertEqual(soak.variant(cfg(chaos=5))[1],
                          "build/chaos/kernel.elf")
 
+    def test_reproducer_names_the_build(self):
+        b = soak.soak_boot(3, cfg(chaos=9, fifo=8, tcg="det",
+                                  **{"chaos.rate": 64}),
+                           soak.variant(cfg(chaos=9, fifo=8))[1])
+        line = reproducer(b, None, "abc1234")
+        self.assertRegex(line, r"^make run SMP=4 THREAD=single CMDLINE='"
+                         r"expect\.ncpus=4 seed=7 chaos=9 chaos\.rate=64 "
+                         r"test\.noretry' QEMU_ARGS='-icount shift=0,"
+                         r"sleep=off -rtc clock=vm' TIMEOUT=\d+ CHAOS=1 "
+                         r"MAXCPUFIFO=8  # commit abc1234$")
+
     def test_cmdline(self):
         self.assertEqual(soak.cmdline(cfg()), "expect.ncpus=4 seed=7")
         self.assertEqual(
@@ -162,6 +175,19 @@ class TestBuild(unittest.TestCase):
         self.assertEqual(sorted(built), sorted(rules))
         self.assertTrue(all("CHAOS=1" in c for c in calls
                             if c[-1].startswith("build/chaos")))
+
+    def test_built_kernels_not_made_again(self):
+        calls = []
+
+        def fake(cmd, **kw):
+            calls.append(cmd)
+            return SimpleNamespace(returncode=0, stdout="")
+        with mock.patch.object(soak.subprocess, "run", fake), \
+                redirect_stdout(io.StringIO()):
+            soak.build_variants([cfg(), cfg(fifo=16)],
+                                [((), "build/kernel.elf")])
+        self.assertEqual([c[-1] for c in calls if "-n" not in c],
+                         ["build/fifo16/kernel.elf"])
 
     def test_no_variant_rules_fall_back(self):
         got, calls, out = self.run_make({"build/kernel.elf"})
@@ -233,12 +259,15 @@ class TestCmdSoak(unittest.TestCase):
             br = BootRun()
             br.wall = 1.0
             st = ST_FAIL if boot["name"] in fails else ST_PASS
+            cases = [Case("token.x", "fail" if st == ST_FAIL else "pass",
+                          "not ok")]
             return br, Outcome(st, ["1 test(s) not ok"] if fails else [],
-                               [], "pass")
+                               cases, "pass")
         a = SimpleNamespace(n=n, jobs=kw.get("jobs", 1), seed=11, smp=None)
         out = io.StringIO()
         with mock.patch.multiple(
-                soak, build_variants=lambda cs: cs, run_boot=fake_boot,
+                soak, build_variants=lambda cs, built=(): cs,
+                run_boot=fake_boot,
                 test_registry=lambda k: REGISTRY,
                 build_iso=lambda k, c: (None, "no iso"),
                 LOG_DIR=os.path.join(d, "logs"),
@@ -269,7 +298,8 @@ class TestCmdSoak(unittest.TestCase):
     def test_failure_reported(self):
         rc, out, js, seen = self.run_soak(3, fails={"soak-0002"})
         self.assertEqual(rc, 1)
-        self.assertRegex(out, r"soak-0002 FAIL: 1 test\(s\) not ok\n"
+        self.assertRegex(out, r"soak-0002 FAIL: 1 test\(s\) not ok; "
+                         r"token\.x \(not ok\)\n"
                          r"\s+log: .*soak-0002\.log\n\s+make run SMP=")
         self.assertEqual([b["status"] for b in js["boots"]],
                          ["pass", "fail", "pass"])

@@ -304,6 +304,68 @@ KTEST(boot, bad_tables_refused)
 	EXPECT_EQ(mptable_parse(syn, len - 1, &syn_ce), -1);
 }
 
+/* ---- Synthetic multiboot2 information --------------------------------- */
+
+static uint64_t mb2[32];		/* 8-byte aligned, like the loader's */
+
+/* Append a tag of type `type` with `len` payload bytes; returns the
+ * offset just past it (8-byte padding included). */
+static uint32_t
+mb2_tag(uint32_t off, uint32_t type, uint32_t size, const void *payload,
+    uint32_t len)
+{
+	uint8_t *p = (uint8_t *)mb2 + off;
+
+	put32(p, type);
+	put32(p + 4, size);
+	memcpy(p + 8, payload, len);
+	return off + roundup2(8 + len, 8);
+}
+
+/*
+ * multiboot2_read() keeps within the bytes it is given: a tag whose size
+ * would wrap the walk ends the list (the old walk added roundup2(size, 8)
+ * in 32 bits: 0xFFFFFFF9 rounds to 0, and it looped on the same tag), an
+ * unterminated command line is refused, the last tag's padding may lie
+ * past the end, and the RSDP copy carries its length, which the ACPI
+ * parser then respects.
+ */
+KTEST(boot, multiboot2_malformed)
+{
+	static const uint8_t rsdp_pfx[20] = { 'R', 'S', 'D', ' ', 'P', 'T',
+	    'R', ' ', 0, 'L', 'W', 'K', 'T', 'F', 'Z', 2 };
+	struct bootinfo bi;
+	uint8_t rsdp[20];
+	uint32_t off;
+
+	memset(mb2, 0, sizeof(mb2));
+	off = mb2_tag(8, 1, 8 + 4, "a=1", 4);
+	off = mb2_tag(off, 1, 0xFFFFFFF9u, "b=2", 4);
+	multiboot2_read(mb2, off, &bi);
+	EXPECT_EQ(strcmp(bi.bi_cmdline, "a=1"), 0);
+
+	memset(mb2, 0, sizeof(mb2));
+	off = mb2_tag(8, 1, 8 + 8, "c=333333", 8);	/* no NUL in the tag */
+	multiboot2_read(mb2, off, &bi);
+	EXPECT_EQ(strcmp(bi.bi_cmdline, ""), 0);
+
+	memset(mb2, 0, sizeof(mb2));
+	mb2_tag(8, 1, 8 + 5, "d=22", 5);
+	multiboot2_read(mb2, 8 + 8 + 5, &bi);	/* its padding is not there */
+	EXPECT_EQ(strcmp(bi.bi_cmdline, "d=22"), 0);
+
+	/* A revision-2 RSDP copy of only 20 bytes: refused, not overread. */
+	memcpy(rsdp, rsdp_pfx, sizeof(rsdp));
+	rsdp[8] = -cpu_enum_checksum(rsdp, sizeof(rsdp));
+	memset(mb2, 0, sizeof(mb2));
+	off = mb2_tag(8, 15, 8 + sizeof(rsdp), rsdp, sizeof(rsdp));
+	multiboot2_read(mb2, off, &bi);
+	ASSERT_TRUE(bi.bi_rsdp == (uint8_t *)mb2 + 16);
+	EXPECT_EQ(bi.bi_rsdp_len, sizeof(rsdp));
+	EXPECT_EQ(acpi_madt_enum(bi.bi_rsdp, bi.bi_rsdp_len, NULL, &syn_ce),
+	    -1);
+}
+
 #define MSR_APICBASE		0x1B
 #define APICBASE_PA_MASK	0xFFFFF000u
 #define CPUID_MSR		(1u << 5)

@@ -22,10 +22,11 @@
  *   - concurrent_masters: every CPU masters cpusyncs with random
  *     overlapping masks at once (simple, start/finish, start/add/finish,
  *     fastdata); each rendezvous ran on exactly its CPUs; no deadlock.
- *     At least 16 and up to 2,000 per CPU (a time budget beyond the 16:
- *     an oversubscribed host under multi-threaded TCG runs the 16).  First, a staged
- *     case: a CPU whose thread is waiting in its own start counts into
- *     another master's rendezvous without being held by it;
+ *     At least 16 and up to 2,000 per CPU (a time budget beyond the
+ *     16: an oversubscribed host under multi-threaded TCG runs the 16).
+ *     First, a staged case: a CPU whose thread is waiting in its own
+ *     start counts into another master's rendezvous without being held
+ *     by it;
  *   - master_held_after_finish: a CPU that counted into another master's
  *     rendezvous while mastering its own has that work flagged (RQF_IPIQ)
  *     and is held by it as soon as its own finishes (its thread does not

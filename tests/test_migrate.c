@@ -94,26 +94,42 @@ xorshift(uint32_t *s)
  * that the function ran on every CPU.  A cpusync of all CPUs occupies all
  * of them, so after each one a syncer sleeps MG_DUTY * n - 1 times as
  * long as it took (n CPUs; together the syncers hold the CPUs about
- * 1 / MG_DUTY of the time).  Under single-threaded TCG a cpusync takes
- * microseconds; under multi-threaded TCG with more vCPUs than host cores
- * one takes milliseconds (every vCPU must get the host), and back-to-back
- * cpusyncs made each hop wait tens of milliseconds.  So that hops and
- * cpusyncs always overlap, the hopper also waits after every
+ * 1 / MG_DUTY of the time), at most MG_GAP_MAX.  Under single-threaded
+ * TCG a cpusync takes microseconds; under multi-threaded TCG with more
+ * vCPUs than host cores one takes milliseconds, on a loaded host up to a
+ * second (every vCPU must get the host, and the held ones spin).  With
+ * the cap at 200 ms such cpusyncs (soak-0068, 12 CPUs: 0.4 s on average)
+ * kept every syncer in one most of the time, the CPUs were held nearly
+ * always and a hop took 0.65 s; the cap is now far above that.  So that
+ * hops and cpusyncs always overlap, the hopper also waits after every
  * MG_SYNC_EVERY hops until one more cpusync has completed.
+ *
+ * No wait depends on the speed of the host: the test fails when the
+ * hopper makes no hop, or sees no cpusync complete, for MG_STALL_US, or
+ * when a thread does not end within MG_STALL_US of being told to (a
+ * syncer then has at most one cpusync and one sleep of MG_GAP_MAX left).
+ * So that the test ends within test.timeout (60 s) however slow the host,
+ * the hopper stops early, still moving, after MG_RUN_US: every hop it made
+ * was checked, and it must have visited every CPU.
  */
 
-#define MG_HOPS		1000
-#define MG_WAIT_US	(15000 * MS)
-#define MG_END_US	(5000 * MS)
-#define MG_SYNC_EVERY	100		/* hops, then wait for a new cpusync */
+/*
+ * 400 hops: 200 round-robin (25 laps of 8 CPUs) and 200 to random CPUs,
+ * each checked; a stale mycpu shows at the first hop after the call.
+ */
+#define MG_HOPS		400
+#define MG_STALL_US	(15000 * MS)	/* no hop (no cpusync) this long: stuck */
+#define MG_RUN_US	(30000 * MS)	/* then the hopper stops early */
+#define MG_SYNC_EVERY	40		/* hops, then wait for a new cpusync */
 #define MG_DUTY		3		/* cpusyncs: 1 / MG_DUTY of the time */
 #define MG_GAP_MIN	20		/* us between cpusyncs, at least */
-#define MG_GAP_MAX	(200 * MS)	/* and at most */
+#define MG_GAP_MAX	(MG_STALL_US / 5) /* and at most */
 
 static struct {
 	thread_t volatile hopper;
 	uint32_t	seed;
 	volatile uint32_t hops;
+	volatile uint32_t enough;		/* MG_RUN_US passed: stop early */
 	volatile uint32_t done;
 	volatile uint32_t may_exit;
 	volatile uint32_t exited;
@@ -127,6 +143,8 @@ static struct {
 	volatile uint32_t stop;
 	volatile uint32_t syncers_done;
 	volatile uint32_t cs_calls[MAXCPU];
+	volatile uint64_t cs_us[MAXCPU];	/* time in cpusyncs, by syncer */
+	volatile uint64_t cs_us_max[MAXCPU];	/* longest one, by syncer */
 	volatile uint32_t cs_total;
 	volatile uint64_t sync_wait_us;		/* hopper, waiting for them */
 	volatile uint32_t cs_bad;		/* ran on fewer CPUs than asked */
@@ -149,6 +167,52 @@ hop_bad(int h, int want, int what)
 	}
 }
 
+/*
+ * The hopper, after MG_SYNC_EVERY hops: until a cpusync completes after
+ * `seen` of them had; false if none does for MG_STALL_US.  Stops waiting
+ * (true) once the test stops the run or the hopper.
+ */
+static bool
+hop_wait_sync(uint32_t seen)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (hop.cs_total == seen && !hop.stop && !hop.enough) {
+		if (ktest_us_since(t0) >= MG_STALL_US)
+			return false;
+		lwkt_sleep_us(50);
+	}
+	return true;
+}
+
+/*
+ * The test: until the hopper is done; false if it made no hop for
+ * MG_STALL_US (however slow the hops, as long as they keep coming).
+ * After MG_RUN_US it tells the hopper to stop after its current hop.
+ */
+static bool
+hop_wait_done(struct ktest_ctx *kt)
+{
+	uint64_t t0 = cpu_ticks(), start = t0;
+	uint32_t seen = hop.hops;
+
+	while (!hop.done) {
+		if (!hop.enough && ktest_us_since(start) >= MG_RUN_US)
+			hop.enough = 1;
+		if (hop.hops != seen) {
+			seen = hop.hops;
+			t0 = cpu_ticks();
+		} else if (ktest_us_since(t0) >= MG_STALL_US) {
+			ktest_fail(kt, __FILE__, __LINE__, "the hopper made no "
+			    "hop for %u ms after hop %u of %u", MG_STALL_US / MS,
+			    seen, MG_HOPS);
+			return false;
+		}
+		lwkt_sleep_us(1000);
+	}
+	return true;
+}
+
 static void
 hop_thread(void *arg __unused)
 {
@@ -160,7 +224,7 @@ hop_thread(void *arg __unused)
 	uint64_t t0;
 	int h, want, cur, n = cpumask_count(smp_active_mask), k, i;
 
-	for (h = 0; h < MG_HOPS && !hop.stop; h++) {
+	for (h = 0; h < MG_HOPS && !hop.stop && !hop.enough; h++) {
 		cur = live_mycpu()->gd_cpuid;
 		if (h < MG_HOPS / 2) {
 			want = ktest_next_cpu(cur);
@@ -205,8 +269,7 @@ hop_thread(void *arg __unused)
 		/* Make sure cpusyncs keep coming between the hops. */
 		if (h % MG_SYNC_EVERY == MG_SYNC_EVERY - 1) {
 			t0 = cpu_ticks();
-			if (!ktest_poll(&hop.cs_total, cs_seen + 1, 50,
-			    MG_WAIT_US))
+			if (!hop_wait_sync(cs_seen))
 				hop_bad(h, want, HB_SYNC);
 			cs_seen = hop.cs_total;
 			hop.sync_wait_us += ktest_us_since(t0);
@@ -214,7 +277,8 @@ hop_thread(void *arg __unused)
 	}
 	hop.final_cpu = live_mycpu()->gd_cpuid;
 	hop.done = 1;
-	ktest_poll(&hop.may_exit, 1, 1000, MG_WAIT_US);
+	/* The test waits for the syncers, then counts: two bounded waits. */
+	ktest_poll(&hop.may_exit, 1, 1000, 3 * MG_STALL_US);
 	hop.exited = 1;
 }
 
@@ -230,10 +294,10 @@ hop_syncer(void *arg __unused)
 {
 	volatile cpumask_t seen;
 	cpumask_t want;
-	uint64_t t0 = cpu_ticks(), t1, d;
+	uint64_t t1, d;
 	int me = live_mycpu()->gd_cpuid, n = cpumask_count(smp_active_mask);
 
-	while (!hop.stop && ktest_us_since(t0) < MG_WAIT_US) {
+	while (!hop.stop) {
 		seen = 0;
 		want = smp_active_mask;
 		t1 = cpu_ticks();
@@ -244,6 +308,9 @@ hop_syncer(void *arg __unused)
 			hop.cs_bad_mask = seen;
 		}
 		hop.cs_calls[me]++;
+		hop.cs_us[me] += d;
+		if (d > hop.cs_us_max[me])
+			hop.cs_us_max[me] = d;
 		atomic_add_int(&hop.cs_total, 1);
 		/* All syncers together: 1 / MG_DUTY of the time (see above). */
 		d *= MG_DUTY * n - 1;
@@ -271,6 +338,7 @@ KTEST(migrate, hop_all_cpus)
 	thread_t td;
 	uint64_t t0, us;
 	uint32_t calls = 0, runs = 0, listed = 0;
+	uint64_t cs_us = 0, cs_us_max = 0;
 	int n = cpumask_count(smp_active_mask), cpu;
 	bool ok;
 
@@ -289,10 +357,10 @@ KTEST(migrate, hop_all_cpus)
 	    mycpuid, "hopper"), 0);
 	hop.hopper = td;
 	lwkt_schedule(td);
-	ok = ktest_poll(&hop.done, 1, 1000, MG_WAIT_US);
+	ok = hop_wait_done(kt);
 	us = ktest_us_since(t0);
 	hop.stop = 1;
-	EXPECT_TRUE(ktest_poll(&hop.syncers_done, n, 1000, MG_END_US));
+	EXPECT_TRUE(ktest_poll(&hop.syncers_done, n, 1000, MG_STALL_US));
 	if (ok) {
 		/* Parked on its last CPU: exactly that CPU lists it. */
 		EXPECT_EQ(ktest_on_each_cpu(kt, hop_census, NULL), n);
@@ -302,17 +370,28 @@ KTEST(migrate, hop_all_cpus)
 		EXPECT_EQ(hop.listed[hop.final_cpu], 1);
 	}
 	hop.may_exit = 1;
-	EXPECT_TRUE(ktest_poll(&hop.exited, 1, 1000, MG_END_US));
+	EXPECT_TRUE(ktest_poll(&hop.exited, 1, 1000, MG_STALL_US));
 	for (cpu = 0; cpu < MAXCPU; cpu++) {
 		calls += hop.cs_calls[cpu];
 		runs += hop.cs_runs[cpu];
+		cs_us += hop.cs_us[cpu];
+		if (hop.cs_us_max[cpu] > cs_us_max)
+			cs_us_max = hop.cs_us_max[cpu];
 	}
 	ktest_log(kt, "%u hops in %llu ms (%llu us per hop; %llu ms of it "
 	    "waiting for cpusyncs) while %u cpusyncs ran (%u function calls)",
 	    hop.hops, us / 1000, hop.hops ? us / hop.hops : 0,
 	    hop.sync_wait_us / 1000, calls, runs);
+	ktest_log(kt, "cpusyncs: %llu us on average, %llu us at most",
+	    calls ? cs_us / calls : 0, cs_us_max);
 	ASSERT_TRUE(ok);
-	EXPECT_EQ(hop.hops, MG_HOPS);
+	if (hop.enough) {
+		ktest_log(kt, "stopped early after %u of %u hops (%u ms)",
+		    hop.hops, MG_HOPS, MG_RUN_US / MS);
+		EXPECT_GE(hop.hops, (uint32_t)n);	/* every CPU visited */
+	} else {
+		EXPECT_EQ(hop.hops, MG_HOPS);
+	}
 	if (hop.bad != 0)
 		ktest_fail(kt, __FILE__, __LINE__, "%u bad hops; first: hop %d "
 		    "to cpu %d, on cpu %d: %s", hop.bad, hop.bad_hop,

@@ -149,7 +149,10 @@ KTEST(spinlock, exclusive_counter)
  */
 
 #define SH_WRITES	3000
-#define SH_WRITER_US	(4000 * MS)	/* the writer's deadline */
+#define SH_WRITES_MAX	(10 * SH_WRITES) /* no write met a reader by then */
+#define SH_WRITE_STUCK_US (10000 * MS)	/* one write waited this long: starved */
+#define SH_CONTROL_US	(4000 * MS)	/* the control's deadline for a torn pair */
+#define SH_READER_US	(50000 * MS)	/* readers' safety net; test.timeout is 60 s */
 
 static struct spinlock sh_lock = SPINLOCK_INITIALIZER("test_shared");
 
@@ -240,15 +243,19 @@ sh_read_one(int mode, uint32_t *overlap, uint32_t *rng)
 
 /*
  * One CPU writes, the others read, all at once.  The writer goes on until
- * what makes the phase meaningful has happened, or until its deadline:
- * SH_WRITES writes and one that found the lock taken (it met a reader);
- * in the control phase (SH_NOLOCK), a reader that saw a torn pair.
+ * what makes the phase meaningful has happened: SH_WRITES writes and one
+ * that found the lock taken (it met a reader); in the control phase
+ * (SH_NOLOCK), a reader that saw a torn pair.  Its bounds do not depend on
+ * the host's speed: under the lock it stops after SH_WRITES_MAX writes, or
+ * at a write that waited SH_WRITE_STUCK_US for the lock (starved: the
+ * count check fails); the control stops at its deadline.  The readers
+ * read until the writer is done.
  */
 static void
 sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 {
 	int me = mycpuid, mode = sh.mode;
-	uint64_t t0;
+	uint64_t t0, tw;
 	uint32_t i, overlap = 0, reads = 0, rng = 0x9e3779b9u * (me + 1);
 
 	start_line_wait(&sh.sl);
@@ -256,19 +263,23 @@ sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 	if (me == sh.writer) {
 		/* Let every reader get going first. */
 		spin_for(&sh.started, sh.sl.n - 1, 2000 * MS);
-		for (i = 1; ktest_us_since(t0) < SH_WRITER_US; i++) {
-			if (mode == SH_NOLOCK ? sh.torn > 0 :
+		t0 = cpu_ticks();
+		for (i = 1; i <= SH_WRITES_MAX; i++) {
+			if (mode == SH_NOLOCK ? sh.torn > 0 ||
+			    ktest_us_since(t0) >= SH_CONTROL_US :
 			    i > SH_WRITES && sh.contended > 0)
 				break;
+			tw = cpu_ticks();
 			sh_write_one(i);
 			sh.writes = i;
+			if (ktest_us_since(tw) >= SH_WRITE_STUCK_US)
+				break;
 			ktest_busy_work(16);
 			cpu_pause();
 		}
 		sh.done = 1;
 	} else {
-		while (sh.done == 0 &&
-		    ktest_us_since(t0) < SH_WRITER_US + 3000 * MS) {
+		while (sh.done == 0 && ktest_us_since(t0) < SH_READER_US) {
 			if (!sh_read_one(mode, &overlap, &rng))
 				atomic_add_int(&sh.torn, 1);
 			cpu_pause();

@@ -1,7 +1,10 @@
 /*
  * CPU enumeration from firmware tables (arch-internal).  Filled once by the
- * BSP before paging is on and before any AP starts; physical addresses are
- * dereferenced directly (identity view).
+ * BSP before paging is on and before any AP starts.  The parsers read
+ * firmware memory only through cpu_enum_map(): in the kernel that is the
+ * identity view (cpu_enum_map.c); the host fuzz targets (tests/fuzz/)
+ * compile madt.c and mptable.c unchanged and supply their own map over the
+ * fuzzer's input, so every read a table can cause is bounds-checked there.
  *
  *   acpi.c / madt.c  ACPI 6.x §5.2.5 (RSDP), §5.2.7/§5.2.8 (RSDT/XSDT),
  *                    §5.2.12 (MADT, Processor Local APIC structure)
@@ -29,13 +32,17 @@ struct cpu_enum {
 };
 
 /*
- * Find the RSDP (the multiboot2 copy if `rsdp` is non-NULL, else scan the
- * EBDA and 0xE0000-0xFFFFF), walk XSDT (preferred when revision >= 2) or
- * RSDT with checksums verified, and fill *ce from the MADT.  Returns 0 on
- * success, -1 (after one console line saying why) when there is no usable
- * MADT.
+ * Find the RSDP (the multiboot2 copy of `rsdp_len` bytes if `rsdp` is
+ * non-NULL, else scan the EBDA and 0xE0000-0xFFFFF), walk XSDT (preferred
+ * when revision >= 2) or RSDT with checksums verified, and fill *ce from
+ * the MADT.  Returns 0 on success, -1 when there is no usable MADT, after
+ * one console line saying why and that the MP table is tried next (the
+ * caller's fallback, mp_discover()).  `fault`, if not NULL or "", is the
+ * fault.acpi= injection (docs/boot.md): the tables are corrupted in
+ * memory as it says before they are read.
  */
-int	acpi_madt_enum(const void *rsdp, struct cpu_enum *ce);
+int	acpi_madt_enum(const void *rsdp, size_t rsdp_len, const char *fault,
+	    struct cpu_enum *ce);
 
 /*
  * Check and read one MADT that is already in memory at `table`, of which
@@ -48,7 +55,8 @@ int	acpi_madt_parse(const void *table, size_t avail, struct cpu_enum *ce);
 /*
  * Find the "_MP_" floating pointer (EBDA first KiB, last KiB of base
  * memory, 0xF0000-0xFFFFF), verify checksums and fill *ce from processor
- * entries.  Returns 0 on success, -1 (after one console line) otherwise.
+ * entries.  Returns 0 on success, -1 (after one console line; the caller
+ * then runs uniprocessor) otherwise.
  */
 int	mptable_enum(struct cpu_enum *ce);
 
@@ -63,18 +71,12 @@ int	mptable_parse(const void *table, size_t avail, struct cpu_enum *ce);
  */
 
 /*
- * Pointer to physical address `pa` in the identity view.  The empty asm
- * hides the constant from gcc, which otherwise treats addresses below 4 KiB
- * (such as the BIOS data area) as offsets from NULL and warns.
+ * Pointer to the `len` bytes of firmware memory at physical `pa`, or NULL
+ * if they are not all readable (the range passes 4 GiB, or, on the host,
+ * lies outside the fuzzer's input).  Every read of firmware memory goes
+ * through this, with the length about to be read.
  */
-static inline const void *
-cpu_enum_phys(vm_paddr_t pa)
-{
-	const void *p = (const void *)(uintptr_t)pa;
-
-	__asm__("" : "+r"(p));
-	return p;
-}
+const void *cpu_enum_map(vm_paddr_t pa, size_t len);
 
 /* Byte sum of a firmware table; a valid table sums to 0 (mod 256). */
 static inline uint8_t
@@ -88,12 +90,25 @@ cpu_enum_checksum(const void *p, size_t len)
 	return sum;
 }
 
+/*
+ * The 16-bit word of the BIOS data area at physical `pa` (0x40E, 0x413:
+ * not aligned), or 0 if it is not readable.
+ */
+static inline uint16_t
+cpu_enum_bda_word(vm_paddr_t pa)
+{
+	const struct {
+		uint16_t	v;
+	} __packed *w = cpu_enum_map(pa, sizeof(*w));
+
+	return w != NULL ? w->v : 0;
+}
+
 /* Physical base of the EBDA from the BIOS data area (0x40E), 0 if none. */
 static inline vm_paddr_t
 cpu_enum_ebda(void)
 {
-	const uint16_t *seg = cpu_enum_phys(0x40E);
-	vm_paddr_t pa = (vm_paddr_t)*seg << 4;
+	vm_paddr_t pa = (vm_paddr_t)cpu_enum_bda_word(0x40E) << 4;
 
 	return (pa >= 0x500 && pa < 0xA0000) ? pa : 0;
 }

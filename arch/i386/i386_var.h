@@ -69,13 +69,8 @@ void	idt_load(void);
 void	trap(struct intrframe *tf);
 void	cpu_print_addr(uint32_t addr);
 
-/* multiboot2.c */
-struct bootinfo {
-	const char	*bi_cmdline;	/* arguments after the kernel path */
-	const void	*bi_rsdp;	/* copy of the ACPI RSDP, or NULL */
-	vm_paddr_t	bi_mbi_start, bi_mbi_end;
-};
-void	multiboot2_parse(uint32_t magic, vm_paddr_t mbi, struct bootinfo *bi);
+/* multiboot2.c: struct bootinfo, multiboot2_parse() */
+#include "multiboot2.h"
 
 /* pmap.c */
 void	pmap_bootstrap(void);

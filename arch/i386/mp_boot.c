@@ -112,7 +112,9 @@ mp_discover(const struct bootinfo *bi)
 		    "running uniprocessor\n");
 		return;
 	}
-	if (acpi_madt_enum(bi->bi_rsdp, ce) != 0 && mptable_enum(ce) != 0) {
+	if (acpi_madt_enum(bi->bi_rsdp, bi->bi_rsdp_len, kopts.ko_fault_acpi,
+	    ce) != 0 &&
+	    mptable_enum(ce) != 0) {
 		kprintf("smp: neither an ACPI MADT nor an MP table was found; "
 		    "running uniprocessor\n");
 		lapic_base = (volatile uint8_t *)lapic_pa_check(

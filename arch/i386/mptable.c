@@ -3,7 +3,7 @@
  * there is no usable ACPI MADT.
  *
  * Called once by the BSP at boot, paging off, before any AP starts; the
- * firmware tables are read through their physical addresses.
+ * firmware tables are read through cpu_enum_map() (cpu_enum.h).
  *
  * References (Intel MultiProcessor Specification 1.4, §4):
  *   §4.1  MP Floating Pointer Structure: "_MP_" on a 16-byte boundary in
@@ -83,10 +83,11 @@ mp_scan(vm_paddr_t pa, size_t len)
 	size_t off;
 
 	for (off = 0; off + sizeof(*f) <= len; off += 16) {
-		f = cpu_enum_phys(pa + off);
-		if (memcmp(f->fps_signature, "_MP_", 4) == 0 &&
+		f = cpu_enum_map(pa + (vm_paddr_t)off, sizeof(*f));
+		if (f != NULL && memcmp(f->fps_signature, "_MP_", 4) == 0 &&
 		    f->fps_length >= 1 &&
-		    cpu_enum_checksum(f, f->fps_length * 16u) == 0)
+		    cpu_enum_map(pa + (vm_paddr_t)off, f->fps_length * 16u) !=
+		    NULL && cpu_enum_checksum(f, f->fps_length * 16u) == 0)
 			return f;
 	}
 	return NULL;
@@ -97,13 +98,13 @@ static const struct mp_fps *
 mp_find(void)
 {
 	const struct mp_fps *f = NULL;
-	const uint16_t *basekb = cpu_enum_phys(0x413);
+	uint16_t basekb = cpu_enum_bda_word(0x413);
 	vm_paddr_t ebda = cpu_enum_ebda(), top;
 
 	if (ebda != 0)
 		f = mp_scan(ebda, 1024);
 	if (f == NULL) {
-		top = *basekb >= 1 && *basekb <= 640 ? *basekb * 1024u :
+		top = basekb >= 1 && basekb <= 640 ? basekb * 1024u :
 		    640 * 1024u;
 		f = mp_scan(top - 1024, 1024);
 	}
@@ -116,6 +117,8 @@ int
 mptable_enum(struct cpu_enum *ce)
 {
 	const struct mp_fps *fps;
+	const struct mp_config *cfg;
+	size_t avail;
 
 	cpu_enum_init(ce, "MP table");
 	fps = mp_find();
@@ -133,8 +136,17 @@ mptable_enum(struct cpu_enum *ce)
 		    "APIC ids 0 and 1\n", fps->fps_feature[0]);
 		return 0;
 	}
-	return mptable_parse(cpu_enum_phys(fps->fps_config_pa),
-	    UINT32_MAX - fps->fps_config_pa + 1, ce);
+	cfg = cpu_enum_map(fps->fps_config_pa, sizeof(*cfg));
+	if (cfg == NULL) {
+		kprintf("mptable: configuration table at 0x%08x is not in "
+		    "memory\n", fps->fps_config_pa);
+		return -1;
+	}
+	avail = sizeof(*cfg);
+	if (cfg->mpc_base_length > avail &&
+	    cpu_enum_map(fps->fps_config_pa, cfg->mpc_base_length) != NULL)
+		avail = cfg->mpc_base_length;
+	return mptable_parse(cfg, avail, ce);
 }
 
 int
@@ -152,8 +164,8 @@ mptable_parse(const void *table, size_t avail, struct cpu_enum *ce)
 	    cfg->mpc_base_length < sizeof(*cfg) ||
 	    cfg->mpc_base_length > avail ||
 	    cpu_enum_checksum(cfg, cfg->mpc_base_length) != 0) {
-		kprintf("mptable: configuration table at 0x%08x has a bad "
-		    "signature, length or checksum\n", (uint32_t)cfg);
+		kprintf("mptable: configuration table at %p has a bad "
+		    "signature, length or checksum\n", table);
 		return -1;
 	}
 	ce->ce_lapic_pa = cfg->mpc_lapic_pa;
@@ -189,6 +201,9 @@ mptable_parse(const void *table, size_t avail, struct cpu_enum *ce)
 		if (mpp->mpp_flags & MPP_BSP)
 			ce->ce_bsp_apicid = mpp->mpp_apicid;
 	}
+	if (i < cfg->mpc_entry_count && off >= end)
+		kprintf("mptable: %u entries announced, %u fit in the table; "
+		    "using those\n", cfg->mpc_entry_count, i);
 
 	if (ce->ce_ncpu == 0) {
 		kprintf("mptable: no enabled processor entry\n");

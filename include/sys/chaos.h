@@ -64,6 +64,7 @@ uint32_t chaos_stream_value(uint32_t seed, int cpu, uint32_t n);
 uint32_t chaos_next(void);		/* this CPU's next draw */
 uint32_t chaos_draws(int cpu);		/* draws CPU `cpu` has made (mod 2^32) */
 uint32_t chaos_fired(enum chaos_point p); /* perturbations, all CPUs */
+uint32_t chaos_fired_cpu(enum chaos_point p, int cpu);
 const char *chaos_point_name(enum chaos_point p);
 uint32_t chaos_seed(void);
 uint32_t chaos_rate(void);
@@ -79,12 +80,15 @@ uint32_t chaos_rate(void);
 #define CHAOS_JITTER(p)	(__predict_false(chaos_on) ? chaos_jitter(p) : 0)
 /* lwkt_splz with RQF_UNTIMELY: untimely_switch=1 always, chaos at random. */
 #define CHAOS_UNTIMELY() (lwkt_untimely_switch || CHAOS_ROLL(CHAOS_SWITCH))
+/* Tests: perturbations of point p on CPU cpu so far (0 without CHAOS). */
+#define CHAOS_FIRED_CPU(p, cpu) chaos_fired_cpu(p, cpu)
 #else
 #define CHAOS_DELAY(p)	do { } while (0)
 #define CHAOS_ROLL(p)	false
 #define CHAOS_ROLL_IF(cond, p) false
 #define CHAOS_JITTER(p)	0
 #define CHAOS_UNTIMELY() true
+#define CHAOS_FIRED_CPU(p, cpu) 0u
 #endif
 
 #endif

@@ -34,6 +34,8 @@ struct kopts {
 					   that does not count */
 	bool		ko_fault_pit_stuck; /* fault.pit_stuck: PIT channel 2
 					   reads back a constant */
+	char		ko_fault_acpi[16]; /* fault.acpi=WHAT: corrupt the ACPI
+					   tables in memory (docs/boot.md) */
 	bool		ko_fault_no_cpuid; /* fault.no_cpuid: the CPU is
 					   taken to have no CPUID */
 	uint32_t	ko_mem_limit;	/* mem.limit=N: use RAM below N MiB

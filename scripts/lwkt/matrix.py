@@ -121,6 +121,42 @@ MATRIX = [
     Boot("mptable",       "4,sockets=4,cores=1,threads=1", "multi",
          "expect.ncpus=4", PASS,
          machine="pc,acpi=off", require=[r"MP table lists 4"]),
+    # Malformed firmware tables (docs/boot.md, "Malformed firmware
+    # tables"): fault.acpi= breaks QEMU's own tables in memory, -acpitable
+    # appends a broken one (tests/firmware/mktables.py).  Each must end in
+    # one line naming the problem and the fallback, then pass the suite.
+    # One CPU per socket so that SeaBIOS's MP table lists all four.
+    *[Boot("fw-" + fault.replace(".", "-"), "4,sockets=4,cores=1,threads=1",
+           "single", "expect.ncpus=4 fault.acpi=" + fault, PASS,
+           require=[r"^acpi: " + line for line in before] +
+                   [r"^acpi: " + last + r"; trying the MP table$",
+                    r"^smp: MP table lists 4 enabled CPU"])
+      for fault, before, last in (
+          ("madt.checksum", (), r"MADT at 0x[0-9a-f]{8} unusable \(bad "
+                                r"checksum\)"),
+          ("madt.short", (), r"MADT at 0x[0-9a-f]{8} unusable \(length "
+                             r"shorter than its fixed fields\)"),
+          ("madt.long", (), r"MADT at 0x[0-9a-f]{8} unusable \(length "
+                            r"above 1 MiB\)"),
+          ("madt.nocpu", (), r"MADT lists no enabled processor"),
+          ("root.nowhere", (r"RSDT entry \d+ \(0xc0000000\) points at no "
+                            r"table; ignored$",),
+           r"no MADT among the \d+ RSDT entries"))],
+    # ... and where the MP table lists only the BSP (one socket), that is
+    # what runs.
+    Boot("fw-madt-nocpu-up", "4", "single",
+         "expect.ncpus=1 fault.acpi=madt.nocpu", PASS,
+         require=[r"^acpi: MADT lists no enabled processor; trying the MP "
+                  r"table$", r"^smp: MP table lists 1 enabled CPU"]),
+    Boot("fw-madt-apic255", "4", "single",
+         "expect.ncpus=3 fault.acpi=madt.apic255", PASS,
+         require=[r"^smp: ACPI MADT entry with apic id 255 is the broadcast "
+                  r"id: not started$", r"^smp: ACPI MADT lists 3 enabled"]),
+    Boot("fw-madt-extra-short", "4", "single", "expect.ncpus=4", PASS,
+         args="-acpitable file=tests/firmware/madt-short.dat",
+         require=[r"^acpi: 1 MADT\(s\) in the RSDT unusable, the first at "
+                  r"0x[0-9a-f]{8} \(length shorter than its fixed "
+                  r"fields\); using the MADT at 0x[0-9a-f]{8}$"]),
     # No local APIC at all (CPUID.1:EDX.APIC clear).
     Boot("no-apic",       "1", "single", "expect.ncpus=1",   PASS,
          args="-cpu pentium,-apic",

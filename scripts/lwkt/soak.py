@@ -16,7 +16,7 @@ import threading
 import time
 
 from .consts import BUILD, ROOT, EXIT_CODE, ST_PASS, ST_ERROR
-from .matrix import Boot, PASS, DET_ARGS
+from .matrix import Boot, PASS, DET_ARGS, build_flags, kernel_path
 from .qemu import RUNNING, RUNNING_LOCK, build_iso, kill_group, test_registry
 from .report import commit_id, reproducer
 from .testrun import run_boot
@@ -93,18 +93,12 @@ def draw_configs(seed, n, suites, smp=None):
 
 
 def variant(cfg):
-    """(make flags, kernel path) of the build a configuration boots: the
-    agreed build/<tags>/ scheme (chaos, fifoN), relative to the top of
-    the tree as the matrix names its kernels."""
-    flags, tags = [], []
-    if cfg["chaos"] is not None:
-        flags.append("CHAOS=1")
-        tags.append("chaos")
-    if cfg["fifo"] != FIFO_DEFAULT:
-        flags.append("MAXCPUFIFO=%d" % cfg["fifo"])
-        tags.append("fifo%d" % cfg["fifo"])
-    return tuple(flags), os.path.join("build", *(["-".join(tags)] if tags
-                                                 else []), "kernel.elf")
+    """(make flags, kernel path) of the build a configuration boots:
+    matrix.kernel_path's build/<tags>/kernel.elf and its build_flags."""
+    kernel = kernel_path(chaos=cfg["chaos"] is not None,
+                         fifo=None if cfg["fifo"] == FIFO_DEFAULT
+                         else cfg["fifo"])
+    return tuple(build_flags(kernel)), kernel
 
 
 def cmdline(cfg):
@@ -160,12 +154,12 @@ def make_env():
                 if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"))
 
 
-def build_variants(configs):
+def build_variants(configs, built=()):
     """Build every kernel the configurations need, one `make` each.  A
     variant this Makefile has no rule for (`make -n` fails) is said in one
     line and its boots fall back: chaos off, the default FIFO depth.
-    Returns the configurations, or None after printing the output of a
-    build that failed."""
+    Kernels in `built` are not made again.  Returns the configurations,
+    or None after printing the output of a build that failed."""
     env = make_env()
 
     def make(flags, kernel, *opts):
@@ -191,7 +185,7 @@ def build_variants(configs):
             c["chaos"] = c["chaos.rate"] = None
         if "MAXCPUFIFO=%d" % c["fifo"] in cant:
             c["fifo"] = FIFO_DEFAULT
-    for flags, kernel in sorted({variant(c) for c in configs}):
+    for flags, kernel in sorted({variant(c) for c in configs} - set(built)):
         print("soak: make %s" % " ".join(flags + (kernel,)), flush=True)
         r = make(flags, kernel, "-j%d" % (os.cpu_count() or 2))
         if r.returncode != 0:
@@ -241,6 +235,12 @@ def describe(cfg):
         cfg["tests"], " x%d" % cfg["repeat"] if cfg["repeat"] > 1 else "")
 
 
+def why(rec):
+    """A failed boot in one line: its verdict's reasons, then the first
+    failed tests or checks by name."""
+    return "; ".join(rec["reasons"][:2] + rec["failed"][:3])
+
+
 def write_json(path, head, records):
     tmp = path + ".%d.tmp" % os.getpid()
     with open(tmp, "w") as f:
@@ -266,7 +266,8 @@ def cmd_soak(a):
     if isinstance(reg, str):
         print("soak: ERROR: %s" % reg)
         return EXIT_CODE[ST_ERROR]
-    configs = build_variants(draw_configs(seed, a.n, soak_suites(reg), a.smp))
+    configs = build_variants(draw_configs(seed, a.n, soak_suites(reg), a.smp),
+                             [variant(default)])
     if configs is None:
         return EXIT_CODE[ST_ERROR]
     boots = [soak_boot(i + 1, c, variant(c)[1]) for i, c in enumerate(configs)]
@@ -303,7 +304,10 @@ def cmd_soak(a):
                        qemu_args=" ".join(boot["args"]),
                        cmdline=boot["cmdline"], timeout=boot["timeout"],
                        status=out.status, guest=out.guest,
-                       reasons=out.reasons, duration=round(br.wall, 1),
+                       reasons=out.reasons, failed=[
+                           "%s (%s)" % (c.name, c.message) for c in out.cases
+                           if c.result == "fail"],
+                       duration=round(br.wall, 1),
                        log=os.path.relpath(log, ROOT),
                        reproduce=reproducer(boot, br.parser.seed, commit))
             with lock:
@@ -319,8 +323,7 @@ def cmd_soak(a):
                     describe(configs[i]), nfail, fmt_secs(eta)), flush=True)
                 if out.status != ST_PASS:
                     print("    %s\n    log: %s\n    reproduce: %s" % (
-                        "; ".join(out.reasons[:3]), rec["log"],
-                        rec["reproduce"]), flush=True)
+                        why(rec), rec["log"], rec["reproduce"]), flush=True)
         finally:
             with cond:
                 state["free"] += slots
@@ -361,8 +364,8 @@ def cmd_soak(a):
         print("   " + line)
     for r in bad:
         print("   %s %s: %s\n     log: %s\n     %s" % (
-            r["name"], r["status"].upper(), "; ".join(r["reasons"][:3]),
-            r["log"], r["reproduce"]))
+            r["name"], r["status"].upper(), why(r), r["log"],
+            r["reproduce"]))
     print("soak: every boot in %s" % os.path.relpath(SOAK_JSON, ROOT))
     if head["interrupted"]:
         return 130
