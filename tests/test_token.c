@@ -913,10 +913,15 @@ KTEST(token, preempt_resume_inside)
 		EXPECT_EQ(td->td_critcount, 0);
 		pr.inside = 1;
 		miss0 = gd->gd_cnt_preempt_miss;
-		/* Its tsleep times out meanwhile (a timer interrupt). */
+		/*
+		 * Its tsleep times out meanwhile (a timer interrupt).  No
+		 * PAUSE in this spin: QEMU's TCG leaves its execution loop at
+		 * every PAUSE, which made this test the costliest of the
+		 * suite in host time (soak-0036, soak-0051).
+		 */
 		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
 		while (pr.woke == 0 && cpu_ticks() < end)
-			cpu_pause();
+			cpu_ccfence();
 		pr.inside = 0;
 		lwkt_reltoken(&ref);
 		if (!ktest_poll(&it.runs, runs0 + 1, 200, 2000 * MS)) {

@@ -310,6 +310,9 @@ MATRIX = [
     # The tick rate at both ends of what hz= accepts in practice.
     Boot("hz1000-smp4",   "4", "multi",  "expect.ncpus=4 hz=1000", PASS),
     Boot("hz25-smp2",     "2", "single", "expect.ncpus=2 hz=25",   PASS),
+    # Every test runs twice in one boot: a test that leaves state behind
+    # for its next run fails here (soak-0035: lifecycle.stale_remote_after_exit).
+    Boot("repeat2-smp4",  "4", "single", "expect.ncpus=4 repeat=2", PASS),
     Boot("test-list",     "1", "single", "test.list",        LIST,
          require=[r"^test\.list: "]),
     Boot("panic-ap",      "4", "multi",
