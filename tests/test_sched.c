@@ -1295,6 +1295,9 @@ static struct {
 	volatile uint32_t tail_ok, head_ok, resched;
 	volatile uint32_t chaos_resched; /* spurious ones (chaos) while held */
 	volatile uint32_t switches[RQ_N]; /* td_switch_count at its turn */
+	int		src;		/* remote_setpri: the sending CPU */
+	uint32_t	sent;		/* its ip_windex to X before go */
+	volatile uint32_t drained;	/* X's ip_rindex of it at the check */
 } rq;
 
 static void
@@ -1389,7 +1392,11 @@ KTEST(sched, remote_deschedule)
 /*
  * remote_setpri: a queued thread of X given a new priority from here has
  * it, sits in the queue of that priority behind those already there, and
- * runs accordingly.
+ * runs accordingly.  X's one explicit lwkt_process_ipiq() must have run
+ * every message queued to it before go (LWKT-SPEC §7: "until empty"),
+ * the promise the rest rests on; chaos may stop only a drain the IPI
+ * started early (CHAOS_IPIQ_DEFER), never that one, so it is asserted
+ * on its own, on every attempt.
  */
 static void
 rq_check_queue(void)
@@ -1397,6 +1404,7 @@ rq_check_queue(void)
 	struct globaldata *gd = mycpu;
 	int pri = TDPRI_KERN_DAEMON + 1;
 
+	rq.drained = globaldata_find(rq.src)->gd_ipiq[gd->gd_cpuid].ip_rindex;
 	rq_record();
 	rq.head_ok = TAILQ_FIRST(&gd->gd_tdrunq[pri]) == rq.td[1];
 	rq.tail_ok = (rq.td[0]->td_flags & TDF_RUNQ) != 0 &&
@@ -1417,7 +1425,14 @@ KTEST(sched, remote_setpri)
 	lwkt_schedule(rq.td[0]);
 	lwkt_schedule(rq.td[1]);
 	lwkt_setpri(rq.td[0], TDPRI_KERN_DAEMON + 1);
+	rq.src = mycpuid;
+	rq.sent = lwkt_seq_ipiq(globaldata_find(x));
 	ho_release(kt);
+	if ((int32_t)(rq.drained - rq.sent) < 0)
+		ktest_log(kt, "cpu %d's explicit drain stopped at message %u of "
+		    "the %u queued to it from cpu %d before go", x, rq.drained,
+		    rq.sent, rq.src);
+	EXPECT_GE((int32_t)(rq.drained - rq.sent), 0);
 	EXPECT_EQ(rq.pri[0], TDPRI_KERN_DAEMON + 1);
 	EXPECT_NE(rq.runq[0], 0);
 	EXPECT_TRUE(rq.head_ok);
