@@ -841,6 +841,19 @@ class TestQemuProcess(unittest.TestCase):
         self.assertEqual(runner.judge_run(BOOT, br).code, 0)
         self.assertIsNotNone(br.parser.first_test_time)
 
+    def test_grub_failure_is_a_harness_error_at_once(self):
+        # GRUB with too little RAM: its reason, at once, not a 60 s hang.
+        grub = ("  Booting `lwkt'\n\nerror: out of memory.\n"
+                "error: you need to load the kernel first.\n\n"
+                "  Failed to boot both default and fallback entries.\n")
+        body = "print(%r, flush=True)\ntime.sleep(60)" % grub
+        br = runner.run_qemu(self.fake(body), 60)
+        self.assertFalse(br.timed_out)
+        self.assertLess(br.wall, 10)
+        self.assertEqual(br.start_error,
+                         "GRUB could not start the kernel: out of memory.")
+        self.assertEqual(runner.judge_run(BOOT, br).code, 4)
+
     def test_hang_is_killed(self):
         body = ("print('KTAP version 1\\n1..2\\n# start 1 x.hang', flush=True)\n"
                 "time.sleep(60)")

@@ -5,6 +5,7 @@ output captured and parsed line by line, and the cached test.list boot.
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -111,6 +112,7 @@ class BootRun(object):
         self.qemu_status = None
         self.timed_out = False
         self.start_error = None
+        self.grub_error = None        # GRUB's first 'error:' line
         self.stderr = ""
         self.wall = 0.0
         self.timeout = None
@@ -132,6 +134,25 @@ def kill_group(proc):
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+GRUB_ERROR = re.compile(r"^\s*error: (.*?)\s*$")
+GRUB_GAVE_UP = "Failed to boot both default and fallback entries"
+
+
+def loader_failed(br, text):
+    """Follow GRUB's lines before the kernel's: remember its first
+    'error: ...' and, once it gives up on every entry, say so in
+    br.start_error (a harness error naming GRUB's reason, at once, not a
+    hang at the timeout).  True when GRUB gave up."""
+    m = GRUB_ERROR.match(text)
+    if m and not br.grub_error:
+        br.grub_error = m.group(1)
+    if GRUB_GAVE_UP in text and not br.start_error:
+        br.start_error = "GRUB could not start the kernel: %s" % (
+            br.grub_error or "no reason printed")
+        return True
+    return False
 
 
 def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
@@ -190,7 +211,10 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
             t = time.monotonic() - t0
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                br.parser.feed(line.decode("utf-8", "replace"), t)
+                text = line.decode("utf-8", "replace")
+                br.parser.feed(text, t)
+                if loader_failed(br, text):
+                    kill_group(proc)
         if buf:
             br.parser.feed(buf.decode("utf-8", "replace"),
                            time.monotonic() - t0)
@@ -227,7 +251,7 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
             "killed (timeout)" if br.timed_out else
             "exit status %s" % proc.returncode, br.wall)).encode())
         log.close()
-    if (not br.timed_out and proc.returncode not in
+    if (not br.timed_out and not br.start_error and proc.returncode not in
             (QEMU_PASS, QEMU_FAIL, QEMU_PANIC, QEMU_RESET)):
         msg = br.stderr.strip().splitlines()
         br.start_error = "QEMU exited with status %s%s" % (
