@@ -474,6 +474,14 @@ class TestDeterminism(unittest.TestCase):
         self.assertEqual(runner.det_diff(a + ["ok 1 a.one"],
                                          b + ["ok 1 a.one"]), [])
 
+    def test_addresses_are_numbers(self):
+        x = "    # lifecycle.stale: A 0x0024e908, B 0x0024e808: B got another"
+        y = "    # lifecycle.stale: A 0x0029f108, B 0x0024e808: B got another"
+        self.assertEqual(runner.det_diff(self.A + [x], self.A + [y]), [])
+        self.assertEqual(len(runner.det_diff(
+            self.A + [x], self.A + [y.replace("got another", "got the same")])),
+            1)
+
     def test_other_lines_must_match(self):
         b = list(self.A)
         b[5] = "ok 1 a.two"

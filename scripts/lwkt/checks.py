@@ -238,7 +238,8 @@ DET_VARIES = [
 
 
 def det_normal(lines):
-    """A log's kernel lines with the numbers of DET_VARIES lines masked."""
+    """A log's kernel lines with the numbers (decimal, and hexadecimal
+    addresses such as a thread struct's) of DET_VARIES lines masked."""
     start = 0
     for i, line in enumerate(lines):
         if BANNER_RE.search(line):
@@ -247,7 +248,7 @@ def det_normal(lines):
     out = []
     for line in lines[start:]:
         if any(re.match(rx, line) for rx in DET_VARIES):
-            line = re.sub(r"\d+", "N", line)
+            line = re.sub(r"0x[0-9a-fA-F]+|\d+", "N", line)
         out.append(line)
     return out
 
