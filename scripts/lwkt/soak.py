@@ -19,7 +19,7 @@ from .consts import BUILD, ROOT, EXIT_CODE, ST_PASS, ST_ERROR
 from .matrix import Boot, PASS, DET_ARGS, build_flags, kernel_path
 from .qemu import RUNNING, RUNNING_LOCK, build_iso, kill_group, test_registry
 from .report import commit_id, reproducer
-from .testrun import run_boot
+from .testrun import run_boot, run_parallel
 
 # Weights of each dimension's values (relative; docs/testing.md "Soak").
 CPU_WEIGHTS = ((1, 15), (2, 20), (3, 10), (4, 20), (5, 5), (6, 6), (7, 3),
@@ -283,67 +283,49 @@ def cmd_soak(a):
                 started=datetime.datetime.now().isoformat(timespec="seconds"),
                 interrupted=False)
     records, stop = [], threading.Event()
-    cond, lock = threading.Condition(), threading.Lock()
-    state = dict(free=a.jobs)
+    lock = threading.Lock()
     t0 = time.monotonic()
 
-    def one(i, boot, slots):
+    def one(i):
+        boot = boots[i]
+        log = os.path.join(LOG_DIR, "%s.log" % boot["name"])
+        iso, err = build_iso(boot["kernel"], boot["cmdline"])
+        br, out = run_boot(boot, iso, err, log, registries[boot["kernel"]])
         try:
-            log = os.path.join(LOG_DIR, "%s.log" % boot["name"])
-            iso, err = build_iso(boot["kernel"], boot["cmdline"])
-            br, out = run_boot(boot, iso, err, log, registries[boot["kernel"]])
-            try:
-                os.unlink(iso or "")
-            except OSError:
-                pass
-            if stop.is_set():
-                return
-            rec = dict(name=boot["name"], config=configs[i],
-                       kernel=boot["kernel"],
-                       smp=boot["smp"], thread=boot["thread"],
-                       qemu_args=" ".join(boot["args"]),
-                       cmdline=boot["cmdline"], timeout=boot["timeout"],
-                       status=out.status, guest=out.guest,
-                       reasons=out.reasons, failed=[
-                           "%s (%s)" % (c.name, c.message) for c in out.cases
-                           if c.result == "fail"],
-                       duration=round(br.wall, 1),
-                       log=os.path.relpath(log, ROOT),
-                       reproduce=reproducer(boot, br.parser.seed, commit))
-            with lock:
-                records.append(rec)
-                head["wall"] = round(time.monotonic() - t0, 1)
-                write_json(SOAK_JSON, head, records)
-                nfail = sum(r["status"] != ST_PASS for r in records)
-                el = time.monotonic() - t0
-                eta = el / len(records) * (len(boots) - len(records))
-                print("[%*d/%d] %s %-5s %6.1f s  %s | %d failed, ETA %s" % (
-                    len(str(len(boots))), len(records), len(boots),
-                    boot["name"], out.status.upper(), br.wall,
-                    describe(configs[i]), nfail, fmt_secs(eta)), flush=True)
-                if out.status != ST_PASS:
-                    print("    %s\n    log: %s\n    reproduce: %s" % (
-                        why(rec), rec["log"], rec["reproduce"]), flush=True)
-        finally:
-            with cond:
-                state["free"] += slots
-                cond.notify_all()
-
-    threads = []
+            os.unlink(iso or "")
+        except OSError:
+            pass
+        if stop.is_set():
+            return
+        rec = dict(name=boot["name"], config=configs[i],
+                   kernel=boot["kernel"],
+                   smp=boot["smp"], thread=boot["thread"],
+                   qemu_args=" ".join(boot["args"]),
+                   cmdline=boot["cmdline"], timeout=boot["timeout"],
+                   status=out.status, guest=out.guest,
+                   reasons=out.reasons, failed=[
+                       "%s (%s)" % (c.name, c.message) for c in out.cases
+                       if c.result == "fail"],
+                   duration=round(br.wall, 1),
+                   log=os.path.relpath(log, ROOT),
+                   reproduce=reproducer(boot, br.parser.seed, commit))
+        with lock:
+            records.append(rec)
+            head["wall"] = round(time.monotonic() - t0, 1)
+            write_json(SOAK_JSON, head, records)
+            nfail = sum(r["status"] != ST_PASS for r in records)
+            el = time.monotonic() - t0
+            eta = el / len(records) * (len(boots) - len(records))
+            print("[%*d/%d] %s %-5s %6.1f s  %s | %d failed, ETA %s" % (
+                len(str(len(boots))), len(records), len(boots),
+                boot["name"], out.status.upper(), br.wall,
+                describe(configs[i]), nfail, fmt_secs(eta)), flush=True)
+            if out.status != ST_PASS:
+                print("    %s\n    log: %s\n    reproduce: %s" % (
+                    why(rec), rec["log"], rec["reproduce"]), flush=True)
     try:
-        for i, boot in enumerate(boots):
-            slots = a.jobs if boot["solo"] else 1
-            with cond:
-                while state["free"] < slots:
-                    cond.wait(0.5)
-                state["free"] -= slots
-            t = threading.Thread(target=one, args=(i, boot, slots),
-                                 daemon=True)
-            t.start()
-            threads.append(t)
-        for t in threads:
-            while t.is_alive():
-                t.join(0.5)
+        run_parallel(a.jobs, range(len(boots)),
+                     lambda i: boots[i]["solo"], one)
     except KeyboardInterrupt:
         stop.set()
         with RUNNING_LOCK:

@@ -121,6 +121,38 @@ def run_order(boots, walls):
     return out + waiting
 
 
+def run_parallel(jobs, items, solo, work):
+    """Call work(item) in a thread per item, in the order given, with at
+    most `jobs` running at once; an item for which solo(item) is true runs
+    alone (it takes every slot).  Returns when all are done.  ^C
+    (KeyboardInterrupt) reaches the caller at once; the threads are daemons
+    and the caller kills the QEMUs still RUNNING."""
+    cond = threading.Condition()
+    state = dict(free=jobs)
+
+    def run(item, slots):
+        try:
+            work(item)
+        finally:
+            with cond:
+                state["free"] += slots
+                cond.notify_all()
+
+    threads = []
+    for item in items:
+        slots = jobs if solo(item) else 1
+        with cond:
+            while state["free"] < slots:
+                cond.wait(0.5)
+            state["free"] -= slots
+        t = threading.Thread(target=run, args=(item, slots), daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+
+
 def add_case(outcome, c):
     """Add a boot-level case to a judged boot; a failing one fails it."""
     outcome.cases.append(c)
@@ -246,8 +278,6 @@ def cmd_test(a):
     # 2. Boots: up to `jobs` at once; solo rows take every slot.
     width = max(len(b["name"]) for b in boots)
     results = {}
-    cond = threading.Condition()
-    state = dict(free=a.jobs)
     print_lock = threading.Lock()
     # A twin row waits for its first boot (which the matrix lists before
     # it) to be judged, then compares the two logs.
@@ -261,7 +291,8 @@ def cmd_test(a):
     commit = commit_id()
     done = dict(n=0, failed=0)
 
-    def one(boot, iso, err, slots):
+    def one(boot):
+        iso, err = isos[iso_key(boot)]
         log_path = os.path.join(logdir, "%s.log" % boot["name"])
         rel = os.path.relpath(log_path)
         started = time.time()
@@ -290,26 +321,10 @@ def cmd_test(a):
         finally:
             if boot["name"] in twin_done:
                 twin_done[boot["name"]].set()
-            with cond:
-                state["free"] += slots
-                cond.notify_all()
 
-    workers = []
     try:
-        for boot in run_order(boots, load_json(BOOT_TIMES, {})):
-            iso, err = isos[iso_key(boot)]
-            slots = a.jobs if boot.get("solo") else 1
-            with cond:
-                while state["free"] < slots:
-                    cond.wait()
-                state["free"] -= slots
-            t = threading.Thread(target=one, args=(boot, iso, err, slots),
-                                 daemon=True)
-            t.start()
-            workers.append(t)
-        for t in workers:
-            while t.is_alive():
-                t.join(0.5)
+        run_parallel(a.jobs, run_order(boots, load_json(BOOT_TIMES, {})),
+                     lambda b: b.get("solo"), one)
     except KeyboardInterrupt:
         with RUNNING_LOCK:
             procs = list(RUNNING)
