@@ -765,8 +765,11 @@ KTEST(ipiq, nowait_enoent)
  * (our gd_cnt_ipi_sent does not move) and count gd_cnt_ipiq_passive.  The
  * messages then run on b, in order, picked up at the latest by b's second
  * hard clock tick after the send (b's gd_ticks, read by the message: a
- * tick count, not a time, so a slow host does not matter).  Toward every
- * other CPU.
+ * tick count, not a time, so a slow host does not matter).  The tick the
+ * bound counts from is read after the last send: a late timer runs its
+ * missed ticks back to back, so b may count several ticks while the sends
+ * are still being written (seen at hz=1000 on a loaded host, when the
+ * bound counted from a read before the sends).  Toward every other CPU.
  */
 
 /* At most half a FIFO: the FIFO-full wait (which signals) never runs. */
@@ -815,10 +818,10 @@ KTEST(ipiq, passive_by_tick)
 		gd = mycpu;
 		sent0 = gd->gd_cnt_ipi_sent;
 		pas0 = gd->gd_cnt_ipiq_passive;
-		tick0 = bgd->gd_ticks;
 		seq = 0;
 		for (i = 0; i < PT_N; i++)
 			seq = lwkt_send_ipiq3_passive(bgd, pt_msg, NULL, i);
+		tick0 = bgd->gd_ticks;
 		sent1 = gd->gd_cnt_ipi_sent;
 		pas1 = gd->gd_cnt_ipiq_passive;
 		crit_exit();
