@@ -46,6 +46,7 @@ counters_read(struct globaldata *gd, void *arg)
 	c->tok_req = gd->gd_cnt_tok_req;
 	c->tok_migrate = gd->gd_cnt_tok_migrate;
 	c->tok_contention = gd->gd_cnt_tok_contention;
+	c->tok_fwd_dropped = gd->gd_cnt_tok_fwd_dropped;
 }
 
 void
@@ -82,11 +83,13 @@ lwkt_counters_print(void)
 			continue;
 		kprintf("# counters cpu %d: switch %llu preempt %llu/%llu/%llu halt %llu "
 		    "ipiq run %llu full %llu avoided %llu passive %llu cs %llu "
-		    "ipi %llu/%llu tok %llu/%llu/%llu\n", cpu, c[cpu].switch_count,
+		    "ipi %llu/%llu tok %llu/%llu/%llu/%llu\n", cpu,
+		    c[cpu].switch_count,
 		    c[cpu].preempt_hit, c[cpu].preempt_miss, c[cpu].preempt_weird,
 		    c[cpu].idle_halt, c[cpu].ipiq_count, c[cpu].ipiq_fifofull,
 		    c[cpu].ipiq_avoided, c[cpu].ipiq_passive, c[cpu].ipiq_cscount,
 		    c[cpu].ipi_sent, c[cpu].ipi_recv, c[cpu].tok_req,
-		    c[cpu].tok_migrate, c[cpu].tok_contention);
+		    c[cpu].tok_migrate, c[cpu].tok_contention,
+		    c[cpu].tok_fwd_dropped);
 	}
 }

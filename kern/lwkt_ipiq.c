@@ -331,11 +331,14 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 	KASSERT(!gd->gd_inswitch, ("ipiq: cpu %d would run IPIQ messages inside "
 	    "lwkt_switch (thread \"%s\" switching out)", gd->gd_cpuid,
 	    gd->gd_curthread->td_comm));
-	if (++gd->gd_ipiq_nest > IPIQ_DRAIN_NEST_MAX)
-		panic("ipiq: drain nesting %u exceeds %u on cpu %d (a message "
-		    "sends, waits for room and drains again: a reply storm?)",
-		    gd->gd_ipiq_nest, IPIQ_DRAIN_NEST_MAX,
-		    gd->gd_cpuid);
+	if (__predict_false(++gd->gd_ipiq_nest > gd->gd_ipiq_nest_max)) {
+		gd->gd_ipiq_nest_max = gd->gd_ipiq_nest;
+		if (gd->gd_ipiq_nest > IPIQ_DRAIN_NEST_MAX)
+			panic("ipiq: drain nesting %u exceeds %u on cpu %d (a "
+			    "message sends, waits for room and drains again: "
+			    "a reply storm?)", gd->gd_ipiq_nest,
+			    IPIQ_DRAIN_NEST_MAX, gd->gd_cpuid);
+	}
 	for (;;) {
 		mask = smp_active_mask & ~gd->gd_cpumask;
 		while (mask != 0) {

@@ -160,7 +160,15 @@ tok_try_grant(struct lwkt_token *tok, thread_t run)
 		lwkt_send_ipiq(rgd, tok_wake, NULL);
 }
 
-/* A request reaching a CPU: grant if it owns the token, else pass it on. */
+/*
+ * A request reaching a CPU: grant if it owns the token, else pass it on.
+ * The forward never waits for room: waiting drains this CPU's FIFOs, where
+ * the next forwarded request would wait again one drain level deeper
+ * (token.forward_full_fifo).  A forward that finds the FIFO too full is
+ * dropped; the asker's bit stays in t_reqmask, so the owner still grants
+ * to it at its next release, and the asker asks again at its next clock
+ * tick (lwkt_token_chk).
+ */
 static void
 tok_request_remote(void *arg, int cpu, struct intrframe *f __unused)
 {
@@ -169,8 +177,9 @@ tok_request_remote(void *arg, int cpu, struct intrframe *f __unused)
 
 	if (owner == gd)
 		tok_try_grant(tok, gd->gd_curthread);
-	else if (owner != globaldata_find(cpu))
-		lwkt_send_ipiq2(owner, tok_request_remote, tok, cpu);
+	else if (owner != globaldata_find(cpu) &&
+	    lwkt_send_ipiq3_nowait(owner, tok_request_remote, tok, cpu) != 0)
+		gd->gd_cnt_tok_fwd_dropped++;
 }
 
 /*

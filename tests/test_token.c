@@ -19,6 +19,8 @@
  *
  *   - preempt_resume_inside, handoff_prompt, switch_no_drain: issue 9
  *     defects 1, 4 and 2 (see each test).
+ *   - forward_full_fifo (tests/test_token_forward.c): forwarded requests
+ *     never nest IPIQ drains.
  *
  * Tokens serialize threads only while they run: a holder that is switched
  * out (not preempted) lets the token go.  The regions here never block,

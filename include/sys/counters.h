@@ -30,6 +30,7 @@ struct lwkt_counters {
 	uint64_t	tok_req;
 	uint64_t	tok_migrate;
 	uint64_t	tok_contention;
+	uint64_t	tok_fwd_dropped;
 };
 
 /* Run read(gd, arg) for every CPU of `mask` while all of them are held. */

@@ -74,6 +74,7 @@ struct globaldata {
 	/* lwkt_switch is choosing/switching out: no IPIQ draining (§10b). */
 	bool		gd_inswitch;
 	uint32_t	gd_ipiq_nest;	/* IPIQ drain nesting, this CPU in crit */
+	uint32_t	gd_ipiq_nest_max; /* deepest gd_ipiq_nest seen (tests reset it) */
 	/* Tokens (kern/lwkt_token.c), owner CPU in a critical section. */
 	cpumask_t	gd_tokwake;	/* granted inside a switch: wake them after */
 	bool		gd_tokresend;	/* a request could not be queued: again */
@@ -108,6 +109,7 @@ struct globaldata {
 	uint64_t	gd_cnt_tok_req;		/* lwkt_gettoken calls here */
 	uint64_t	gd_cnt_tok_migrate;	/* tokens this CPU handed away */
 	uint64_t	gd_cnt_tok_contention;	/* requests it had to refuse */
+	uint64_t	gd_cnt_tok_fwd_dropped;	/* forwards that found no room */
 
 	/* Console: this CPU's line being built (kern/kern_cons.c). */
 	uint32_t	gd_conlen;

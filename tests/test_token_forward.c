@@ -1,0 +1,243 @@
+/*
+ * Suite "token", test forward_full_fifo: a token request that reaches a
+ * CPU which no longer owns the token is forwarded to the owner; when the
+ * FIFO toward the owner is full, forwarding must not nest IPIQ drains.
+ *
+ * Found by the soak (docs/testing.md): at -smp 16 with 8-entry FIFOs the
+ * kernel panicked with "ipiq: drain nesting 17 exceeds 16".  A forward
+ * that waits for room drains this CPU's FIFOs meanwhile; the next request
+ * there forwards and waits again, one drain level deeper per request.
+ *
+ * The test builds that situation on purpose, with CPU x (the test's CPU),
+ * b (the next CPU) and up to two others r:
+ *   1. x takes FF_NTOK tokens; one thread per token on b asks for it, so
+ *      every release by x grants the token to b;
+ *   2. a blocker thread on b enters a critical section (b stops draining
+ *      its FIFOs) and x enters one;
+ *   3. threads on each r ask x for FF_PER_R of the tokens; x does not
+ *      drain, so the requests wait in the FIFOs r -> x (with the re-sends
+ *      each clock tick of r makes meanwhile);
+ *   4. x releases the tokens: each grant sends b a message, the FIFO
+ *      x -> b fills, x waits for room and drains the requests from r,
+ *      which now must go to b, whose FIFO is full;
+ *   5. the blocker leaves its section once x has drained every request
+ *      (or after a bounded time), and everything completes.
+ * x's deepest drain nesting (gd_ipiq_nest_max) must stay at most 2 (the
+ * wait for room, plus one grant made in it), every thread gets its token
+ * and exits, and the threads of one token never overlap.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/globaldata.h>
+#include <sys/ipiq.h>
+#include <sys/ipiq2.h>
+#include <sys/ktest.h>
+#include <sys/thread2.h>
+#include <sys/token.h>
+#include <machine/atomic.h>
+#include <machine/cpu.h>
+#include <machine/cpufunc.h>
+
+#define MS		1000u		/* microseconds */
+
+/* Enough grants to x -> b to make x wait for room (ipiq2.h: > half). */
+#define FF_NTOK		(MAXCPUFIFO / 2 + 2)
+/* Requests each r queues toward x: at most half its FIFO (no waiting). */
+#define FF_PER_R	(MAXCPUFIFO / 2)
+#define FF_NR		2		/* CPUs r used at most */
+
+static struct lwkt_token ff_tok[FF_NTOK];
+static bool ff_ready;
+
+static struct {
+	volatile uint32_t got;		/* threads that got their token */
+	volatile uint32_t exited;
+	volatile uint32_t overlap;	/* a token's holders overlapped */
+	volatile uint32_t inside[FF_NTOK];
+	volatile uint32_t blocking;	/* the blocker is in its section */
+	volatile uint32_t blocker_done;
+	volatile uint32_t release;	/* the blocker may leave */
+	struct globaldata *x;
+	int		r[FF_NR];
+	int		nr;
+} ff;
+
+static void
+ff_waiter(void *arg)
+{
+	int i = (int)(uintptr_t)arg;
+	struct lwkt_tokref ref;
+
+	lwkt_gettoken(&ref, &ff_tok[i]);
+	if (atomic_fetchadd_int(&ff.inside[i], 1) != 0)
+		atomic_add_int(&ff.overlap, 1);
+	ktest_busy_work(50);
+	atomic_subtract_int(&ff.inside[i], 1);
+	atomic_add_int(&ff.got, 1);
+	lwkt_reltoken(&ref);
+	atomic_add_int(&ff.exited, 1);
+}
+
+/* True once x has run every request queued toward it by the CPUs r. */
+static bool
+ff_requests_drained(void)
+{
+	struct lwkt_ipiq *ip;
+	int k;
+
+	for (k = 0; k < ff.nr; k++) {
+		ip = &globaldata_find(ff.r[k])->gd_ipiq[ff.x->gd_cpuid];
+		if (ip->ip_rindex != ip->ip_windex)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Keeps b from draining its FIFOs until x has run the requests of the
+ * CPUs r while waiting for room toward b (or 2 s: nothing depends on it).
+ */
+static void
+ff_blocker(void *arg __unused)
+{
+	uint64_t end;
+
+	crit_enter();
+	ff.blocking = 1;
+	end = cpu_ticks() + 2 * cpu_tsc_hz;
+	while (!(ff.release && ff_requests_drained()) && cpu_ticks() < end)
+		cpu_pause();
+	crit_exit();
+	ff.blocker_done = 1;
+}
+
+/* Spin (in a critical section: no sleeping) until *w >= v, at most 2 s. */
+static bool
+ff_spin_until(volatile uint32_t *w, uint32_t v)
+{
+	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+
+	while (*w < v && cpu_ticks() < end)
+		cpu_pause();
+	return *w >= v;
+}
+
+static bool
+ff_bits_set(int cpu, int ntok)
+{
+	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+	int i;
+
+	for (i = 0; i < ntok; i++)
+		while ((ff_tok[i].t_reqmask & CPUMASK(cpu)) == 0) {
+			if (cpu_ticks() >= end)
+				return false;
+			cpu_pause();
+		}
+	return true;
+}
+
+/*
+ * True once every CPU r has asked for its tokens, or waits for room toward
+ * x (a slow host lets ticks pass, and each re-sends the requests still
+ * open: then the FIFO r -> x is more than half full of requests, which
+ * serves the test as well); at most 2 s.
+ */
+static bool
+ff_requests_queued(void)
+{
+	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+	struct lwkt_ipiq *ip;
+	int i, k, ready;
+
+	do {
+		ready = 0;
+		for (k = 0; k < ff.nr; k++) {
+			ip = &globaldata_find(ff.r[k])->gd_ipiq[ff.x->gd_cpuid];
+			for (i = 0; i < FF_PER_R; i++)
+				if ((ff_tok[i].t_reqmask & CPUMASK(ff.r[k])) == 0)
+					break;
+			if (i == FF_PER_R ||
+			    lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)
+				ready++;
+		}
+		if (ready == ff.nr)
+			return true;
+		cpu_pause();
+	} while (cpu_ticks() < end);
+	return false;
+}
+
+static void
+ff_spawn(struct ktest_ctx *kt, int cpu, int i)
+{
+	thread_t td;
+
+	if (lwkt_create(ff_waiter, (void *)(uintptr_t)i, &td, NULL, 0, cpu,
+	    "tok_fwd%d", i) != 0)
+		ktest_fail(kt, __FILE__, __LINE__, "lwkt_create failed");
+}
+
+KTEST(token, forward_full_fifo)
+{
+	struct globaldata *gd = mycpu;
+	struct lwkt_tokref ref[FF_NTOK];
+	thread_t btd;
+	uint64_t dropped0;
+	uint32_t nthreads, nest;
+	int me = mycpuid, b = ktest_next_cpu(me), c, i, k;
+
+	if (cpumask_count(smp_active_mask) < 3) {
+		ktest_skip(kt, "needs 3 CPUs");
+		return;
+	}
+	if (!ff_ready) {
+		for (i = 0; i < FF_NTOK; i++)
+			lwkt_token_init(&ff_tok[i], "test_forward");
+		ff_ready = true;
+	}
+	memset((void *)&ff, 0, sizeof(ff));
+	ff.x = gd;
+	for (c = ktest_next_cpu(b); c != me && ff.nr < FF_NR;
+	    c = ktest_next_cpu(c))
+		ff.r[ff.nr++] = c;
+	nthreads = FF_NTOK + ff.nr * FF_PER_R;
+
+	/* 1: x holds every token; b asks for each (the grants go to b). */
+	for (i = 0; i < FF_NTOK; i++)
+		lwkt_gettoken(&ref[i], &ff_tok[i]);
+	for (i = 0; i < FF_NTOK; i++)
+		ff_spawn(kt, b, i);
+	EXPECT_TRUE(ff_bits_set(b, FF_NTOK));
+
+	/* 2: b stops draining; so does x.  (x holds tokens: no sleeping.) */
+	EXPECT_EQ(lwkt_create(ff_blocker, NULL, &btd, NULL, 0, b,
+	    "tok_fwd_block"), 0);
+	EXPECT_TRUE(ff_spin_until(&ff.blocking, 1));
+	crit_enter();
+	gd->gd_ipiq_nest_max = gd->gd_ipiq_nest;
+	dropped0 = gd->gd_cnt_tok_fwd_dropped;
+
+	/* 3: the CPUs r queue their requests toward x. */
+	for (k = 0; k < ff.nr; k++)
+		for (i = 0; i < FF_PER_R; i++)
+			ff_spawn(kt, ff.r[k], i);
+	EXPECT_TRUE(ff_requests_queued());
+
+	/* 4: release, in reverse order of taking. */
+	ff.release = 1;
+	for (i = FF_NTOK - 1; i >= 0; i--)
+		lwkt_reltoken(&ref[i]);
+	nest = gd->gd_ipiq_nest_max;
+	crit_exit();
+
+	/* 5: everyone gets its token and leaves. */
+	EXPECT_TRUE(ktest_poll(&ff.blocker_done, 1, 100, 3000 * MS));
+	EXPECT_TRUE(ktest_poll(&ff.exited, nthreads, 200, 5000 * MS));
+	EXPECT_EQ(ff.got, nthreads);
+	EXPECT_EQ(ff.overlap, 0);
+	EXPECT_LE(nest, 2);
+	ktest_log(kt, "cpu %d: deepest drain nesting %u; %llu forwards found "
+	    "no room; %u threads on cpu %d and %d others", me, nest,
+	    gd->gd_cnt_tok_fwd_dropped - dropped0, nthreads, b, ff.nr);
+}
