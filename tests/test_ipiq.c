@@ -81,7 +81,7 @@ sum_counter(size_t off)
 	int cpu;
 
 	for (cpu = 0; cpu < MAXCPU; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu))
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu))
 			sum += *(volatile uint64_t *)((char *)globaldata_find(cpu) +
 			    off);
 	return sum;
@@ -262,7 +262,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 	bool ok;
 
 	for (t = 0; t < MAXCPU; t++)
-		if (CPUMASK_TEST(smp_active_mask, t) && t != me) {
+		if (CPUMASK_TESTBIT(smp_active_mask, t) && t != me) {
 			tgt[nt] = t;
 			tgd[nt] = globaldata_find(t);
 			last[nt] = 0;
@@ -375,14 +375,14 @@ KTEST(ipiq, all_to_all_exactly_once)
 	run1 = sum_counter(offsetof(struct globaldata, gd_cnt_ipiq_count));
 
 	for (s = 0; s < MAXCPU; s++) {
-		if (!CPUMASK_TEST(smp_active_mask, s))
+		if (!CPUMASK_TESTBIT(smp_active_mask, s))
 			continue;
 		crit += a2a.sent_crit[s];
 		EXPECT_EQ(a2a.ooo[s], 0);
 		EXPECT_EQ(a2a.nocrit[s], 0);
 		EXPECT_EQ(a2a.wrong[s], 0);
 		for (d = 0; d < MAXCPU; d++) {
-			if (!CPUMASK_TEST(smp_active_mask, d) || d == s)
+			if (!CPUMASK_TESTBIT(smp_active_mask, d) || d == s)
 				continue;
 			total += a2a.sent[s][d];
 			if (a2a.sent[s][d] != a2a.per_pair ||
@@ -492,7 +492,7 @@ KTEST(ipiq, deferral_in_crit)
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
+		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		memset((void *)&dc, 0, sizeof(dc));
@@ -578,7 +578,7 @@ KTEST(ipiq, wait_ipiq_means_finished)
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
+		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		for (r = 0; r < WF_ROUNDS; r++) {
@@ -809,7 +809,7 @@ KTEST(ipiq, passive_by_tick)
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
+		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		memset((void *)&pt, 0, sizeof(pt));
@@ -1276,7 +1276,7 @@ KTEST(ipiq, pingpong_all_pairs)
 	memset((void *)&pp, 0, sizeof(pp));
 	for (i = 0; i < MAXCPU; i++)
 		for (j = i + 1; j < MAXCPU; j++)
-			if (CPUMASK_TEST(smp_active_mask, i) && CPUMASK_TEST(smp_active_mask, j)) {
+			if (CPUMASK_TESTBIT(smp_active_mask, i) && CPUMASK_TESTBIT(smp_active_mask, j)) {
 				p = &pp.pair[np];
 				p->cpu[0] = i;
 				p->cpu[1] = j;

@@ -285,7 +285,7 @@ hop_thread(void *arg __unused)
 static void
 hop_cs_func(struct lwkt_cpusync *cs)
 {
-	atomic_set_int(cs->cs_data, mycpu->gd_cpumask);
+	atomic_cpumask_setbit(cs->cs_data, mycpuid);
 	atomic_add_int(&hop.cs_runs[mycpuid], 1);
 }
 
@@ -298,12 +298,12 @@ hop_syncer(void *arg __unused)
 	int me = live_mycpu()->gd_cpuid, n = cpumask_count(smp_active_mask);
 
 	while (!hop.stop) {
-		seen = 0;
+		CPUMASK_ASSZERO(seen);
 		want = smp_active_mask;
 		t1 = cpu_ticks();
 		lwkt_cpusync_simple(want, hop_cs_func, (void *)&seen);
 		d = ktest_us_since(t1);
-		if (seen != want) {
+		if (!cpumask_equal(seen, want)) {
 			hop.cs_bad++;
 			hop.cs_bad_mask = seen;
 		}
@@ -349,7 +349,7 @@ KTEST(migrate, hop_all_cpus)
 	memset((void *)&hop, 0, sizeof(hop));
 	hop.seed = ktest_random(kt);
 	for (cpu = 0; cpu < MAXCPU; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu))
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu))
 			ASSERT_EQ(lwkt_create(hop_syncer, NULL, NULL, NULL, 0,
 			    cpu, "syncer_%d", cpu), 0);
 	t0 = cpu_ticks();

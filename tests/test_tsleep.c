@@ -50,7 +50,7 @@ nth_cpu(int n)
 
 	n %= cpus;
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu) && n-- == 0)
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu) && n-- == 0)
 			return cpu;
 	return 0;
 }
@@ -173,7 +173,7 @@ w1_sleeper(void *arg)
 KTEST(tsleep, wakeup_one_of_n)
 {
 	int n = 2 * cpumask_count(smp_active_mask), i, k, spread = 0;
-	cpumask_t used = 0;
+	cpumask_t used;
 	uint32_t seen;
 
 	if (n < 4)
@@ -211,12 +211,13 @@ out:
 		wakeup(&w1.ident);	/* after a failure: let them go */
 		EXPECT_TRUE(ktest_poll(&w1.exited, n, 200, 12000 * MS));
 	}
+	CPUMASK_ASSZERO(used);
 	for (i = 0; i < n; i++) {
 		EXPECT_EQ(w1.wakes[i], 1);
 		EXPECT_EQ(w1.err[i], 0);
-		if (!CPUMASK_TEST(used, w1.cpu[i]))
+		if (!CPUMASK_TESTBIT(used, w1.cpu[i]))
 			spread++;
-		used |= CPUMASK(w1.cpu[i]);
+		CPUMASK_SETBIT(used, w1.cpu[i]);
 	}
 	EXPECT_EQ(spread, cpumask_count(smp_active_mask));
 }
