@@ -28,8 +28,7 @@
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-#define TSLEEP_HASH	64		/* power of two */
-#define WAKEUP_RECS	32		/* chains in flight per waking CPU */
+#define WAKEUP_RECS	TSLEEP_WAKEUP_RECS
 #define WAKEUP_REC_WARN_US	1000000
 #define WAKEUP_REC_PANIC_US	10000000
 
@@ -51,17 +50,6 @@ _Static_assert(WAKEUP_RECS <= 32, "gd_wakeup_free is one word");
 
 static volatile cpumask_t tsleep_cpus[TSLEEP_HASH];
 int mycpu_reload;			/* never written: see machine/thread.h */
-
-static inline uint32_t
-tsleep_slot(const volatile void *ident)
-{
-	uint32_t h = (uint32_t)ident;
-
-	h ^= h >> 11;
-	h *= 0x9E3779B1u;
-	return h >> (32 - 6);
-}
-_Static_assert(TSLEEP_HASH == 64, "tsleep_slot returns 6 bits");
 
 void
 tsleep_init_cpu(void)
