@@ -18,6 +18,7 @@
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
 #include <sys/ipiq.h>
+#include <sys/malloc.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -436,7 +437,8 @@ static struct aq_slot {
 } aq[MAXCPU];
 
 static volatile uint32_t aq_may_exit;
-static volatile uint32_t aq_listed[MAXCPU][MAXCPU];	/* [lister][slot] */
+/* [lister][slot]: a row per CPU that exists, allocated at the first run. */
+static volatile uint32_t (*aq_listed)[MAXCPU];
 
 static void
 aq_victim(void *arg)
@@ -513,15 +515,18 @@ KTEST(migrate, acquire)
 		ktest_skip(kt, "needs two CPUs (local no-op checked)");
 		return;
 	}
+	if (aq_listed == NULL)
+		aq_listed = kmalloc(ncpus * sizeof(*aq_listed));
+	ASSERT_TRUE(aq_listed != NULL);
 	memset((void *)aq, 0, sizeof(aq));
-	memset((void *)aq_listed, 0, sizeof(aq_listed));
+	memset((void *)aq_listed, 0, ncpus * sizeof(*aq_listed));
 	aq_may_exit = 0;
 	EXPECT_EQ(ktest_on_each_cpu(kt, aq_puller, NULL), n);
 	EXPECT_EQ(ktest_on_each_cpu(kt, aq_census, NULL), n);
 	for (s = 0; s < MAXCPU; s++) {
 		if (aq[s].td == NULL || !aq[s].ran)
 			continue;
-		for (nl = 0, c = 0; c < MAXCPU; c++)
+		for (nl = 0, c = 0; c < ncpus; c++)
 			nl += aq_listed[c][s];
 		EXPECT_EQ(nl, 1);
 		EXPECT_EQ(aq_listed[aq[s].to][s], 1);
