@@ -22,6 +22,21 @@
  * C, S reads the 0 that C wrote and the source sends an IPI, so the target
  * will run another pass.  Either way the entry runs.
  *
+ * Pending mask (gd_ipiq_pending of the target): a pass visits only the
+ * FIFOs whose bit is set (and those an outer drain level is in).  The
+ * source whose S turns ip_npoll from 0 to 1 then sets its bit B (locked)
+ * and only then signals; a passive send (no ip_npoll) sets B after W.
+ * The target takes a whole word of bits with one locked swap T before it
+ * drains any FIFO of that word, so B after T leaves the bit set for the
+ * next pass.  Invariant: while ip_npoll is 1, the bit is set, or B is
+ * about to be (the source is between S and B: the IPI or tick that
+ * follows B finds it), or the target is in a drain of that FIFO after T
+ * and before its final C (which then sees W by the argument above).  It
+ * holds because ip_npoll becomes 1 only at an S that read 0, followed by
+ * B; the bit is cleared only at T, which a drain (ending with C and R)
+ * follows; and a drain that stops early (chaos, below) sets the bit again
+ * itself.  So a source that finds ip_npoll 1 may add nothing.
+ *
  * Messages run on the target inside a critical section; processing is
  * reentrant (a message may send and so wait for room and drain), but the
  * nesting is bounded per CPU (IPIQ_DRAIN_NEST_MAX, a named panic above
@@ -58,19 +73,63 @@
 #define IPIQ_DRAIN_NEST_MAX 16		/* nested drains per CPU */
 
 bool ipiq_optimized = true;
+uint32_t ipiq_fifo_depth = MAXCPUFIFO;
+uint32_t ipiq_fifo_mask = MAXCPUFIFO - 1;
 
-_Static_assert(sizeof(struct lwkt_ipiq) % 64 == 0, "one cache line multiple");
+_Static_assert(sizeof(struct lwkt_ipiq) == 128, "two cache lines");
+_Static_assert(offsetof(struct lwkt_ipiq, ip_rindex) == 64,
+    "the target's indices start the second cache line");
+_Static_assert(MAXCPU * (sizeof(struct lwkt_ipiq) +
+    IPIQ_FIFO_MIN * sizeof(struct lwkt_ipiq_entry)) <= IPIQ_CPU_BYTES_MAX,
+    "MAXCPU CPUs fit IPIQ_CPU_BYTES_MAX at the smallest depth");
 
-/* At boot, by the BSP for every CPU: the CPU's outgoing FIFOs. */
+uint32_t
+lwkt_ipiq_cpu_bytes(int n, uint32_t depth)
+{
+	return (uint32_t)n * (sizeof(struct lwkt_ipiq) +
+	    depth * sizeof(struct lwkt_ipiq_entry));
+}
+
+uint32_t
+lwkt_ipiq_depth_for(int n)
+{
+	uint32_t depth = MAXCPUFIFO;
+
+	while (depth > IPIQ_FIFO_MIN &&
+	    lwkt_ipiq_cpu_bytes(n, depth) > IPIQ_CPU_BYTES_MAX)
+		depth /= 2;
+	return depth;
+}
+
+/*
+ * At boot, by the BSP for every CPU (ncpus is final): the CPU's outgoing
+ * FIFOs, ncpus rows and their rings in one allocation.  The first call
+ * chooses the depth and prints the memory line `make scale` reads.
+ */
 void
 lwkt_ipiq_init_cpu(struct globaldata *gd)
 {
-	uint32_t bytes = MAXCPU * sizeof(struct lwkt_ipiq);
+	static bool chosen;
+	struct lwkt_ipiq_entry *ring;
+	uint32_t bytes;
+	int t;
 
+	if (!chosen) {
+		chosen = true;
+		ipiq_fifo_depth = lwkt_ipiq_depth_for(ncpus);
+		ipiq_fifo_mask = ipiq_fifo_depth - 1;
+		kprintf("ipiq: %d CPUs, FIFO depth %u (MAXCPUFIFO %d), %u bytes "
+		    "of FIFOs per CPU\n", ncpus, ipiq_fifo_depth, MAXCPUFIFO,
+		    lwkt_ipiq_cpu_bytes(ncpus, ipiq_fifo_depth));
+	}
+	bytes = lwkt_ipiq_cpu_bytes(ncpus, ipiq_fifo_depth);
 	gd->gd_ipiq = vm_page_alloc(howmany(bytes, PAGE_SIZE));
 	if (gd->gd_ipiq == NULL)
-		panic("ipiq: no memory for the FIFOs of cpu %d", gd->gd_cpuid);
+		panic("ipiq: no memory for %u bytes of FIFOs", bytes);
 	memset(gd->gd_ipiq, 0, bytes);
+	ring = (struct lwkt_ipiq_entry *)&gd->gd_ipiq[ncpus];
+	for (t = 0; t < ncpus; t++)
+		gd->gd_ipiq[t].ip_info = &ring[t * ipiq_fifo_depth];
 }
 
 /*
@@ -89,11 +148,11 @@ lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
 	bool warned = false;
 
 	gd->gd_cnt_ipiq_fifofull++;
-	if (atomic_swap_int(&ip->ip_npoll, 1) == 0)
+	if (lwkt_ipiq_signal(gd, target, ip))
 		cpu_send_ipiq(target);
 	cpu_enable_intr();
 	t0 = cpu_ticks();
-	while (lwkt_ipiq_fill(ip) > MAXCPUFIFO / 4) {
+	while (lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 4) {
 		lwkt_process_ipiq();
 		cpu_pause();
 		us = cpu_ticks_to_us(cpu_ticks() - t0);
@@ -133,12 +192,13 @@ lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 	crit_enter_quick(td);
 	++gd->gd_intr_nesting_level;
 	ip = &gd->gd_ipiq[target->gd_cpuid];
-	if (lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)
+	if (lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 2)
 		lwkt_ipiq_wait_room(gd, target, ip);
 	seq = lwkt_ipiq_put(ip, func, arg, arg2);
 	gd->gd_cnt_ipiq_passive++;
-	if (!kopts.ko_ipiq_passive &&
-	    (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized))
+	if (kopts.ko_ipiq_passive)
+		atomic_cpumask_setbit(&target->gd_ipiq_pending, gd->gd_cpuid);
+	else if (lwkt_ipiq_signal(gd, target, ip) || !ipiq_optimized)
 		cpu_send_ipiq(target);
 	--gd->gd_intr_nesting_level;
 	crit_exit_quick(td);
@@ -164,13 +224,13 @@ lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
 	td = gd->gd_curthread;
 	crit_enter_quick(td);
 	ip = &gd->gd_ipiq[target->gd_cpuid];
-	if (lwkt_ipiq_fill(ip) >= MAXCPUFIFO * 2 / 3) {
+	if (lwkt_ipiq_fill(ip) >= ipiq_fifo_depth * 2 / 3) {
 		crit_exit_quick(td);
 		return ENOENT;
 	}
 	++gd->gd_intr_nesting_level;
 	lwkt_ipiq_put(ip, func, arg, arg2);
-	if (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized)
+	if (lwkt_ipiq_signal(gd, target, ip) || !ipiq_optimized)
 		cpu_send_ipiq(target);
 	else
 		gd->gd_cnt_ipiq_avoided++;
@@ -179,19 +239,76 @@ lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
 	return 0;
 }
 
-/* Send to every online, not stopped CPU in `mask`; returns how many. */
+/*
+ * The all-excluding-self IPI reaches every APIC on the bus, not only the
+ * CPUs in smp_active_mask.  It is used only when every CPU the kernel
+ * started is online (so none is offline-but-alive: parked after a late
+ * start, or failed) and the sender has just found every other CPU
+ * GDS_ONLINE (none stopped or held by a panic).  The APICs it reaches
+ * besides are CPUs the kernel never started (disabled, beyond MAXCPU or
+ * smp.maxcpus): they sit in the firmware's park loop with interrupts off
+ * or wait for a STARTUP IPI, and a fixed IPI leaves them as they are (it
+ * stays pending in their APIC, never delivered while interrupts are off).
+ */
+bool
+lwkt_ipiq_allbutself_ok(void)
+{
+	return smp_active && cpumask_count(smp_active_mask) == ncpus;
+}
+
+/*
+ * Send to every online, not stopped CPU in `mask` (this CPU: called
+ * inline); returns how many.  When the targets are every other CPU, every
+ * FIFO is published first and then one all-but-self IPI signals them all
+ * (if any needed a signal), so the sender sends one IPI whatever N; else
+ * each target is signalled as it is published.
+ */
 int
 lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 {
+	struct globaldata *gd = mycpu, *target;
+	thread_t td = gd->gd_curthread;
+	struct lwkt_ipiq *ip;
+	cpumask_t need;
+	bool all;
 	int cpu, n = 0;
 
 	CPUMASK_ANDMASK(mask, smp_active_mask);
-	CPUMASK_FOREACH(cpu, mask) {
-		if (globaldata_find(cpu)->gd_state != GDS_ONLINE)
-			continue;
-		lwkt_send_ipiq3(globaldata_find(cpu), func, arg, arg2);
+	if (CPUMASK_TESTBIT(mask, gd->gd_cpuid)) {
+		CPUMASK_CLRBIT(mask, gd->gd_cpuid);
+		func(arg, arg2, NULL);
 		n++;
 	}
+	crit_enter_quick(td);
+	++gd->gd_intr_nesting_level;
+	all = !cpumask_empty(mask) && cpumask_equal(mask, gd->gd_other_cpus) &&
+	    lwkt_ipiq_allbutself_ok();
+	CPUMASK_ASSZERO(need);
+	CPUMASK_FOREACH(cpu, mask) {
+		target = globaldata_find(cpu);
+		if (target->gd_state != GDS_ONLINE) {
+			all = false;
+			continue;
+		}
+		ip = &gd->gd_ipiq[cpu];
+		if (lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 2)
+			lwkt_ipiq_wait_room(gd, target, ip);
+		lwkt_ipiq_put(ip, func, arg, arg2);
+		n++;
+		if (!lwkt_ipiq_signal(gd, target, ip) && ipiq_optimized)
+			gd->gd_cnt_ipiq_avoided++;
+		else if (all)
+			CPUMASK_SETBIT(need, cpu);
+		else
+			cpu_send_ipiq(target);
+	}
+	if (all && !cpumask_empty(need))
+		cpu_send_ipiq_allbutself();
+	else
+		CPUMASK_FOREACH(cpu, need)
+			cpu_send_ipiq(globaldata_find(cpu));
+	--gd->gd_intr_nesting_level;
+	crit_exit_quick(td);
 	return n;
 }
 
@@ -268,7 +385,7 @@ lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
  * entries run (the outermost level publishes ip_rindex).
  */
 static void
-ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
+ipiq_process_one(struct globaldata *gd, int src, struct lwkt_ipiq *ip,
     struct intrframe *frame)
 {
 	struct lwkt_ipiq_entry *e;
@@ -279,12 +396,13 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 
 	if (ip->ip_rindex == ip->ip_windex && ip->ip_npoll == 0)
 		return;
-	++ip->ip_nest;
+	if (ip->ip_nest++ == 0)
+		CPUMASK_SETBIT(gd->gd_ipiq_draining, src);
 	do {
 		CHAOS_DELAY(CHAOS_IPIQ_DRAIN);
 		while ((ri = ip->ip_rindex) != ip->ip_windex) {
 			cpu_ccfence();
-			e = &ip->ip_info[ri & MAXCPUFIFO_MASK];
+			e = &ip->ip_info[ri & ipiq_fifo_mask];
 			func = e->ie_func;
 			arg = e->ie_arg;
 			arg2 = e->ie_arg2;
@@ -298,6 +416,7 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 				need_lwkt_resched();
 			if (CHAOS_ROLL_IF(frame != NULL &&
 			    ip->ip_rindex != ip->ip_windex, CHAOS_IPIQ_DEFER)) {
+				atomic_cpumask_setbit(&gd->gd_ipiq_pending, src);
 				atomic_set_int(&gd->gd_reqflags, RQF_IPIQ);
 				goto out;	/* the rest: see above */
 			}
@@ -306,8 +425,36 @@ ipiq_process_one(struct globaldata *gd, struct lwkt_ipiq *ip,
 		atomic_swap_int(&ip->ip_npoll, 0);
 	} while (ip->ip_rindex != ip->ip_windex);
 out:
-	if (--ip->ip_nest == 0)
+	if (--ip->ip_nest == 0) {
 		ip->ip_xindex = ip->ip_rindex;
+		CPUMASK_CLRBIT(gd->gd_ipiq_draining, src);
+	}
+}
+
+/*
+ * One pass: take each word of the pending mask with one locked swap (T in
+ * the ordering above) and drain the FIFOs of its bits, plus those an
+ * outer level is draining (a nested pass keeps serving them, as before the
+ * mask existed).  Words above ncpus are never set.
+ */
+static void
+ipiq_process_pending(struct globaldata *gd, struct intrframe *frame)
+{
+	uint32_t bits;
+	int w, b, src, nw = howmany(ncpus, 32);
+
+	for (w = 0; w < nw; w++) {
+		bits = gd->gd_ipiq_draining.ary[w];
+		if (gd->gd_ipiq_pending.ary[w] != 0)
+			bits |= atomic_swap_int(&gd->gd_ipiq_pending.ary[w], 0);
+		while (bits != 0) {
+			b = __builtin_ctz(bits);
+			bits &= bits - 1;
+			src = w * 32 + b;
+			ipiq_process_one(gd, src,
+			    &globaldata_find(src)->gd_ipiq[gd->gd_cpuid], frame);
+		}
+	}
 }
 
 /*
@@ -320,8 +467,6 @@ void
 lwkt_process_ipiq_frame(struct intrframe *frame)
 {
 	struct globaldata *gd = mycpu;
-	cpumask_t mask;
-	int cpu;
 
 	KKASSERT(curthread->td_critcount > 0);
 	if (panic_cpu == gd->gd_cpuid)
@@ -338,10 +483,7 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 			    IPIQ_DRAIN_NEST_MAX, gd->gd_cpuid);
 	}
 	for (;;) {
-		mask = cpumask_andnot(smp_active_mask, gd->gd_cpumask);
-		CPUMASK_FOREACH(cpu, mask)
-			ipiq_process_one(gd,
-			    &globaldata_find(cpu)->gd_ipiq[gd->gd_cpuid], frame);
+		ipiq_process_pending(gd, frame);
 		if (gd->gd_cpusyncq_n == 0 || !lwkt_cpusync_poll())
 			break;
 		cpu_pause();

@@ -24,7 +24,10 @@
  *   - remote_schedule_runs_there: lwkt_schedule() of a thread of another
  *     CPU makes it run there;
  *   - pingpong_all_pairs: threads on every pair of CPUs wake each other
- *     back and forth; no wakeup is lost.
+ *     back and forth; no wakeup is lost;
+ *   - pending_race_exactly_once: many sources publish tiny bursts while
+ *     the target clears its pending mask and drains without pause; each
+ *     message runs exactly once, in order, by the target's second tick.
  * Every wait is bounded: a lost message or wakeup fails the test instead
  * of hanging it.  Parts that need two CPUs are skipped on one.
  */
@@ -1353,4 +1356,141 @@ KTEST(ipiq, pingpong_all_pairs)
 	    "blocked thread) in %llu ms, %llu us per round trip", np,
 	    pp.rounds, moves, blocked, us / 1000,
 	    moves ? us * 2 / moves : 0);
+}
+
+/* ---------------------------------------------------------------------
+ * pending_race_exactly_once: the pending mask (kern/lwkt_ipiq.c) is
+ * cleared by the target before it drains, and a source sets its bit only
+ * when it turns ip_npoll from 0 to 1 (or sends passively).  Target t (the
+ * first online CPU) runs a thread that drains without pause, so its clears
+ * race the sources' publishes; every other CPU sends PR_TOTAL / senders
+ * tiny bursts (1 or 2 messages, every third burst passive), sequence
+ * numbered, and after each burst waits until they ran.  Each message runs
+ * exactly once, on t, in order per source; each ran no later than t's
+ * second tick after its burst was queued (t's gd_ticks read after the
+ * sends; the tick drains the pending FIFOs, so a message whose FIFO lost
+ * its bit while ip_npoll stayed 1 would wait forever, failing by name at
+ * PR_HANG_US instead).
+ */
+
+#define PR_TOTAL	6000		/* bursts, shared by the senders */
+#define PR_MIN		200		/* bursts per sender at least */
+#define PR_HANG_US	(5000 * MS)	/* a lost message: fail, not hang */
+
+static struct {
+	int		target;
+	int		nsend;
+	uint32_t	rounds;
+	volatile uint32_t senders_done;
+	volatile uint32_t *next;	/* [ncpus]: next sequence per source */
+	volatile uint32_t *ran;		/* [ncpus]: messages run per source */
+	volatile uint64_t *ran_tick;	/* [ncpus]: t's tick at the last run */
+	volatile uint32_t ooo;
+	volatile uint32_t wrong_cpu;
+	volatile uint32_t late;
+	volatile uint32_t late_logged;
+	volatile uint32_t lost;
+	volatile uint32_t drains;
+} pr;
+static volatile uint32_t *pr_rows;	/* 4 words per CPU, kept */
+
+static void
+pr_msg(void *arg, int seq, struct intrframe *f __unused)
+{
+	int src = (int)(uintptr_t)arg;
+
+	if (mycpuid != pr.target)
+		pr.wrong_cpu++;
+	if ((uint32_t)seq != pr.next[src])
+		pr.ooo++;
+	pr.next[src] = (uint32_t)seq + 1;
+	pr.ran_tick[src] = mycpu->gd_ticks;
+	pr.ran[src]++;
+}
+
+static void
+pr_on_cpu(struct ktest_ctx *kt, void *arg __unused)
+{
+	struct globaldata *tgd = globaldata_find(pr.target);
+	int me = mycpuid, k, b;
+	uint32_t r, sent = 0, rng = 0x9e3779b9u ^ (uint32_t)me;
+	uint64_t t0, tick0;
+
+	if (me == pr.target) {
+		t0 = cpu_ticks();
+		while (pr.senders_done < (uint32_t)pr.nsend &&
+		    ktest_us_since(t0) < PR_HANG_US * 4) {
+			lwkt_process_ipiq();
+			pr.drains++;
+			cpu_pause();
+		}
+		EXPECT_EQ(pr.senders_done, pr.nsend);
+		return;
+	}
+	for (r = 0; r < pr.rounds && pr.lost == 0; r++) {
+		b = 1 + (int)(xorshift(&rng) & 1);
+		crit_enter();
+		for (k = 0; k < b; k++) {
+			if (r % 3 == 2)
+				lwkt_send_ipiq3_passive(tgd, pr_msg,
+				    (void *)(uintptr_t)me, (int)sent);
+			else
+				lwkt_send_ipiq3(tgd, pr_msg,
+				    (void *)(uintptr_t)me, (int)sent);
+			sent++;
+		}
+		tick0 = tgd->gd_ticks;
+		crit_exit();
+		t0 = cpu_ticks();
+		while (pr.ran[me] < sent) {
+			if (ktest_us_since(t0) > PR_HANG_US) {
+				atomic_add_int(&pr.lost, 1);
+				ktest_log(kt, "cpu %d: burst %u (sequences to %u) "
+				    "not run on cpu %d after %u ms: %u ran; t's "
+				    "pending word %08x", me, r, sent - 1,
+				    pr.target, PR_HANG_US / 1000, pr.ran[me],
+				    tgd->gd_ipiq_pending.ary[me / 32]);
+				break;
+			}
+			cpu_pause();
+		}
+		if (pr.ran[me] != sent || pr.ran_tick[me] <= tick0 + 2)
+			continue;
+		atomic_add_int(&pr.late, 1);
+		if (atomic_cmpset_int(&pr.late_logged, 0, 1))
+			ktest_log(kt, "cpu %d: burst %u ran at t's tick %llu, "
+			    "queued by tick %llu", me, r, pr.ran_tick[me], tick0);
+	}
+	EXPECT_EQ(pr.lost, 0);
+	EXPECT_EQ(pr.ran[me], sent);
+	atomic_add_int(&pr.senders_done, 1);
+}
+
+KTEST(ipiq, pending_race_exactly_once)
+{
+	int n;
+
+	if (cpumask_count(smp_active_mask) < 2) {
+		ktest_skip(kt, "needs two CPUs");
+		return;
+	}
+	if (pr_rows == NULL)
+		pr_rows = kmalloc(4 * ncpus * sizeof(*pr_rows));
+	ASSERT_PTR_NE((void *)pr_rows, NULL);
+	memset((void *)pr_rows, 0, 4 * ncpus * sizeof(*pr_rows));
+	memset((void *)&pr, 0, sizeof(pr));
+	pr.target = cpumask_first(smp_active_mask);
+	pr.nsend = cpumask_count(smp_active_mask) - 1;
+	pr.rounds = MAX(PR_MIN, PR_TOTAL / pr.nsend);
+	pr.ran_tick = (volatile uint64_t *)pr_rows;
+	pr.next = pr_rows + 2 * ncpus;
+	pr.ran = pr_rows + 3 * ncpus;
+	n = ktest_on_each_cpu(kt, pr_on_cpu, NULL);
+	EXPECT_EQ(n, pr.nsend + 1);
+	ktest_log(kt, "%d senders x %u bursts to cpu %d; %u drain passes there",
+	    pr.nsend, pr.rounds, pr.target, pr.drains);
+	EXPECT_EQ(pr.ooo, 0);
+	EXPECT_EQ(pr.wrong_cpu, 0);
+	EXPECT_EQ(pr.late, 0);
+	EXPECT_EQ(pr.lost, 0);
 }

@@ -34,6 +34,7 @@
 
 #define SVR_ENABLE	0x100
 #define ICR_PENDING	0x1000		/* delivery status: send pending */
+#define ICR_DEST_ALLBUTSELF 0xC0000	/* shorthand: all excluding self */
 #define LVT_MASKED	0x10000
 #define LVT_EXTINT	0x700		/* delivery mode ExtINT */
 #define MSR_APICBASE	0x1B
@@ -159,6 +160,14 @@ void
 cpu_send_ipiq(struct globaldata *gd)
 {
 	lapic_send_ipi(gd->gd_apicid, ICR_FIXED | ICR_LEVEL_ASSERT | VEC_IPIQ);
+}
+
+/* ICR destination shorthand "all excluding self" (bits 19:18 = 11b). */
+void
+cpu_send_ipiq_allbutself(void)
+{
+	lapic_send_ipi(0, ICR_DEST_ALLBUTSELF | ICR_FIXED | ICR_LEVEL_ASSERT |
+	    VEC_IPIQ);
 }
 
 /*

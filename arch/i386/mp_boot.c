@@ -64,7 +64,8 @@
 #define MP_CPU_THREADS		72	/* live threads per CPU the suite needs */
 #define MP_CPU_PAGES							\
 	(AP_STACK_PAGES + DF_STACK_PAGES +				\
-	    howmany(MAXCPU * sizeof(struct lwkt_ipiq), PAGE_SIZE) +	\
+	    howmany(lwkt_ipiq_cpu_bytes(ncpus, lwkt_ipiq_depth_for(ncpus)), \
+	    PAGE_SIZE) +						\
 	    MP_CPU_THREADS * (KSTACK_PAGES + 1))
 #define MP_KERNEL_PAGES		256	/* 1 MiB: heap, tables, the suite */
 #define KIB(pages)		((pages) * (PAGE_SIZE / 1024))

@@ -50,6 +50,13 @@ void	cpu_delay_us(uint32_t us);
 
 /* Send the IPIQ "you have messages" interrupt to `gd`'s CPU. */
 void	cpu_send_ipiq(struct globaldata *gd);
+/*
+ * Send the IPIQ interrupt to every other APIC with one IPI (destination
+ * shorthand all-excluding-self); counts as one IPI sent.  Any context.  It
+ * reaches APICs of CPUs the kernel never started too: callers use it only
+ * under lwkt_ipiq_allbutself_ok() (kern/lwkt_ipiq.c says why that is safe).
+ */
+void	cpu_send_ipiq_allbutself(void);
 
 struct thread;
 /* Build a new thread's first switch frame (it starts in lwkt_thread_start). */

@@ -113,6 +113,15 @@ struct globaldata {
 	uint64_t	gd_cnt_tok_contention;	/* requests it had to refuse */
 	uint64_t	gd_cnt_tok_fwd_dropped;	/* forwards that found no room */
 
+	/*
+	 * IPIQ (kern/lwkt_ipiq.c): bit s set when FIFO (s -> this CPU) needs
+	 * a visit; any CPU sets (atomics), this CPU clears.  Own cache line.
+	 * gd_ipiq_draining: FIFOs an outer drain level is in (owner only).
+	 */
+	volatile cpumask_t gd_ipiq_pending __aligned(64);
+	uint32_t	gd_ipiq_pending_pad[16 - CPUMASK_WORDS];
+	cpumask_t	gd_ipiq_draining;
+
 	/* Console: this CPU's line being built (kern/kern_cons.c). */
 	uint32_t	gd_conlen;
 	char		gd_conbuf[GD_CONBUF];

@@ -5,6 +5,12 @@
  * Indices run freely; their difference is the fill level.  A message is a
  * function, a pointer and an integer, run on the target inside a critical
  * section.  See kern/lwkt_ipiq.c for the ordering rules.
+ *
+ * Sizes: rows exist for the ncpus CPUs the kernel starts (not MAXCPU), and
+ * the ring depth ipiq_fifo_depth is chosen at boot from ncpus (a power of
+ * two <= MAXCPUFIFO, >= 8) so that one CPU's FIFOs take at most
+ * IPIQ_CPU_BYTES_MAX; code that sizes anything by the FIFO uses
+ * ipiq_fifo_depth, MAXCPUFIFO is only its upper bound.
  */
 #ifndef _SYS_IPIQ_H_
 #define _SYS_IPIQ_H_
@@ -15,9 +21,10 @@
 #ifndef MAXCPUFIFO
 #define MAXCPUFIFO	32		/* power of two; -DMAXCPUFIFO=N to change */
 #endif
-#define MAXCPUFIFO_MASK	(MAXCPUFIFO - 1)
-_Static_assert((MAXCPUFIFO & MAXCPUFIFO_MASK) == 0 && MAXCPUFIFO >= 8,
+_Static_assert((MAXCPUFIFO & (MAXCPUFIFO - 1)) == 0 && MAXCPUFIFO >= 8,
     "MAXCPUFIFO must be a power of two >= 8");
+#define IPIQ_FIFO_MIN	8		/* smallest depth chosen at boot */
+#define IPIQ_CPU_BYTES_MAX (64 * 1024)	/* one CPU's FIFOs, at most */
 
 struct globaldata;
 struct intrframe;
@@ -31,14 +38,31 @@ struct lwkt_ipiq_entry {
 	int		ie_arg2;
 };
 
+/*
+ * One FIFO's indices, two cache lines: the first is written by the source
+ * (and ip_npoll cleared by the target, which reads ip_windex there anyway),
+ * the second only by the target, so a source publishing and its target
+ * consuming do not write the same line.  The ring (ipiq_fifo_depth
+ * entries) is written by the source only, set at boot, never moves.
+ */
 struct lwkt_ipiq {
 	volatile uint32_t ip_windex;	/* written by the source only */
 	volatile uint32_t ip_npoll;	/* source sets, target clears */
-	volatile uint32_t ip_rindex;	/* written by the target only */
+	struct lwkt_ipiq_entry *ip_info; /* the ring, fixed at boot */
+	uint32_t	ip_pad_src[13];
+	volatile uint32_t ip_rindex __aligned(64); /* target only */
 	volatile uint32_t ip_xindex;	/* written by the target only */
 	uint32_t	ip_nest;	/* target: nested processing depth */
-	struct lwkt_ipiq_entry ip_info[MAXCPUFIFO];
+	uint32_t	ip_pad_dst[13];
 } __aligned(64);
+
+/* Ring depth and its mask, set once at boot (CPU 0's lwkt_ipiq_init_cpu). */
+extern uint32_t ipiq_fifo_depth;
+extern uint32_t ipiq_fifo_mask;
+/* Bytes of one CPU's FIFOs (rows and rings) for `n` CPUs, at depth `depth`. */
+uint32_t lwkt_ipiq_cpu_bytes(int n, uint32_t depth);
+/* The depth lwkt_ipiq_init_cpu() will choose for `n` CPUs. */
+uint32_t lwkt_ipiq_depth_for(int n);
 
 int	lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 	    void *arg, int arg2);
@@ -58,6 +82,8 @@ extern bool ipiq_optimized;
 /* Out-of-line parts of lwkt_send_ipiq3() (sys/ipiq2.h). */
 void	lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
 	    struct lwkt_ipiq *ip);
+/* Whether a send to every other CPU may use one all-but-self IPI. */
+bool	lwkt_ipiq_allbutself_ok(void);
 
 #define lwkt_send_ipiq_passive(gd, f, a) lwkt_send_ipiq3_passive(gd, f, a, 0)
 #define lwkt_send_ipiq_nowait(gd, f, a)	lwkt_send_ipiq3_nowait(gd, f, a, 0)

@@ -27,7 +27,7 @@ static __always_inline uint32_t
 lwkt_ipiq_put(struct lwkt_ipiq *ip, ipifunc3_t *func, void *arg, int arg2)
 {
 	uint32_t wi = ip->ip_windex;
-	struct lwkt_ipiq_entry *e = &ip->ip_info[wi & MAXCPUFIFO_MASK];
+	struct lwkt_ipiq_entry *e = &ip->ip_info[wi & ipiq_fifo_mask];
 
 	e->ie_func = func;
 	e->ie_arg = arg;
@@ -37,6 +37,23 @@ lwkt_ipiq_put(struct lwkt_ipiq *ip, ipifunc3_t *func, void *arg, int arg2)
 	ip->ip_windex = wi + 1;
 	CHAOS_DELAY(CHAOS_IPIQ_SIGNAL);
 	return wi + 1;
+}
+
+/*
+ * After a put: mark the FIFO signalled.  Only the source that turns
+ * ip_npoll from 0 to 1 sets its bit in the target's pending mask (and must
+ * then make sure the target drains: an IPI, or the tick); a source that
+ * finds ip_npoll already 1 adds nothing, the target will visit the FIFO
+ * (ordering in kern/lwkt_ipiq.c).  Returns whether it was 0.
+ */
+static __always_inline bool
+lwkt_ipiq_signal(struct globaldata *gd, struct globaldata *target,
+    struct lwkt_ipiq *ip)
+{
+	if (atomic_swap_int(&ip->ip_npoll, 1) != 0)
+		return false;
+	atomic_cpumask_setbit(&target->gd_ipiq_pending, gd->gd_cpuid);
+	return true;
 }
 
 static __always_inline int
@@ -56,10 +73,10 @@ lwkt_send_ipiq3(struct globaldata *target, ipifunc3_t *func, void *arg,
 	crit_enter_quick(td);
 	++gd->gd_intr_nesting_level;
 	ip = &gd->gd_ipiq[target->gd_cpuid];
-	if (__predict_false(lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2))
+	if (__predict_false(lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 2))
 		lwkt_ipiq_wait_room(gd, target, ip);
 	seq = lwkt_ipiq_put(ip, func, arg, arg2);
-	if (atomic_swap_int(&ip->ip_npoll, 1) == 0 || !ipiq_optimized)
+	if (lwkt_ipiq_signal(gd, target, ip) || !ipiq_optimized)
 		cpu_send_ipiq(target);
 	else
 		gd->gd_cnt_ipiq_avoided++;
