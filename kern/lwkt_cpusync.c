@@ -31,6 +31,8 @@
 #define CPUSYNC_WARN_US		2000000
 #define CPUSYNC_PANIC_US	60000000
 
+volatile cpumask_t lwkt_cpusync_halted;
+
 static void
 cpusync_remote_start(void *arg, int arg2 __unused, struct intrframe *f __unused)
 {
@@ -79,6 +81,40 @@ lwkt_cpusync_poll(void)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * A held CPU that found nothing to do for a while halts (sti; hlt) instead
+ * of polling: while held it is inside a critical section, so its timer
+ * interrupt is only recorded and not re-armed, and every wake-up must be
+ * an IPI.  They are: a source that turns ip_npoll from 0 to 1 sends one
+ * (as always); a passive send toward a CPU in lwkt_cpusync_halted sends
+ * one (it would otherwise wait for a tick that does not come); the
+ * master's lwkt_cpusync_finish() sends one to the halted CPUs of its
+ * rendezvous (one all-but-self IPI when that is everyone).  No wake-up is
+ * missed: this CPU sets its bit in lwkt_cpusync_halted (locked) before it
+ * checks for work with interrupts off, and each waker makes its work
+ * visible (a locked operation) before it reads the halted bit, so either
+ * the check sees the work or the waker sees the bit; an IPI that arrives
+ * between the check and the hlt is taken after it (sti's one-instruction
+ * shadow), ending the halt.  Not when nested in a drain (work pending: a
+ * FIFO being drained sets no bit).  Returns with interrupts enabled.
+ */
+void
+lwkt_cpusync_held_idle(void)
+{
+	struct globaldata *gd = mycpu;
+	int i;
+
+	cpu_disable_intr();
+	atomic_cpumask_setbit(&lwkt_cpusync_halted, gd->gd_cpuid);
+	for (i = 0; i < gd->gd_cpusyncq_n; i++)
+		if ((int32_t)gd->gd_cpusyncq[i]->cs_count < 0)
+			break;
+	if (i == gd->gd_cpusyncq_n && !lwkt_ipiq_work_pending(gd))
+		cpu_idle_halt();
+	atomic_cpumask_clrbit(&lwkt_cpusync_halted, gd->gd_cpuid);
+	cpu_enable_intr();
 }
 
 /* Master side: serve our own IPIQ until cs_count reaches `want`. */
@@ -190,6 +226,30 @@ lwkt_cpusync_add(cpumask_t mask, struct lwkt_cpusync *cs)
 	cpusync_enlist(mask, cs);
 }
 
+/*
+ * Finish: wake the targets halted in lwkt_cpusync_held_idle() (cs_count is
+ * negative, stored by a locked swap before this reads the halted mask).
+ */
+static void
+cpusync_wake_halted(struct lwkt_cpusync *cs)
+{
+	struct globaldata *gd = mycpu;
+	cpumask_t targets, halted;
+	int cpu;
+
+	targets = cpumask_andnot(cs->cs_mask, gd->gd_cpumask);
+	halted = cpumask_and(targets, lwkt_cpusync_halted);
+	if (cpumask_empty(halted))
+		return;
+	if (cpumask_equal(targets, gd->gd_other_cpus) &&
+	    lwkt_ipiq_allbutself_ok()) {
+		cpu_send_ipiq_allbutself();
+		return;
+	}
+	CPUMASK_FOREACH(cpu, halted)
+		cpu_send_ipiq(globaldata_find(cpu));
+}
+
 void
 lwkt_cpusync_finish(struct lwkt_cpusync *cs)
 {
@@ -198,7 +258,8 @@ lwkt_cpusync_finish(struct lwkt_cpusync *cs)
 
 	KKASSERT(curthread->td_cscount > 0);
 	CHAOS_DELAY(CHAOS_CPUSYNC);
-	atomic_store_rel_int(&cs->cs_count, (uint32_t)-1);
+	atomic_swap_int(&cs->cs_count, (uint32_t)-1);	/* before the reads */
+	cpusync_wake_halted(cs);
 	if (CPUMASK_TESTBIT(cs->cs_mask, gd->gd_cpuid)) {
 		if (cs->cs_fin1_func != NULL)
 			cs->cs_fin1_func(cs);

@@ -71,6 +71,7 @@
 #define IPIQ_WARN_US	1000000		/* wait loops: warn after 1 s */
 #define IPIQ_PANIC_US	10000000	/* and panic after 10 s */
 #define IPIQ_DRAIN_NEST_MAX 16		/* nested drains per CPU */
+#define IPIQ_HELD_SPINS	64		/* held: idle passes before halting */
 
 bool ipiq_optimized = true;
 uint32_t ipiq_fifo_depth = MAXCPUFIFO;
@@ -196,9 +197,11 @@ lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 		lwkt_ipiq_wait_room(gd, target, ip);
 	seq = lwkt_ipiq_put(ip, func, arg, arg2);
 	gd->gd_cnt_ipiq_passive++;
-	if (kopts.ko_ipiq_passive)
+	if (kopts.ko_ipiq_passive) {
 		atomic_cpumask_setbit(&target->gd_ipiq_pending, gd->gd_cpuid);
-	else if (lwkt_ipiq_signal(gd, target, ip) || !ipiq_optimized)
+		if (CPUMASK_TESTBIT(lwkt_cpusync_halted, target->gd_cpuid))
+			cpu_send_ipiq(target);	/* held and halted: no tick */
+	} else if (lwkt_ipiq_signal(gd, target, ip) || !ipiq_optimized)
 		cpu_send_ipiq(target);
 	--gd->gd_intr_nesting_level;
 	crit_exit_quick(td);
@@ -458,15 +461,30 @@ ipiq_process_pending(struct globaldata *gd, struct intrframe *frame)
 }
 
 /*
+ * Whether a pass would find work: a pending bit, or (nested in a drain)
+ * any FIFO an outer level is draining, whose new entries set no bit.
+ */
+bool
+lwkt_ipiq_work_pending(struct globaldata *gd)
+{
+	return !cpumask_empty(gd->gd_ipiq_pending) ||
+	    !cpumask_empty(gd->gd_ipiq_draining);
+}
+
+/*
  * Run every message aimed at this CPU, then poll the cpusyncs this CPU is
  * held in; while one still holds it, keep serving the FIFOs (that is what
- * holding means).  Caller is in a critical section.  Refused on the
- * panicking CPU; nesting above IPIQ_DRAIN_NEST_MAX panics by name.
+ * holding means), after IPIQ_HELD_SPINS idle passes halting in
+ * lwkt_cpusync_held_idle() until an interrupt (the wake-ups are listed
+ * there) instead of polling.  The interrupt flag is restored on the way
+ * out.  Caller is in a critical section.  Refused on the panicking CPU;
+ * nesting above IPIQ_DRAIN_NEST_MAX panics by name.
  */
 void
 lwkt_process_ipiq_frame(struct intrframe *frame)
 {
 	struct globaldata *gd = mycpu;
+	uint32_t ef, spins = 0;
 
 	KKASSERT(curthread->td_critcount > 0);
 	if (panic_cpu == gd->gd_cpuid)
@@ -482,12 +500,20 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 			    "a reply storm?)", gd->gd_ipiq_nest,
 			    IPIQ_DRAIN_NEST_MAX, gd->gd_cpuid);
 	}
+	ef = read_eflags();
 	for (;;) {
 		ipiq_process_pending(gd, frame);
 		if (gd->gd_cpusyncq_n == 0 || !lwkt_cpusync_poll())
 			break;
-		cpu_pause();
+		if (++spins < IPIQ_HELD_SPINS) {
+			cpu_pause();
+			continue;
+		}
+		spins = 0;
+		lwkt_cpusync_held_idle();
 	}
+	if ((ef & PSL_I) == 0)
+		cpu_disable_intr();
 	--gd->gd_ipiq_nest;
 }
 

@@ -50,5 +50,12 @@ void	lwkt_cpusync_fastdata(cpumask_t mask, cpusync_func2_t *func, void *data);
 cpumask_t lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs);
 /* IPIQ processing: poll the rendezvous this CPU is held in; true if any remain. */
 bool	lwkt_cpusync_poll(void);
+/*
+ * IPIQ processing, a held CPU with nothing to serve (kern/lwkt_cpusync.c):
+ * halt until an interrupt; returns with interrupts enabled.
+ */
+void	lwkt_cpusync_held_idle(void);
+/* Held CPUs halted in lwkt_cpusync_held_idle() (atomics; any CPU reads). */
+extern volatile cpumask_t lwkt_cpusync_halted;
 
 #endif

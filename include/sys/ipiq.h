@@ -84,6 +84,8 @@ void	lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
 	    struct lwkt_ipiq *ip);
 /* Whether a send to every other CPU may use one all-but-self IPI. */
 bool	lwkt_ipiq_allbutself_ok(void);
+/* This CPU has IPIQ work a pass would find (interrupts off, in crit). */
+bool	lwkt_ipiq_work_pending(struct globaldata *gd);
 
 #define lwkt_send_ipiq_passive(gd, f, a) lwkt_send_ipiq3_passive(gd, f, a, 0)
 #define lwkt_send_ipiq_nowait(gd, f, a)	lwkt_send_ipiq3_nowait(gd, f, a, 0)
