@@ -122,14 +122,14 @@ static void
 cpusync_wait(struct lwkt_cpusync *cs, uint32_t want, const char *phase)
 {
 	uint64_t t0 = cpu_ticks(), us;
-	uint32_t ef = read_eflags();
+	uint32_t ef = read_eflags(), spins = 0;
 	bool warned = false;
 	char cpus[CPUMASK_FMTLEN];
 
 	cpu_enable_intr();
 	while (cs->cs_count != want) {
 		lwkt_process_ipiq();
-		cpu_pause();
+		lwkt_ipiq_backoff(&spins);	/* bounded halt, kern/lwkt_ipiq.c */
 		us = cpu_ticks_to_us(cpu_ticks() - t0);
 		if (us > CPUSYNC_WARN_US && !warned) {
 			warned = true;

@@ -24,7 +24,8 @@ DIAG_RE = re.compile(r"^\s*#\s?(.*)$")
 START_RE = re.compile(r"^start\s+(\d+)\s+(\S+)")
 TOTALS_RE = re.compile(r"^totals:\s*pass:(\d+)\s+fail:(\d+)\s+skip:(\d+)")
 RETRY_RE = re.compile(r"^retry:\s*(.*)$")
-CONSOLE_RE = re.compile(r"^console: lines((?: cpu\d+:\d+)+) total:(\d+)$")
+CONSOLE_RE = re.compile(
+    r"^console: lines((?: cpu\d+:\d+)+(?: more:\d+)?) total:(\d+)$")
 FAIL_DIAG_RE = re.compile(r"^FAIL\b")
 # The kernel's first console output is "\nLWKT i386 SMP kernel\n"
 # (arch/i386/machdep.c): its console line count starts with the line
@@ -204,8 +205,13 @@ class KtapParser(object):
             return
         m = CONSOLE_RE.match(text)
         if m and self.console is None:
+            # CPUs that wrote no line are left out; "more:M" sums the
+            # CPUs that did not fit the line (kept under cpu -1).
             per_cpu = dict((int(c), int(n)) for c, n in
                            re.findall(r"cpu(\d+):(\d+)", m.group(1)))
+            more = re.search(r"more:(\d+)", m.group(1))
+            if more:
+                per_cpu[-1] = int(more.group(1))
             self.console = (per_cpu, int(m.group(2)), len(self.lines) - 1)
             return
         m = SUITE_TOTALS_RE.match(text)
