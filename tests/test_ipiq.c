@@ -1365,7 +1365,9 @@ KTEST(ipiq, pingpong_all_pairs)
  * first online CPU) runs a thread that drains without pause, so its clears
  * race the sources' publishes; every other CPU sends PR_TOTAL / senders
  * tiny bursts (1 or 2 messages, every third burst passive), sequence
- * numbered, and after each burst waits until they ran.  Each message runs
+ * numbered, and after each burst waits until they ran (spinning, then
+ * sleeping: at -smp 32 on 2 host cores spinning senders starve the
+ * target's vCPU).  Each message runs
  * exactly once, on t, in order per source; each ran no later than t's
  * second tick after its burst was queued (t's gd_ticks read after the
  * sends; the tick drains the pending FIFOs, so a message whose FIFO lost
@@ -1374,8 +1376,10 @@ KTEST(ipiq, pingpong_all_pairs)
  */
 
 #define PR_TOTAL	6000		/* bursts, shared by the senders */
-#define PR_MIN		200		/* bursts per sender at least */
+#define PR_MIN		20		/* bursts per sender at least */
+#define PR_SPIN_US	200		/* a sender spins this long, then sleeps */
 #define PR_HANG_US	(5000 * MS)	/* a lost message: fail, not hang */
+#define PR_TARGET_US	(60000 * MS)	/* the target's loop: fail, not hang */
 
 static struct {
 	int		target;
@@ -1419,7 +1423,7 @@ pr_on_cpu(struct ktest_ctx *kt, void *arg __unused)
 	if (me == pr.target) {
 		t0 = cpu_ticks();
 		while (pr.senders_done < (uint32_t)pr.nsend &&
-		    ktest_us_since(t0) < PR_HANG_US * 4) {
+		    ktest_us_since(t0) < PR_TARGET_US) {
 			lwkt_process_ipiq();
 			pr.drains++;
 			cpu_pause();
@@ -1443,7 +1447,9 @@ pr_on_cpu(struct ktest_ctx *kt, void *arg __unused)
 		crit_exit();
 		t0 = cpu_ticks();
 		while (pr.ran[me] < sent) {
-			if (ktest_us_since(t0) > PR_HANG_US) {
+			if (ktest_us_since(t0) > PR_SPIN_US)
+				ktest_poll(&pr.ran[me], sent, 100, PR_HANG_US);
+			if (pr.ran[me] < sent && ktest_us_since(t0) > PR_HANG_US) {
 				atomic_add_int(&pr.lost, 1);
 				ktest_log(kt, "cpu %d: burst %u (sequences to %u) "
 				    "not run on cpu %d after %u ms: %u ran; t's "
