@@ -78,6 +78,7 @@
 bool ipiq_optimized = true;
 uint32_t ipiq_fifo_depth = MAXCPUFIFO;
 uint32_t ipiq_fifo_mask = MAXCPUFIFO - 1;
+uint32_t ipiq_fifo_half = MAXCPUFIFO / 2;
 
 _Static_assert(sizeof(struct lwkt_ipiq) == 128, "two cache lines");
 _Static_assert(offsetof(struct lwkt_ipiq, ip_rindex) == 64,
@@ -121,6 +122,7 @@ lwkt_ipiq_init_cpu(struct globaldata *gd)
 		chosen = true;
 		ipiq_fifo_depth = lwkt_ipiq_depth_for(ncpus);
 		ipiq_fifo_mask = ipiq_fifo_depth - 1;
+		ipiq_fifo_half = ipiq_fifo_depth / 2;
 		kprintf("ipiq: %d CPUs, FIFO depth %u (MAXCPUFIFO %d), %u bytes "
 		    "of FIFOs per CPU\n", ncpus, ipiq_fifo_depth, MAXCPUFIFO,
 		    lwkt_ipiq_cpu_bytes(ncpus, ipiq_fifo_depth));
@@ -225,7 +227,7 @@ lwkt_send_ipiq3_passive(struct globaldata *target, ipifunc3_t *func,
 	crit_enter_quick(td);
 	++gd->gd_intr_nesting_level;
 	ip = &gd->gd_ipiq[target->gd_cpuid];
-	if (lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 2)
+	if (lwkt_ipiq_fill(ip) > ipiq_fifo_half)
 		lwkt_ipiq_wait_room(gd, target, ip);
 	seq = lwkt_ipiq_put(ip, func, arg, arg2);
 	gd->gd_cnt_ipiq_passive++;
@@ -326,7 +328,7 @@ lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 			continue;
 		}
 		ip = &gd->gd_ipiq[cpu];
-		if (lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 2)
+		if (lwkt_ipiq_fill(ip) > ipiq_fifo_half)
 			lwkt_ipiq_wait_room(gd, target, ip);
 		lwkt_ipiq_put(ip, func, arg, arg2);
 		n++;

@@ -56,9 +56,13 @@ struct lwkt_ipiq {
 	uint32_t	ip_pad_dst[13];
 } __aligned(64);
 
-/* Ring depth and its mask, set once at boot (CPU 0's lwkt_ipiq_init_cpu). */
+/*
+ * Ring depth, its mask and half (the send path's FIFO-full threshold, one
+ * compare), set once at boot by the first lwkt_ipiq_init_cpu().
+ */
 extern uint32_t ipiq_fifo_depth;
 extern uint32_t ipiq_fifo_mask;
+extern uint32_t ipiq_fifo_half;
 /* Bytes of one CPU's FIFOs (rows and rings) for `n` CPUs, at depth `depth`. */
 uint32_t lwkt_ipiq_cpu_bytes(int n, uint32_t depth);
 /* The depth lwkt_ipiq_init_cpu() will choose for `n` CPUs. */

@@ -73,7 +73,7 @@ lwkt_send_ipiq3(struct globaldata *target, ipifunc3_t *func, void *arg,
 	crit_enter_quick(td);
 	++gd->gd_intr_nesting_level;
 	ip = &gd->gd_ipiq[target->gd_cpuid];
-	if (__predict_false(lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 2))
+	if (__predict_false(lwkt_ipiq_fill(ip) > ipiq_fifo_half))
 		lwkt_ipiq_wait_room(gd, target, ip);
 	seq = lwkt_ipiq_put(ip, func, arg, arg2);
 	if (lwkt_ipiq_signal(gd, target, ip) || !ipiq_optimized)
