@@ -172,30 +172,23 @@ cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
 
 /*
  * Panic path: send a rendezvous that is never waited for nor finished,
- * with lwkt_send_ipiq3_nowait() (a CPU whose FIFO from us is too full is
- * left out: it may never drain it); returns the CPUs reached.  The caller
- * watches the CPUs' state itself.  Any context.
+ * with lwkt_send_ipiq3_mask_nowait() (a CPU whose FIFO from us is too full
+ * is left out: it may never drain it; toward every other CPU one
+ * all-but-self IPI); returns the CPUs reached.  The caller watches the
+ * CPUs' state itself.  Any context.
  */
 cpumask_t
 lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs)
 {
 	cpumask_t reached;
-	int cpu;
 
 	mask = cpumask_andnot(cpumask_and(mask, smp_active_mask),
 	    mycpu->gd_cpumask);
-	CPUMASK_ASSZERO(reached);
 	CPUMASK_ASSZERO(cs->cs_mask);
 	cs->cs_count = 0;
 	cs->cs_maxcount = 0;
-	CPUMASK_FOREACH(cpu, mask) {
-		if (globaldata_find(cpu)->gd_state != GDS_ONLINE ||
-		    lwkt_send_ipiq_nowait(globaldata_find(cpu),
-		    cpusync_remote_start, cs) != 0)
-			continue;
-		CPUMASK_SETBIT(reached, cpu);
-		cs->cs_maxcount++;
-	}
+	reached = lwkt_send_ipiq3_mask_nowait(mask, cpusync_remote_start, cs, 0);
+	cs->cs_maxcount = cpumask_count(reached);
 	cs->cs_mask = reached;
 	return reached;
 }

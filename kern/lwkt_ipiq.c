@@ -295,13 +295,16 @@ lwkt_ipiq_allbutself_ok(void)
 
 /*
  * Send to every online, not stopped CPU in `mask` (this CPU: called
- * inline); returns how many.  When the targets are every other CPU, every
- * FIFO is published first and then one all-but-self IPI signals them all
- * (if any needed a signal), so the sender sends one IPI whatever N; else
- * each target is signalled as it is published.
+ * inline); returns how many, and the CPUs reached in *reached.  When the
+ * targets are every other CPU, every FIFO is published first and then one
+ * all-but-self IPI signals them all (if any needed a signal), so the
+ * sender sends one IPI whatever N; else each target is signalled as it is
+ * published.  `nowait`: a target whose FIFO is 2/3 full is skipped (not
+ * reached) instead of waited for (the panic path).
  */
-int
-lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
+static int
+ipiq_send_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2,
+    bool nowait, cpumask_t *reached)
 {
 	struct globaldata *gd = mycpu, *target;
 	thread_t td = gd->gd_curthread;
@@ -311,9 +314,11 @@ lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 	int cpu, n = 0;
 
 	CPUMASK_ANDMASK(mask, smp_active_mask);
+	CPUMASK_ASSZERO(*reached);
 	if (CPUMASK_TESTBIT(mask, gd->gd_cpuid)) {
 		CPUMASK_CLRBIT(mask, gd->gd_cpuid);
 		func(arg, arg2, NULL);
+		CPUMASK_SETBIT(*reached, gd->gd_cpuid);
 		n++;
 	}
 	crit_enter_quick(td);
@@ -328,9 +333,12 @@ lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 			continue;
 		}
 		ip = &gd->gd_ipiq[cpu];
+		if (nowait && lwkt_ipiq_fill(ip) >= ipiq_fifo_depth * 2 / 3)
+			continue;
 		if (lwkt_ipiq_fill(ip) > ipiq_fifo_half)
 			lwkt_ipiq_wait_room(gd, target, ip);
 		lwkt_ipiq_put(ip, func, arg, arg2);
+		CPUMASK_SETBIT(*reached, cpu);
 		n++;
 		if (!lwkt_ipiq_signal(gd, target, ip) && ipiq_optimized)
 			gd->gd_cnt_ipiq_avoided++;
@@ -347,6 +355,24 @@ lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 	--gd->gd_intr_nesting_level;
 	crit_exit_quick(td);
 	return n;
+}
+
+int
+lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
+{
+	cpumask_t reached;
+
+	return ipiq_send_mask(mask, func, arg, arg2, false, &reached);
+}
+
+cpumask_t
+lwkt_send_ipiq3_mask_nowait(cpumask_t mask, ipifunc3_t *func, void *arg,
+    int arg2)
+{
+	cpumask_t reached;
+
+	ipiq_send_mask(mask, func, arg, arg2, true, &reached);
+	return reached;
 }
 
 uint32_t

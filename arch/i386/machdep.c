@@ -162,7 +162,11 @@ cpu_apicid_live(void)
 /*
  * Panic path, interrupts off: NMI the CPUs of `mask` (an NMI gets through
  * even where interrupts or critical sections hold a CPU) and wait up to
- * 100 ms for each to report GDS_STOPPED.
+ * 100 ms for each to report GDS_STOPPED.  One NMI per CPU, never the
+ * all-but-self shorthand: an NMI is not masked by the interrupt flag, so
+ * it would also run the NMI vector of CPUs the kernel never started (the
+ * firmware's parked APs), which a fixed IPI leaves alone.  The common
+ * stop is the IPIQ rendezvous (kern/kern_panic.c), which uses it.
  */
 void
 cpu_stop_cpus(cpumask_t mask)

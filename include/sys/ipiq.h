@@ -74,6 +74,9 @@ int	lwkt_send_ipiq3_nowait(struct globaldata *target, ipifunc3_t *func,
 	    void *arg, int arg2);
 int	lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg,
 	    int arg2);
+/* The same without ever waiting for room (as _nowait); the CPUs reached. */
+cpumask_t lwkt_send_ipiq3_mask_nowait(cpumask_t mask, ipifunc3_t *func,
+	    void *arg, int arg2);
 uint32_t lwkt_seq_ipiq(struct globaldata *target);
 void	lwkt_wait_ipiq(struct globaldata *target, uint32_t seq);
 void	lwkt_process_ipiq(void);
