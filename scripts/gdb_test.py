@@ -168,7 +168,7 @@ def oracle():
             nest=int(g["gd_intr_nesting_level"]),
             runqmask=_u(g["gd_runqmask"]), reqflags=_u(g["gd_reqflags"]),
             idle=_u(g["gd_idlethread"].address), threads=threads, runq=runq))
-    fifo = gdb.lookup_type("struct lwkt_ipiq")["ip_info"].type.range()[1] + 1
+    fifo = int(_pe("ipiq_fifo_depth"))  # the ring depth chosen at boot
     ipiq = []
     for s in cpus:
         base = _pe("cpu_private[%d].mi.gd_ipiq" % s["cpu"])

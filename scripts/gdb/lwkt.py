@@ -692,8 +692,8 @@ running: between xindex and rindex), by function symbol."""
         if arg.strip() not in ("", "-a"):
             raise LwktError("usage: lwkt ipiq [-a]")
         cl = cpus()
-        fifo = lookup_type("struct lwkt_ipiq")["ip_info"].type.range()[1] + 1
-        out = ["ipiq: %d CPUs, MAXCPUFIFO %d; grid: messages sent (windex), "
+        fifo = int(ev("ipiq_fifo_depth"))  # the ring depth chosen at boot
+        out = ["ipiq: %d CPUs, FIFO depth %d; grid: messages sent (windex), "
                "row = source, column = target" % (len(cl), fifo)]
         out.append("  from\\to " + " ".join("%8d" % t for t in cl))
         rows = []
