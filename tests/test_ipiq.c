@@ -46,6 +46,8 @@
 #include <machine/cpufunc.h>
 
 #define MS		1000u		/* microseconds */
+/* The ring depth chosen at boot (sys/ipiq.h); MAXCPUFIFO is its maximum. */
+#define FIFO_DEPTH	ipiq_fifo_depth
 
 /* ---------------------------------------------------------------------
  * Helpers
@@ -173,7 +175,7 @@ KTEST(ipiq, self_inline)
  * runs on t inside a critical section, that i is the next number expected
  * from s (a matrix entry only t writes) and counts itself.  Two phases:
  *   A. every sender enters a critical section, waits there until all the
- *      others are in theirs, then sends A2A_HOLD (> MAXCPUFIFO / 2)
+ *      others are in theirs, then sends A2A_HOLD (> FIFO_DEPTH / 2)
  *      messages to each target in turn.  Nobody drains its incoming FIFOs
  *      except from inside the kernel's FIFO-full wait, so at least one
  *      sender must find a FIFO more than half full (gd_cnt_ipiq_fifofull);
@@ -201,8 +203,8 @@ KTEST(ipiq, self_inline)
 
 #define A2A_PER_PAIR	20000		/* per ordered pair, when affordable */
 #define A2A_SENDER_CAP	200000		/* per sender, at most (>= 20,000) */
-#define A2A_HOLD	(MAXCPUFIFO / 2 + 2)
-#define A2A_BURST	MIN(16, MAXCPUFIFO / 2)	/* fits a half-full FIFO */
+#define A2A_HOLD	(FIFO_DEPTH / 2 + 2)
+#define A2A_BURST	MIN(16, FIFO_DEPTH / 2)	/* fits a half-full FIFO */
 #define A2A_SPINS	8		/* phase B: tries before sleeping */
 #define A2A_WAIT_US	(20000 * MS)
 
@@ -319,7 +321,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 			if (burst < k)
 				k = burst;
 			ip = &gd->gd_ipiq[t];
-			if (ip->ip_windex - ip->ip_rindex + k > MAXCPUFIFO / 2) {
+			if (ip->ip_windex - ip->ip_rindex + k > FIFO_DEPTH / 2) {
 				moved |= 2;	/* some left, no room now */
 				continue;
 			}
@@ -636,7 +638,7 @@ KTEST(ipiq, wait_ipiq_means_finished)
  * drain its FIFOs) while we fill ours toward b with
  * lwkt_send_ipiq_nowait().  Each call must return at once (never wait for
  * room: that is the difference from lwkt_send_ipiq), with 0 while the
- * FIFO is less than 2/3 full and ENOENT from exactly MAXCPUFIFO * 2 / 3
+ * FIFO is less than 2/3 full and ENOENT from exactly FIFO_DEPTH * 2 / 3
  * entries on; nothing runs on b meanwhile.  Released, b runs every
  * accepted message exactly once, in order, and a nowait send works again.
  * A call that blocks is reported with the fill level it blocked at; the
@@ -644,7 +646,7 @@ KTEST(ipiq, wait_ipiq_means_finished)
  */
 
 #define NW_HOLD_US	(2000 * MS)
-#define NW_FULL		(MAXCPUFIFO * 2 / 3)
+#define NW_FULL		(FIFO_DEPTH * 2 / 3)
 #define NW_SLOW_US	(500 * MS)
 
 static struct {
@@ -695,9 +697,9 @@ KTEST(ipiq, nowait_enoent)
 		/* Toward ourselves it runs inline and never fails. */
 		memset((void *)&nw, 0, sizeof(nw));
 		nw.cpu = mycpuid;
-		for (i = 0; i < MAXCPUFIFO; i++)
+		for (i = 0; i < (int)FIFO_DEPTH; i++)
 			EXPECT_EQ(lwkt_send_ipiq3_nowait(mycpu, nw_msg, NULL, i), 0);
-		EXPECT_EQ(nw.ran, MAXCPUFIFO);
+		EXPECT_EQ(nw.ran, FIFO_DEPTH);
 		ktest_skip(kt, "needs two CPUs (inline case checked)");
 		return;
 	}
@@ -712,7 +714,7 @@ KTEST(ipiq, nowait_enoent)
 
 	fill0 = ip->ip_windex - ip->ip_rindex;
 	EXPECT_EQ(fill0, 0);
-	for (i = 0; i <= MAXCPUFIFO; i++) {
+	for (i = 0; i <= (int)FIFO_DEPTH; i++) {
 		fill = ip->ip_windex - ip->ip_rindex;
 		t0 = cpu_ticks();
 		r = lwkt_send_ipiq3_nowait(bgd, nw_msg, NULL, (int)ok);
@@ -750,13 +752,13 @@ KTEST(ipiq, nowait_enoent)
 	lwkt_wait_ipiq(bgd, lwkt_seq_ipiq(bgd));
 
 	ktest_log(kt, "cpu %d held: %u accepted, ENOENT at send %d with %u "
-	    "queued (MAXCPUFIFO %d); slowest send %llu us at fill %u", b, ok,
-	    enoent_at, fill_enoent, MAXCPUFIFO, slow_us, slow_fill);
+	    "queued (FIFO depth %d); slowest send %llu us at fill %u", b, ok,
+	    enoent_at, fill_enoent, FIFO_DEPTH, slow_us, slow_fill);
 	if (slow_us >= NW_SLOW_US)
 		ktest_fail(kt, __FILE__, __LINE__, "lwkt_send_ipiq_nowait() "
 		    "waited %llu ms at fill %u of %d instead of returning (it "
 		    "should fail with ENOENT only at %d and never wait for "
-		    "room)", slow_us / 1000, slow_fill, MAXCPUFIFO, NW_FULL);
+		    "room)", slow_us / 1000, slow_fill, FIFO_DEPTH, NW_FULL);
 	EXPECT_FALSE(nw.timed_out);
 	EXPECT_FALSE(released_early);
 	EXPECT_EQ(other, 0);
@@ -790,7 +792,7 @@ KTEST(ipiq, nowait_enoent)
  */
 
 /* At most half a FIFO: the FIFO-full wait (which signals) never runs. */
-#define PT_N		(MAXCPUFIFO / 2 < 8 ? MAXCPUFIFO / 2 : 8)
+#define PT_N		(FIFO_DEPTH / 2 < 8 ? FIFO_DEPTH / 2 : 8)
 
 static struct {
 	volatile uint32_t ran;
@@ -836,7 +838,7 @@ KTEST(ipiq, passive_by_tick)
 		sent0 = gd->gd_cnt_ipi_sent;
 		pas0 = gd->gd_cnt_ipiq_passive;
 		seq = 0;
-		for (i = 0; i < PT_N; i++)
+		for (i = 0; i < (int)PT_N; i++)
 			seq = lwkt_send_ipiq3_passive(bgd, pt_msg, NULL, i);
 		tick0 = bgd->gd_ticks;
 		sent1 = gd->gd_cnt_ipi_sent;
@@ -897,13 +899,13 @@ KTEST(ipiq, passive_by_tick)
  * restored.
  */
 
-#define IL_BURST	(MAXCPUFIFO / 2)
+#define IL_BURST	(FIFO_DEPTH / 2)
 #define IL_ROUNDS	howmany(2000, IL_BURST)
 #define IL_N		(IL_ROUNDS * IL_BURST)	/* 2,000 with 32-entry FIFOs */
 #define IL_MAX_RATIO	4		/* optimized: IPIs <= messages / 4 */
 #define IL_WAIT_US	(2000 * MS)
 
-_Static_assert(IL_BURST >= IL_MAX_RATIO, "a burst must beat the ratio");
+_Static_assert(IPIQ_FIFO_MIN / 2 >= IL_MAX_RATIO, "a burst must beat the ratio");
 
 struct il_run {
 	uint64_t	ipis;
@@ -990,8 +992,8 @@ il_one(struct il_run *r, bool optimized, bool busy)
 	full0 = gd->gd_cnt_ipiq_fifofull;
 	t0 = cpu_ticks();
 	if (!busy) {
-		for (i = 0; i < IL_N; i++) {
-			while (ip->ip_windex - ip->ip_rindex >= MAXCPUFIFO / 2) {
+		for (i = 0; i < (int)IL_N; i++) {
+			while (ip->ip_windex - ip->ip_rindex >= FIFO_DEPTH / 2) {
 				lwkt_process_ipiq();
 				cpu_pause();
 			}
@@ -1002,7 +1004,7 @@ il_one(struct il_run *r, bool optimized, bool busy)
 		for (k = 1; k <= IL_ROUNDS; k++) {
 			if (!il_spin_eq(&il.round, k))
 				break;
-			for (i = 0; i < IL_BURST; i++) {
+			for (i = 0; i < (int)IL_BURST; i++) {
 				seq = lwkt_send_ipiq(tgd, il_msg, NULL);
 				r->sent++;
 			}
