@@ -1166,7 +1166,12 @@ KTEST(ipiq, remote_schedule_runs_there)
 
 /* ---------------------------------------------------------------------
  * pingpong_all_pairs: for every unordered pair of CPUs {i, j}, a thread
- * on i and one on j take turns, all pairs at once.  A move: the thread
+ * on i and one on j take turns, in waves: with the m online CPUs listed
+ * c[0..m-1], distance d pairs c[x] with c[(x + d) % m], so a distance
+ * puts two threads on every CPU and all distances 1..m/2 cover every
+ * pair once; a wave runs PP_WAVE_DIST distances at once (at most
+ * 2 * PP_WAVE_DIST threads per CPU: at -smp 8 all pairs in one wave, at
+ * 83 CPUs all at once would not fit the thread memory of a CPU).  A move: the thread
  * whose turn it is sets `turn` to the other and wakes it with
  * lwkt_schedule(); the woken side re-checks `turn` in a loop (crit_enter;
  * while (turn != me) { deschedule; switch; } crit_exit).  A round is two
@@ -1178,8 +1183,10 @@ KTEST(ipiq, remote_schedule_runs_there)
  *
  * Volume: PP_ROUNDS (2,000) rounds per pair, as long as that keeps the
  * total at most PP_TOTAL; with more pairs the rounds per pair are
- * PP_TOTAL / pairs, never below PP_MIN_ROUNDS: -smp 2 and 4: 2,000;
- * -smp 6 (15 pairs): 1,333; -smp 8 (28 pairs): 714.  Every round is two
+ * PP_TOTAL / pairs, never below PP_MIN_ROUNDS unless the pairs times
+ * PP_MIN_ROUNDS exceed PP_BUDGET round trips, then PP_BUDGET / pairs, at
+ * least PP_FLOOR: -smp 2 and 4: 2,000; -smp 6 (15 pairs): 1,333; -smp 8
+ * (28 pairs): 714; -smp 32 (496 pairs): 500; -smp 255: 8.  Every round is two
  * remote wakeups, and most of them find the woken side blocked (logged),
  * so each pair runs the deschedule/wakeup race hundreds of times.
  */
@@ -1187,12 +1194,16 @@ KTEST(ipiq, remote_schedule_runs_there)
 #define PP_ROUNDS	2000
 #define PP_TOTAL	20000
 #define PP_MIN_ROUNDS	500
+#define PP_BUDGET	250000		/* round trips, many CPUs */
+#define PP_FLOOR	8
+#define PP_WAVE_DIST	8		/* distances per wave */
 #define PP_WAIT_US	(5000 * MS)
 #define PP_MAXPAIRS	(MAXCPU * (MAXCPU - 1) / 2)
 
 struct pp_pair {
 	thread_t	td[2];
 	int		cpu[2];
+	int		dist;		/* index distance: its wave */
 	volatile uint32_t turn;
 	volatile uint32_t moves;
 	volatile uint32_t abort;
@@ -1216,6 +1227,7 @@ static struct {
 } pp;
 static struct pp_pair *pp_pairs;
 static struct pp_side (*pp_sides)[2];
+static int *pp_cpus;			/* the online CPUs, in order */
 
 static void
 pp_timeout(struct systimer *st __unused, void *td)
@@ -1288,8 +1300,8 @@ KTEST(ipiq, pingpong_all_pairs)
 	struct pp_pair *p;
 	uint64_t t0, us, moves = 0;
 	uint32_t blocked = 0;
-	int i, j, k, np = 0, bad = 0;
-	bool ok;
+	int i, k, x, d, m = 0, np = 0, bad = 0, wave0, *c;
+	bool ok = true;
 
 	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
@@ -1300,42 +1312,57 @@ KTEST(ipiq, pingpong_all_pairs)
 	if (pp_pairs == NULL) {
 		pp_pairs = kmalloc(k * sizeof(*pp_pairs));
 		pp_sides = kmalloc(k * sizeof(*pp_sides));
+		pp_cpus = kmalloc(ncpus * sizeof(*pp_cpus));
 	}
 	ASSERT_PTR_NE(pp_pairs, NULL);
 	ASSERT_PTR_NE(pp_sides, NULL);
+	ASSERT_PTR_NE(pp_cpus, NULL);
 	memset((void *)&pp, 0, sizeof(pp));
 	memset(pp_pairs, 0, k * sizeof(*pp_pairs));
 	memset(pp_sides, 0, k * sizeof(*pp_sides));
 	pp.pair = pp_pairs;
 	pp.side = pp_sides;
-	for (i = 0; i < MAXCPU; i++)
-		for (j = i + 1; j < MAXCPU; j++)
-			if (CPUMASK_TESTBIT(smp_active_mask, i) && CPUMASK_TESTBIT(smp_active_mask, j)) {
-				p = &pp.pair[np];
-				p->cpu[0] = i;
-				p->cpu[1] = j;
-				np++;
-			}
+	c = pp_cpus;
+	CPUMASK_FOREACH(i, smp_active_mask)
+		c[m++] = i;
+	for (d = 1; 2 * d <= m; d++)
+		for (x = 0; x < m; x++) {
+			if (2 * d == m && x >= d)
+				break;		/* the pairs at m/2 once each */
+			p = &pp.pair[np++];
+			p->cpu[0] = c[x];
+			p->cpu[1] = c[(x + d) % m];
+			p->dist = d;
+		}
+	ASSERT_EQ(np, m * (m - 1) / 2);
 	pp.rounds = PP_ROUNDS;
 	if (pp.rounds * np > PP_TOTAL)
 		pp.rounds = PP_TOTAL / np;
 	if (pp.rounds < PP_MIN_ROUNDS)
-		pp.rounds = PP_MIN_ROUNDS;
-	for (k = 0; k < np; k++) {
-		p = &pp.pair[k];
-		for (i = 0; i < 2; i++) {
-			pp.side[k][i].p = p;
-			pp.side[k][i].side = i;
-			ASSERT_EQ(lwkt_create(pp_thread, &pp.side[k][i],
-			    &p->td[i], NULL, TDF_STOPREQ, p->cpu[i], "pp_%d_%d",
-			    p->cpu[i], p->cpu[1 - i]), 0);
-		}
-	}
-	t0 = cpu_ticks();
+		pp.rounds = MIN(PP_MIN_ROUNDS, MAX(PP_FLOOR, PP_BUDGET / np));
 	for (k = 0; k < np; k++)
-		for (i = 0; i < 2; i++)
-			lwkt_schedule(pp.pair[k].td[i]);
-	ok = ktest_poll(&pp.finished, 2 * np, 1000, 4 * PP_WAIT_US + 10000 * MS);
+		for (i = 0; i < 2; i++) {
+			pp.side[k][i].p = &pp.pair[k];
+			pp.side[k][i].side = i;
+		}
+	t0 = cpu_ticks();
+	for (d = 1, k = 0; k < np && ok; d += PP_WAVE_DIST) {
+		wave0 = k;
+		while (k < np && pp.pair[k].dist < d + PP_WAVE_DIST)
+			k++;
+		for (x = wave0; x < k; x++) {
+			p = &pp.pair[x];
+			for (i = 0; i < 2; i++)
+				ASSERT_EQ(lwkt_create(pp_thread, &pp.side[x][i],
+				    &p->td[i], NULL, TDF_STOPREQ, p->cpu[i],
+				    "pp_%d_%d", p->cpu[i], p->cpu[1 - i]), 0);
+		}
+		for (x = wave0; x < k; x++)
+			for (i = 0; i < 2; i++)
+				lwkt_schedule(pp.pair[x].td[i]);
+		ok = ktest_poll(&pp.finished, 2 * k, 1000,
+		    4 * PP_WAIT_US + 10000 * MS);
+	}
 	us = ktest_us_since(t0);
 	ASSERT_TRUE(ok);
 	for (k = 0; k < np; k++) {
