@@ -165,11 +165,11 @@ cpu_enum_add(struct cpu_enum *ce, uint32_t apicid, bool enabled)
 	return true;
 }
 
-/* Count an enabled x2APIC entry whose id (above 254) xAPIC cannot reach. */
+/* Count an enabled x2APIC entry whose id (255 or above) xAPIC cannot name. */
 static inline void
 cpu_enum_add_x2apic(struct cpu_enum *ce, uint32_t x2apicid)
 {
-	KKASSERT(x2apicid > CPU_ENUM_BROADCAST);
+	KKASSERT(x2apicid >= CPU_ENUM_BROADCAST);
 	if (ce->ce_nx2apic < CPU_ENUM_MAX)
 		ce->ce_x2apicid[ce->ce_nx2apic] = x2apicid;
 	ce->ce_nx2apic++;

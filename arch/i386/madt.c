@@ -485,7 +485,7 @@ acpi_madt_walk(const struct acpi_madt *madt, struct cpu_enum *ce)
 		case MADT_X2APIC:
 			mx = (const void *)(base + off);
 			enabled = (mx->mx_flags & MADT_LAPIC_ENABLED) != 0;
-			if (enabled && mx->mx_x2apicid > CPU_ENUM_BROADCAST)
+			if (enabled && mx->mx_x2apicid >= CPU_ENUM_BROADCAST)
 				cpu_enum_add_x2apic(ce, mx->mx_x2apicid);
 			else if (!cpu_enum_add(ce, mx->mx_x2apicid, enabled))
 				kprintf("acpi: duplicate APIC id %u in MADT "

@@ -153,9 +153,9 @@ mp_sort_ids(uint32_t *ids, int n)
 }
 
 /*
- * Print "N <what> (ids a-b,c)" for `n` entries of which the first
- * MIN(n, CPU_ENUM_MAX) ids are in `ids` (sorted here); nothing if n is 0.
- * `sep` goes before it.
+ * Print "N <what>: ids a-b,c" for `n` entries of which the first
+ * MIN(n, CPU_ENUM_MAX) ids are in `ids` (sorted here; no list if `ids` is
+ * NULL); nothing if n is 0.  `*sep` goes before it and becomes "; ".
  */
 static void
 mp_print_reason(const char **sep, int n, const char *what, uint32_t *ids)
@@ -164,8 +164,12 @@ mp_print_reason(const char **sep, int n, const char *what, uint32_t *ids)
 
 	if (n == 0)
 		return;
+	kprintf("%s%d %s", *sep, n, what);
+	*sep = "; ";
+	if (ids == NULL)
+		return;
 	mp_sort_ids(ids, stored);
-	kprintf("%s%d %s (id%s ", *sep, n, what, n == 1 ? "" : "s");
+	kprintf(": id%s ", n == 1 ? "" : "s");
 	for (i = 0; i < stored; i = j + 1) {
 		for (j = i; j + 1 < stored && ids[j + 1] == ids[j] + 1; j++)
 			;
@@ -173,14 +177,14 @@ mp_print_reason(const char **sep, int n, const char *what, uint32_t *ids)
 		if (j > i)
 			kprintf("-%u", ids[j]);
 	}
-	kprintf("%s)", stored < n ? ",..." : "");
-	*sep = ", ";
+	if (stored < n)
+		kprintf(",...");
 }
 
 void
 mp_discover(const struct bootinfo *bi)
 {
-	static uint32_t capped[CPU_ENUM_MAX], bcast[1] = { CPU_ENUM_BROADCAST };
+	static uint32_t capped[CPU_ENUM_MAX];
 	struct cpu_enum *ce = &cpu_table;
 	const char *sep = "", *capwhy;
 	char capbuf[32];
@@ -243,10 +247,10 @@ mp_discover(const struct bootinfo *bi)
 		mp_print_reason(&sep, ce->ce_ndisabled, "disabled (hot-plug "
 		    "slots)", ce->ce_disabled_apicid);
 		mp_print_reason(&sep, ncapped, capwhy, capped);
-		mp_print_reason(&sep, ce->ce_nx2apic, "x2APIC above 254 (xAPIC "
-		    "mode cannot address them)", ce->ce_x2apicid);
-		mp_print_reason(&sep, ce->ce_nbroadcast, "with the broadcast id",
-		    bcast);
+		mp_print_reason(&sep, ce->ce_nx2apic, "x2APIC id above 254 "
+		    "(xAPIC mode cannot address it)", ce->ce_x2apicid);
+		mp_print_reason(&sep, ce->ce_nbroadcast, "with the broadcast id "
+		    "255", NULL);
 		kprintf("\n");
 	}
 	kprintf("smp: cpuid:apic id");

@@ -38,7 +38,7 @@ check_enum(const struct cpu_enum *ce)
 				fuzz_fail("an APIC id listed twice");
 	}
 	for (i = 0; i < ce->ce_nx2apic && i < CPU_ENUM_MAX; i++)
-		if (ce->ce_x2apicid[i] <= CPU_ENUM_BROADCAST)
+		if (ce->ce_x2apicid[i] < CPU_ENUM_BROADCAST)
 			fuzz_fail("an x2APIC id xAPIC can reach listed as skipped");
 	/* Shown with FUZZ_VERBOSE, for reading what an input does. */
 	kprintf("fuzz: %s lists %d enabled and %d disabled CPU(s), skips %d "
