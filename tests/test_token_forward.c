@@ -38,7 +38,13 @@
 #include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-#define MS		1000u		/* microseconds */
+#define SEC		1000000u	/* microseconds */
+/*
+ * Bounds that only turn a hang into a failure: a loaded host may not run
+ * a virtual CPU for seconds (the soak saw 2 s run out at -smp 14 multi).
+ */
+#define FF_WAIT_S	20
+#define FF_HOLD_S	5		/* < the 10 s FIFO-wait panic */
 
 /* Enough grants to x -> b to make x wait for room (ipiq2.h: > half). */
 #define FF_NTOK		(MAXCPUFIFO / 2 + 2)
@@ -95,7 +101,8 @@ ff_requests_drained(void)
 
 /*
  * Keeps b from draining its FIFOs until x has run the requests of the
- * CPUs r while waiting for room toward b (or 2 s: nothing depends on it).
+ * CPUs r while waiting for room toward b: from x's first release, for at
+ * most FF_HOLD_S (below the FIFO wait's panic; no result depends on it).
  */
 static void
 ff_blocker(void *arg __unused)
@@ -104,18 +111,21 @@ ff_blocker(void *arg __unused)
 
 	crit_enter();
 	ff.blocking = 1;
-	end = cpu_ticks() + 2 * cpu_tsc_hz;
-	while (!(ff.release && ff_requests_drained()) && cpu_ticks() < end)
+	end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
+	while (!ff.release && cpu_ticks() < end)
+		cpu_pause();
+	end = cpu_ticks() + FF_HOLD_S * cpu_tsc_hz;
+	while (!ff_requests_drained() && cpu_ticks() < end)
 		cpu_pause();
 	crit_exit();
 	ff.blocker_done = 1;
 }
 
-/* Spin (in a critical section: no sleeping) until *w >= v, at most 2 s. */
+/* Spin (x holds tokens: no sleeping) until *w >= v, at most FF_WAIT_S. */
 static bool
 ff_spin_until(volatile uint32_t *w, uint32_t v)
 {
-	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+	uint64_t end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
 
 	while (*w < v && cpu_ticks() < end)
 		cpu_pause();
@@ -125,11 +135,11 @@ ff_spin_until(volatile uint32_t *w, uint32_t v)
 static bool
 ff_bits_set(int cpu, int ntok)
 {
-	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+	uint64_t end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
 	int i;
 
 	for (i = 0; i < ntok; i++)
-		while ((ff_tok[i].t_reqmask & CPUMASK(cpu)) == 0) {
+		while (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, cpu)) {
 			if (cpu_ticks() >= end)
 				return false;
 			cpu_pause();
@@ -141,12 +151,12 @@ ff_bits_set(int cpu, int ntok)
  * True once every CPU r has asked for its tokens, or waits for room toward
  * x (a slow host lets ticks pass, and each re-sends the requests still
  * open: then the FIFO r -> x is more than half full of requests, which
- * serves the test as well); at most 2 s.
+ * serves the test as well); at most FF_WAIT_S.
  */
 static bool
 ff_requests_queued(void)
 {
-	uint64_t end = cpu_ticks() + 2 * cpu_tsc_hz;
+	uint64_t end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
 	struct lwkt_ipiq *ip;
 	int i, k, ready;
 
@@ -155,7 +165,7 @@ ff_requests_queued(void)
 		for (k = 0; k < ff.nr; k++) {
 			ip = &globaldata_find(ff.r[k])->gd_ipiq[ff.x->gd_cpuid];
 			for (i = 0; i < FF_PER_R; i++)
-				if ((ff_tok[i].t_reqmask & CPUMASK(ff.r[k])) == 0)
+				if (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, ff.r[k]))
 					break;
 			if (i == FF_PER_R ||
 			    lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)
@@ -232,8 +242,8 @@ KTEST(token, forward_full_fifo)
 	crit_exit();
 
 	/* 5: everyone gets its token and leaves. */
-	EXPECT_TRUE(ktest_poll(&ff.blocker_done, 1, 100, 3000 * MS));
-	EXPECT_TRUE(ktest_poll(&ff.exited, nthreads, 200, 5000 * MS));
+	EXPECT_TRUE(ktest_poll(&ff.blocker_done, 1, 1000, FF_WAIT_S * SEC));
+	EXPECT_TRUE(ktest_poll(&ff.exited, nthreads, 1000, FF_WAIT_S * SEC));
 	EXPECT_EQ(ff.got, nthreads);
 	EXPECT_EQ(ff.overlap, 0);
 	EXPECT_LE(nest, 2);

@@ -109,7 +109,8 @@ static void
 vm_quiet_enter(struct lwkt_cpusync *cs)
 {
 	*cs = (struct lwkt_cpusync)CPUSYNC_INITIALIZER(NULL, NULL, NULL, NULL);
-	lwkt_cpusync_start(smp_active_mask & ~mycpu->gd_cpumask, cs);
+	lwkt_cpusync_start(cpumask_andnot(smp_active_mask, mycpu->gd_cpumask),
+	    cs);
 }
 
 static void
