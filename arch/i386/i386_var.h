@@ -112,6 +112,7 @@ void	clock_pace_startup(bool on);	/* mp_start_aps() only */
 /* dblfault.c */
 #define DF_STACK_PAGES	2		/* each CPU's double-fault stack */
 void	dblfault_init_cpu(void);
+void	dblfault_setup_cpu(struct mdglobaldata *md);
 
 /* machdep.c */
 void	cpu_init_lwkt(void);

@@ -26,7 +26,9 @@
  * page-allocated; CPU 0's is static.  Nothing per-CPU is sized by MAXCPU
  * here but the small lookup tables boot/mpentry.asm reads.
  *
- * mp_start_aps() (BSP, paging on): prepares every AP's stack, copies the
+ * mp_start_aps() (BSP, paging on): prepares every AP's stack and
+ * double-fault task (so that no AP allocates memory on its way online: a
+ * lock all of them wanted at once made start-up quadratic in N), copies the
  * trampoline below 1 MiB and runs INIT / STARTUP / STARTUP (Intel SDM
  * Vol. 3 §8.4.4.1) for ALL APs in one window, then waits a bounded time for
  * each to come online; an AP that does not is reported and left out of
@@ -440,6 +442,7 @@ mp_start_aps(void)
 		if (stack == NULL)
 			panic("smp: no memory for the stack of cpu %d", cpu);
 		ap_boot_stack[cpu] = (uint32_t)stack + AP_STACK_PAGES * PAGE_SIZE;
+		dblfault_setup_cpu(cpu_private[cpu]);
 		CPUMASK_SETBIT(all, cpu);
 	}
 	init_wait = mp_init_wait_us(cpu_ident.ci_family,
