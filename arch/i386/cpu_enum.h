@@ -131,13 +131,26 @@ cpu_enum_init(struct cpu_enum *ce, const char *source)
 }
 
 /*
+ * Count an enabled x2APIC entry whose id (255 or above) xAPIC mode cannot
+ * name.  Nothing is printed here either.
+ */
+static inline void
+cpu_enum_add_x2apic(struct cpu_enum *ce, uint32_t x2apicid)
+{
+	if (ce->ce_nx2apic < CPU_ENUM_MAX)
+		ce->ce_x2apicid[ce->ce_nx2apic] = x2apicid;
+	ce->ce_nx2apic++;
+}
+
+/*
  * Record one processor entry in the enabled or disabled list.  Returns
  * false, recording nothing, if the APIC id is already listed.  An enabled
  * entry with the broadcast id 0xFF is only counted in ce_nbroadcast (an
  * INIT IPI to it would reset every started AP); it returns true.  Nothing
  * is printed here: mp_discover() reports every CPU it does not start in
- * one summary line.  Ids above 0xFF (x2APIC entries) may only be disabled;
- * the lists are bounded by CPU_ENUM_MAX and further entries only counted.
+ * one summary line.  An enabled id above 0xFF (an x2APIC entry) is counted
+ * as cpu_enum_add_x2apic() does.  The lists are bounded by CPU_ENUM_MAX and
+ * further entries only counted.
  */
 static inline bool
 cpu_enum_add(struct cpu_enum *ce, uint32_t apicid, bool enabled)
@@ -148,6 +161,10 @@ cpu_enum_add(struct cpu_enum *ce, uint32_t apicid, bool enabled)
 		ce->ce_nbroadcast++;
 		return true;
 	}
+	if (enabled && apicid > CPU_ENUM_BROADCAST) {
+		cpu_enum_add_x2apic(ce, apicid);
+		return true;
+	}
 	for (i = 0; i < ce->ce_ncpu; i++)
 		if (ce->ce_apicid[i] == apicid)
 			return false;
@@ -155,7 +172,6 @@ cpu_enum_add(struct cpu_enum *ce, uint32_t apicid, bool enabled)
 		if (ce->ce_disabled_apicid[i] == apicid)
 			return false;
 	if (enabled) {
-		KKASSERT(apicid < CPU_ENUM_BROADCAST);
 		ce->ce_apicid[ce->ce_ncpu++] = (uint8_t)apicid;
 	} else {
 		if (ce->ce_ndisabled < CPU_ENUM_MAX)
@@ -163,16 +179,6 @@ cpu_enum_add(struct cpu_enum *ce, uint32_t apicid, bool enabled)
 		ce->ce_ndisabled++;
 	}
 	return true;
-}
-
-/* Count an enabled x2APIC entry whose id (255 or above) xAPIC cannot name. */
-static inline void
-cpu_enum_add_x2apic(struct cpu_enum *ce, uint32_t x2apicid)
-{
-	KKASSERT(x2apicid >= CPU_ENUM_BROADCAST);
-	if (ce->ce_nx2apic < CPU_ENUM_MAX)
-		ce->ce_x2apicid[ce->ce_nx2apic] = x2apicid;
-	ce->ce_nx2apic++;
 }
 
 #endif
