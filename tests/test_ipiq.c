@@ -372,8 +372,8 @@ KTEST(ipiq, all_to_all_exactly_once)
 	ASSERT_PTR_NE(a2a_rows, NULL);
 	memset((void *)&a2a, 0, sizeof(a2a));
 	memset(a2a_rows, 0, 3 * ncpus * sizeof(*a2a_rows));
-	a2a.next = (volatile uint32_t (*)[MAXCPU])a2a_rows;
-	a2a.count = (volatile uint32_t (*)[MAXCPU])a2a_rows + ncpus;
+	a2a.next = (volatile uint32_t(*)[MAXCPU])a2a_rows;
+	a2a.count = (volatile uint32_t(*)[MAXCPU])a2a_rows + ncpus;
 	a2a.sent = a2a_rows + 2 * ncpus;
 	a2a.per_pair = A2A_PER_PAIR;
 	if (a2a.per_pair * (uint32_t)(n - 1) > A2A_SENDER_CAP)

@@ -10,16 +10,19 @@
  *
  * The test builds that situation on purpose, with CPU x (the test's CPU),
  * b (the next CPU) and up to two others r:
- *   1. x takes FF_NTOK tokens; one thread per token on b asks for it, so
- *      every release by x grants the token to b;
+ *   1. x takes FF_NTOK tokens and enters a critical section, so its
+ *      thread is never switched out (a holder switched out lets its
+ *      tokens go; untimely_switch=1 would do that at any crit_exit) and
+ *      x stops draining its FIFOs; one thread per token on b asks for
+ *      it, so every release by x grants the token to b;
  *   2. a blocker thread on b enters a critical section (b stops draining
- *      its FIFOs) and x enters one;
- *   3. threads on each r ask x for FF_PER_R of the tokens; x does not
- *      drain, so the requests wait in the FIFOs r -> x (with the re-sends
- *      each clock tick of r makes meanwhile);
- *   4. x releases the tokens: each grant sends b a message, the FIFO
- *      x -> b fills, x waits for room and drains the requests from r,
- *      which now must go to b, whose FIFO is full;
+ *      its FIFOs) and x fills its FIFO to b up to where the last grant
+ *      will have to wait for room;
+ *   3. threads on each r ask x for every token; the requests wait in the
+ *      FIFOs r -> x (with the re-sends each clock tick of r makes);
+ *   4. x releases the tokens: each grant sends b a message, the last one
+ *      waits for room and drains the requests from r, which now must go
+ *      to b, whose FIFO is full;
  *   5. the blocker leaves its section once x has drained every request
  *      (or after a bounded time), and everything completes.
  * x's deepest drain nesting (gd_ipiq_nest_max) must stay at most 2 (the
@@ -46,10 +49,13 @@
 #define FF_WAIT_S	20
 #define FF_HOLD_S	5		/* < the 10 s FIFO-wait panic */
 
-/* Enough grants to x -> b to make x wait for room (ipiq2.h: > half). */
-#define FF_NTOK		(MAXCPUFIFO / 2 + 2)
-/* Requests each r queues toward x: at most half its FIFO (no waiting). */
-#define FF_PER_R	(MAXCPUFIFO / 2)
+/*
+ * Tokens: each CPU's requests for all of them fit in its FIFO to x below
+ * the half at which a sender waits (ipiq2.h), as x does not drain.
+ */
+#define FF_NTOK		(MAXCPUFIFO / 4)
+/* Fillers x sends b first: the last of FF_NTOK grants finds it over half. */
+#define FF_NFILL	(MAXCPUFIFO / 2 - FF_NTOK + 2)
 #define FF_NR		2		/* CPUs r used at most */
 
 static struct lwkt_token ff_tok[FF_NTOK];
@@ -63,6 +69,7 @@ static struct {
 	volatile uint32_t blocking;	/* the blocker is in its section */
 	volatile uint32_t blocker_done;
 	volatile uint32_t release;	/* the blocker may leave */
+	volatile uint32_t fills;	/* fillers run on b */
 	struct globaldata *x;
 	int		r[FF_NR];
 	int		nr;
@@ -164,10 +171,10 @@ ff_requests_queued(void)
 		ready = 0;
 		for (k = 0; k < ff.nr; k++) {
 			ip = &globaldata_find(ff.r[k])->gd_ipiq[ff.x->gd_cpuid];
-			for (i = 0; i < FF_PER_R; i++)
+			for (i = 0; i < FF_NTOK; i++)
 				if (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, ff.r[k]))
 					break;
-			if (i == FF_PER_R ||
+			if (i == FF_NTOK ||
 			    lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)
 				ready++;
 		}
@@ -188,9 +195,15 @@ ff_spawn(struct ktest_ctx *kt, int cpu, int i)
 		ktest_fail(kt, __FILE__, __LINE__, "lwkt_create failed");
 }
 
+static void
+ff_fill(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
+	atomic_add_int(&ff.fills, 1);
+}
+
 KTEST(token, forward_full_fifo)
 {
-	struct globaldata *gd = mycpu;
+	struct globaldata *gd = mycpu, *bgd;
 	struct lwkt_tokref ref[FF_NTOK];
 	thread_t btd;
 	uint64_t dropped0;
@@ -208,29 +221,34 @@ KTEST(token, forward_full_fifo)
 	}
 	memset((void *)&ff, 0, sizeof(ff));
 	ff.x = gd;
+	bgd = globaldata_find(b);
 	for (c = ktest_next_cpu(b); c != me && ff.nr < FF_NR;
 	    c = ktest_next_cpu(c))
 		ff.r[ff.nr++] = c;
-	nthreads = FF_NTOK + ff.nr * FF_PER_R;
+	nthreads = FF_NTOK * (1 + ff.nr);
 
-	/* 1: x holds every token; b asks for each (the grants go to b). */
+	/* 1: x holds every token, for good; b asks for each. */
 	for (i = 0; i < FF_NTOK; i++)
 		lwkt_gettoken(&ref[i], &ff_tok[i]);
+	crit_enter();
+	gd->gd_ipiq_nest_max = gd->gd_ipiq_nest;
+	dropped0 = gd->gd_cnt_tok_fwd_dropped;
+	for (i = 0; i < FF_NTOK; i++)
+		EXPECT_PTR_EQ(ff_tok[i].t_cpu, gd);
 	for (i = 0; i < FF_NTOK; i++)
 		ff_spawn(kt, b, i);
 	EXPECT_TRUE(ff_bits_set(b, FF_NTOK));
 
-	/* 2: b stops draining; so does x.  (x holds tokens: no sleeping.) */
+	/* 2: b stops draining; x fills its FIFO to b. */
 	EXPECT_EQ(lwkt_create(ff_blocker, NULL, &btd, NULL, 0, b,
 	    "tok_fwd_block"), 0);
 	EXPECT_TRUE(ff_spin_until(&ff.blocking, 1));
-	crit_enter();
-	gd->gd_ipiq_nest_max = gd->gd_ipiq_nest;
-	dropped0 = gd->gd_cnt_tok_fwd_dropped;
+	for (i = 0; i < FF_NFILL; i++)
+		lwkt_send_ipiq3(bgd, ff_fill, NULL, 0);
 
 	/* 3: the CPUs r queue their requests toward x. */
 	for (k = 0; k < ff.nr; k++)
-		for (i = 0; i < FF_PER_R; i++)
+		for (i = 0; i < FF_NTOK; i++)
 			ff_spawn(kt, ff.r[k], i);
 	EXPECT_TRUE(ff_requests_queued());
 
@@ -244,6 +262,7 @@ KTEST(token, forward_full_fifo)
 	/* 5: everyone gets its token and leaves. */
 	EXPECT_TRUE(ktest_poll(&ff.blocker_done, 1, 1000, FF_WAIT_S * SEC));
 	EXPECT_TRUE(ktest_poll(&ff.exited, nthreads, 1000, FF_WAIT_S * SEC));
+	EXPECT_TRUE(ktest_poll(&ff.fills, FF_NFILL, 1000, FF_WAIT_S * SEC));
 	EXPECT_EQ(ff.got, nthreads);
 	EXPECT_EQ(ff.overlap, 0);
 	EXPECT_LE(nest, 2);

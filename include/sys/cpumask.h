@@ -34,7 +34,7 @@ _Static_assert(MAXCPU <= CPUMASK_BITS, "cpumask_t holds every cpuid");
 #define CPUMASK_BIT(cpu)	(1u << ((unsigned)(cpu) & 31))
 
 /* Is `cpu` in m?  (0 or 1) */
-#define CPUMASK_TESTBIT(m, cpu) __extension__ ({			\
+#define CPUMASK_TESTBIT(m, cpu) __extension__({			\
 	unsigned _cm_c = (unsigned)(cpu);				\
 	(int)(((m).ary[_cm_c >> 5] >> (_cm_c & 31)) & 1);		\
 })
