@@ -318,8 +318,12 @@ KTEST(boot, madt_x2apic_skipped)
 		uint32_t	id;
 		bool		en;
 	} ents[] = {
-		{ 0, 0, true }, { 0, 1, true }, { 9, 2, true },
-		{ 9, 255, true }, { 9, 300, true }, { 9, 256, false },
+		{ 0, 0, true },
+		{ 0, 1, true },
+		{ 9, 2, true },
+		{ 9, 255, true },
+		{ 9, 300, true },
+		{ 9, 256, false },
 		{ 9, 254, false },
 	};
 	uint32_t len = SYN_MADT_HDR;
@@ -560,10 +564,15 @@ KTEST(boot, init_wait_policy)
 	static const struct {
 		uint32_t	family, ver, us;
 	} cases[] = {
-		{ 4, 0x03, MP_INIT_WAIT_US }, { 5, 0x03, MP_INIT_WAIT_US },
-		{ 5, 0x11, MP_INIT_WAIT_US }, { 5, 0x14, 0 },
-		{ 6, 0x03, MP_INIT_WAIT_US }, { 6, 0x11, 0 }, { 6, 0x50014, 0 },
-		{ 15, 0x14, 0 }, { 23, 0x14, 0 },
+		{ 4, 0x03, MP_INIT_WAIT_US },
+		{ 5, 0x03, MP_INIT_WAIT_US },
+		{ 5, 0x11, MP_INIT_WAIT_US },
+		{ 5, 0x14, 0 },
+		{ 6, 0x03, MP_INIT_WAIT_US },
+		{ 6, 0x11, 0 },
+		{ 6, 0x50014, 0 },
+		{ 15, 0x14, 0 },
+		{ 23, 0x14, 0 },
 	};
 	size_t i;
 
