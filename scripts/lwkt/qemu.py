@@ -115,6 +115,7 @@ class BootRun(object):
         self.grub_error = None        # GRUB's first 'error:' line
         self.stderr = ""
         self.wall = 0.0
+        self.host_cpu = None          # QEMU's user+system CPU seconds
         self.timeout = None
         self.cmd = []
 
@@ -219,15 +220,23 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
             br.parser.feed(buf.decode("utf-8", "replace"),
                            time.monotonic() - t0)
 
+    exited = threading.Event()
+
+    def watch_exit():
+        br.host_cpu = exit_cpu_seconds(proc.pid)
+        exited.set()
+
     tout = threading.Thread(target=read_out, daemon=True)
     terr = threading.Thread(target=read_err, daemon=True)
+    twait = threading.Thread(target=watch_exit, daemon=True)
     tout.start()
     terr.start()
+    twait.start()
     try:
-        proc.wait(timeout=max(0.0, limit - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        br.timed_out = True
-        kill_group(proc)
+        if not exited.wait(max(0.0, limit - time.monotonic())):
+            br.timed_out = True
+            kill_group(proc)
+        proc.wait()
     finally:
         if proc.returncode is None:   # ^C or another exception
             kill_group(proc)
@@ -257,6 +266,21 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
         br.start_error = "QEMU exited with status %s%s" % (
             proc.returncode, (": " + msg[-1]) if msg else "")
     return br
+
+
+def exit_cpu_seconds(pid):
+    """Wait for child `pid` to exit without reaping it (Popen does that),
+    then return the CPU time (user + system, every thread) it used, read
+    from the zombie's /proc/<pid>/stat; None if it cannot be read (e.g.
+    reaped meanwhile by a kill after a timeout)."""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the state (field 3); utime, stime are fields 14, 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 LIST_TIMEOUT = 60

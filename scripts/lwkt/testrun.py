@@ -204,6 +204,14 @@ def run_boot(boot, iso, err, log_path, registry=None, deadline=None,
     return br, outcome
 
 
+def boot_json(r):
+    """A boot's record in test-results.json: result_json's, plus the host
+    CPU seconds QEMU used (host_cpu_s; null if unknown), which unlike the
+    wall time does not grow with the host's load."""
+    return dict(result_json(r), host_cpu_s=(
+        None if r["host_cpu"] is None else round(r["host_cpu"], 2)))
+
+
 def progress_line(done, total, failed, elapsed):
     return "-- %d/%d boots done, %d failed, %.0f s elapsed" % (
         done, total, failed, elapsed)
@@ -306,7 +314,8 @@ def cmd_test(a):
                 add_case(outcome, twin_case(
                     boot, br.parser, first["parser"] if first else None))
             r = dict(boot=boot, parser=br.parser, outcome=outcome,
-                     wall=br.wall, cmd=br.cmd, log=rel,
+                     wall=br.wall, host_cpu=br.host_cpu, cmd=br.cmd,
+                     log=rel,
                      qemu_status=br.qemu_status, started=started,
                      ktap=os.path.relpath(os.path.join(
                          logdir, "%s.ktap" % boot["name"])),
@@ -347,7 +356,9 @@ def cmd_test(a):
     with open(os.path.join(BUILD, "test-results.json"), "w") as f:
         json.dump(dict(kernel=os.path.relpath(a.kernel), wall_time=round(wall, 3),
                        passed=npass, failed=nfail, skipped=nskip,
-                       boots=[result_json(r) for r in ordered]), f, indent=1)
+                       host_cpu_s=round(sum(r["host_cpu"] or 0
+                                            for r in ordered), 2),
+                       boots=[boot_json(r) for r in ordered]), f, indent=1)
         f.write("\n")
     bad = [r for r in ordered if r["outcome"].status != ST_PASS]
     print("== %d boot(s) in %.0f s; %d skipped; results in build/"
