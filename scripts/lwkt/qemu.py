@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -31,6 +32,29 @@ def iso_path(kernel, cmdline):
     return os.path.join(BUILD, "iso", h.hexdigest()[:16] + ".iso")
 
 
+OBJCOPY = os.environ.get("OBJCOPY", "i686-linux-gnu-objcopy")
+
+
+def boot_kernel(kernel, iso):
+    """The kernel file to put in `iso`: a copy of `kernel` without its
+    debugging sections (beside the ISO, named after it), which GRUB loads
+    ~0.25 s of TCG time faster per boot; the sections the kernel uses
+    (.ksyms included) are unchanged, and gdb reads the original.  The
+    original itself if objcopy is missing or fails."""
+    fd, out = tempfile.mkstemp(".elf", ".strip.", os.path.dirname(iso))
+    os.close(fd)
+    try:
+        r = subprocess.run([OBJCOPY, "--strip-debug", kernel, out],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            return out
+    except OSError:
+        pass
+    os.unlink(out)
+    return kernel
+
+
 def build_iso(kernel, cmdline):
     """Returns (iso path, None) or (None, error text)."""
     iso = iso_path(kernel, cmdline)
@@ -38,8 +62,13 @@ def build_iso(kernel, cmdline):
         os.utime(iso)
         return iso, None
     os.makedirs(os.path.dirname(iso), exist_ok=True)
-    r = subprocess.run([MKISO, kernel, cmdline, iso], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, universal_newlines=True)
+    elf = boot_kernel(kernel, iso)
+    try:
+        r = subprocess.run([MKISO, elf, cmdline, iso], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True)
+    finally:
+        if elf != kernel:
+            os.unlink(elf)
     if r.returncode != 0:
         return None, "mkiso failed (exit %d): %s" % (r.returncode,
                                                      r.stdout.strip())
