@@ -22,9 +22,11 @@ void
 mi_startup(void)
 {
 	thread_t td;
+	char cpus[CPUMASK_FMTLEN];
 
-	kprintf("kernel: %d CPU(s) online (mask 0x%x), %s, hz %u%s\n",
-	    cpumask_count(smp_active_mask), smp_active_mask,
+	kprintf("kernel: %d CPU(s) online (cpus %s), %s, hz %u%s\n",
+	    cpumask_count(smp_active_mask),
+	    cpumask_format(cpus, sizeof(cpus), smp_active_mask),
 	    smp_active ? "SMP" : "uniprocessor", hz,
 	    lwkt_untimely_switch ? ", untimely_switch on" : "");
 	tsleep_init_cpu();

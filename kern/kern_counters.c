@@ -16,11 +16,10 @@ lwkt_snapshot(cpumask_t mask, void (*read)(struct globaldata *gd, void *arg),
 	struct lwkt_cpusync cs = CPUSYNC_INITIALIZER(NULL, NULL, NULL, NULL);
 	int cpu;
 
-	mask &= smp_active_mask;
+	CPUMASK_ANDMASK(mask, smp_active_mask);
 	lwkt_cpusync_start(mask, &cs);
-	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(mask, cpu))
-			read(globaldata_find(cpu), arg);
+	CPUMASK_FOREACH(cpu, mask)
+		read(globaldata_find(cpu), arg);
 	lwkt_cpusync_finish(&cs);
 }
 
@@ -78,9 +77,7 @@ lwkt_counters_print(void)
 	int cpu;
 
 	lwkt_counters_snapshot(c, NULL);
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
-			continue;
+	CPUMASK_FOREACH(cpu, smp_active_mask) {
 		kprintf("# counters cpu %d: switch %llu preempt %llu/%llu/%llu halt %llu "
 		    "ipiq run %llu full %llu avoided %llu passive %llu cs %llu "
 		    "ipi %llu/%llu tok %llu/%llu/%llu/%llu\n", cpu,

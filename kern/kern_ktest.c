@@ -259,9 +259,10 @@ ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 int
 ktest_other_cpu(void)
 {
-	cpumask_t m = smp_active_mask & ~mycpu->gd_cpumask;
+	int cpu = cpumask_first(cpumask_andnot(smp_active_mask,
+	    mycpu->gd_cpumask));
 
-	return m != 0 ? cpumask_first(m) : mycpuid;
+	return cpu >= 0 ? cpu : mycpuid;
 }
 
 __noinline uint32_t
@@ -282,7 +283,7 @@ ktest_next_cpu(int cpu)
 
 	do {
 		c = (c + 1) % MAXCPU;
-	} while (!CPUMASK_TEST(smp_active_mask, c));
+	} while (!CPUMASK_TESTBIT(smp_active_mask, c));
 	return c;
 }
 
@@ -303,7 +304,7 @@ kt_group_thread(void *arg)
 	thread_t waiter = g->waiter;
 
 	g->fn(g->kt, g->arg);
-	atomic_set_int(&g->done, mycpu->gd_cpumask);
+	atomic_cpumask_setbit(&g->done, mycpuid);
 	if (atomic_fetchadd_int(&g->pending, (uint32_t)-1) == 1)
 		lwkt_schedule(waiter);
 }
@@ -381,14 +382,12 @@ static int
 kt_run_group(struct ktest_ctx *kt, cpumask_t mask,
     void (*fn)(struct ktest_ctx *, void *), void *arg)
 {
-	struct kt_group g = { kt, fn, arg, curthread, 0, 0 };
+	struct kt_group g = { kt, fn, arg, curthread, 0, { { 0 } } };
 	char what[48];
 	int cpu, n = cpumask_count(mask);
 
 	g.pending = n;
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(mask, cpu))
-			continue;
+	CPUMASK_FOREACH(cpu, mask) {
 		if (lwkt_create(kt_group_thread, &g, NULL, NULL, 0, cpu,
 		    "kt_cpu%d", cpu) != 0) {
 			ktest_fail(kt, __FILE__, __LINE__,
@@ -398,7 +397,7 @@ kt_run_group(struct ktest_ctx *kt, cpumask_t mask,
 		}
 	}
 	if (!kt_wait(&g.pending, kopts.ko_test_timeout * 1000)) {
-		cpu = cpumask_first(mask & ~g.done);
+		cpu = cpumask_first(cpumask_andnot(mask, g.done));
 		if (fn == kt_body)
 			ksnprintf(what, sizeof(what), "the test");
 		else
@@ -419,11 +418,11 @@ int
 ktest_on_cpu(struct ktest_ctx *kt, int cpu,
     void (*fn)(struct ktest_ctx *, void *), void *arg)
 {
-	if (cpu < 0 || cpu >= ncpus || !CPUMASK_TEST(smp_active_mask, cpu)) {
+	if (cpu < 0 || cpu >= ncpus || !CPUMASK_TESTBIT(smp_active_mask, cpu)) {
 		ktest_fail(kt, __FILE__, __LINE__, "cpu %d is not online", cpu);
 		return 0;
 	}
-	return kt_run_group(kt, CPUMASK(cpu), fn, arg);
+	return kt_run_group(kt, cpumask_bit(cpu), fn, arg);
 }
 
 /* A test's own thread: the body, then tell the runner. */
@@ -466,7 +465,7 @@ ktest_list(void)
 static void
 ktest_print_console_lines(void)
 {
-	char buf[32 * MAXCPU + 32];
+	static char buf[32 * MAXCPU + 32];	/* runner thread only */
 	size_t len = 0;
 	uint32_t n, total = 0;
 	int cpu;
@@ -517,7 +516,7 @@ ktest_run_one(const struct ktest *t, int num, int gnum)
 	ctx.num = num;
 	ctx.rng = (kopts.ko_seed ^ name_hash(name)) | 1;
 	kprintf(KT_INDENT "# start %d %s\n", gnum, name);
-	kt_run_group(&ctx, CPUMASK(0), kt_body, NULL);
+	kt_run_group(&ctx, cpumask_bit(0), kt_body, NULL);
 	if (ctx.failures > 0) {
 		kprintf(KT_INDENT "not ok %d %s\n", num, t->kt_name);
 		kt_suite.fail++;

@@ -55,29 +55,32 @@ static struct lwkt_cpusync panic_cs = CPUSYNC_INITIALIZER(panic_freeze, NULL,
 static void
 panic_stop_world(void)
 {
-	cpumask_t others = smp_active_mask & ~mycpu->gd_cpumask, held = 0;
-	cpumask_t reached;
+	cpumask_t others = cpumask_andnot(smp_active_mask, mycpu->gd_cpumask);
+	cpumask_t reached, held, missed;
+	char cpus[CPUMASK_FMTLEN];
 	uint64_t deadline;
 	int cpu;
 
-	if (others == 0)
+	if (cpumask_empty(others))
 		return;
+	CPUMASK_ASSZERO(held);
 	reached = lwkt_cpusync_launch(others, &panic_cs);
-	if (others & ~reached) {
-		kprintf("panic: IPIQ full toward cpus 0x%x: NMI\n",
-		    others & ~reached);
-		cpu_stop_cpus(others & ~reached);
+	missed = cpumask_andnot(others, reached);
+	if (!cpumask_empty(missed)) {
+		kprintf("panic: IPIQ full toward cpus %s: NMI\n",
+		    cpumask_format(cpus, sizeof(cpus), missed));
+		cpu_stop_cpus(missed);
 	}
 	deadline = cpu_ticks() + cpu_tsc_hz / 1000000 * PANIC_HOLD_WAIT_US;
-	while (cpu_ticks() < deadline && held != reached) {
-		for (cpu = 0; cpu < ncpus; cpu++)
-			if (CPUMASK_TEST(reached, cpu) &&
-			    globaldata_find(cpu)->gd_state == GDS_HELD)
-				held |= CPUMASK(cpu);
+	while (cpu_ticks() < deadline && !cpumask_equal(held, reached)) {
+		CPUMASK_FOREACH(cpu, reached)
+			if (globaldata_find(cpu)->gd_state == GDS_HELD)
+				CPUMASK_SETBIT(held, cpu);
 		cpu_pause();
 	}
-	if (reached & ~held)
-		cpu_stop_cpus(reached & ~held);
+	missed = cpumask_andnot(reached, held);
+	if (!cpumask_empty(missed))
+		cpu_stop_cpus(missed);
 }
 
 static void

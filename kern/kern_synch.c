@@ -9,7 +9,10 @@
  * sees the new condition -- a wakeup is never lost.  The waker sends one
  * message to the first CPU of the mask; each CPU wakes its matching
  * sleepers and passes the message on to the next CPU of the mask
- * (wakeup_one stops at the first CPU that woke a thread).  A CPU clears
+ * (wakeup_one stops at the first CPU that woke a thread).  The message
+ * points to a record (struct wakeup_rec: ident, the CPUs still to visit)
+ * from the waker's per-CPU pool; whoever runs the message owns it, and
+ * the CPU that ends the chain gives it back.  A CPU clears
  * its own bit when it finds the slot empty; only that CPU ever sets or
  * clears it.  Timeouts are one-shot systimers on the sleeper's CPU.
  */
@@ -22,23 +25,31 @@
 #include <sys/thread2.h>
 #include <sys/tsleep.h>
 #include <machine/atomic.h>
+#include <machine/cpu.h>
 #include <machine/cpufunc.h>
 
-#define TSLEEP_HASH	64		/* power of two */
+#define WAKEUP_RECS	TSLEEP_WAKEUP_RECS
+#define WAKEUP_REC_WARN_US	1000000
+#define WAKEUP_REC_PANIC_US	10000000
+
+/*
+ * One wakeup chain.  Taken by the waking CPU from its own pool (free bit
+ * in gd_wakeup_free: only the home CPU clears one, in a critical
+ * section; anyone sets one back with a locked instruction).  Owned by the
+ * CPU running the chain's message; sending the message on hands it over,
+ * so a CPU never touches it after that send.
+ */
+struct wakeup_rec {
+	const volatile void *wr_ident;
+	cpumask_t	wr_mask;	/* CPUs still to visit */
+	struct globaldata *wr_home;	/* the pool it returns to */
+	int		wr_index;	/* in wr_home->gd_wakeup_recs */
+	bool		wr_one;		/* wakeup_one: stop at the first wake */
+};
+_Static_assert(WAKEUP_RECS <= 32, "gd_wakeup_free is one word");
 
 static volatile cpumask_t tsleep_cpus[TSLEEP_HASH];
 int mycpu_reload;			/* never written: see machine/thread.h */
-
-static inline uint32_t
-tsleep_slot(const volatile void *ident)
-{
-	uint32_t h = (uint32_t)ident;
-
-	h ^= h >> 11;
-	h *= 0x9E3779B1u;
-	return h >> (32 - 6);
-}
-_Static_assert(TSLEEP_HASH == 64, "tsleep_slot returns 6 bits");
 
 void
 tsleep_init_cpu(void)
@@ -51,6 +62,64 @@ tsleep_init_cpu(void)
 		panic("tsleep: no memory for cpu %d's hash", gd->gd_cpuid);
 	for (i = 0; i < TSLEEP_HASH; i++)
 		TAILQ_INIT(&gd->gd_tsleep_hash[i]);
+	gd->gd_wakeup_recs = kzalloc(WAKEUP_RECS * sizeof(struct wakeup_rec));
+	if (gd->gd_wakeup_recs == NULL)
+		panic("tsleep: no memory for cpu %d's wakeup records",
+		    gd->gd_cpuid);
+	for (i = 0; i < WAKEUP_RECS; i++) {
+		gd->gd_wakeup_recs[i].wr_home = gd;
+		gd->gd_wakeup_recs[i].wr_index = i;
+	}
+	gd->gd_wakeup_free = WAKEUP_RECS == 32 ? ~0u : (1u << WAKEUP_RECS) - 1;
+}
+
+/*
+ * A free record of this CPU's pool (critical section).  When every one is
+ * in a chain still running, serve our own FIFOs until a chain ends (its
+ * hops drain theirs; none waits for us).  Bounded: warns, then panics.
+ */
+static struct wakeup_rec *
+wakeup_rec_get(struct globaldata *gd)
+{
+	uint64_t t0 = 0, us;
+	uint32_t ef, free;
+	bool warned = false;
+	int i;
+
+	if (__predict_false(gd->gd_wakeup_free == 0)) {
+		ef = read_eflags();
+		cpu_enable_intr();
+		t0 = cpu_ticks();
+		while (gd->gd_wakeup_free == 0) {
+			lwkt_process_ipiq();
+			cpu_pause();
+			us = cpu_ticks_to_us(cpu_ticks() - t0);
+			if (us > WAKEUP_REC_WARN_US && !warned) {
+				warned = true;
+				kprintf("wakeup: cpu %d still waits for one of "
+				    "its %d chains to end\n", gd->gd_cpuid,
+				    WAKEUP_RECS);
+			}
+			if (us > WAKEUP_REC_PANIC_US)
+				panic("wakeup: cpu %d waited %u s for one of its "
+				    "%d wakeup chains to end", gd->gd_cpuid,
+				    WAKEUP_REC_PANIC_US / 1000000, WAKEUP_RECS);
+		}
+		if ((ef & PSL_I) == 0)
+			cpu_disable_intr();
+	}
+	free = gd->gd_wakeup_free;
+	i = __builtin_ctz(free);
+	atomic_clear_int(&gd->gd_wakeup_free, 1u << i);
+	return &gd->gd_wakeup_recs[i];
+}
+
+/* The chain of wr ends here: back to its home pool. */
+static void
+wakeup_rec_put(struct wakeup_rec *wr)
+{
+	KKASSERT((wr->wr_home->gd_wakeup_free & (1u << wr->wr_index)) == 0);
+	atomic_set_int(&wr->wr_home->gd_wakeup_free, 1u << wr->wr_index);
 }
 
 /* Owner CPU, critical section: put td on its slot and publish the CPU bit. */
@@ -66,7 +135,7 @@ tsleep_enqueue(thread_t td, const volatile void *ident)
 	td->td_wchan = ident;
 	td->td_flags |= TDF_TSLEEPQ;
 	TAILQ_INSERT_TAIL(&gd->gd_tsleep_hash[h], td, td_sleepq);
-	atomic_set_int(&tsleep_cpus[h], gd->gd_cpumask);	/* full fence */
+	atomic_cpumask_setbit(&tsleep_cpus[h], gd->gd_cpuid);	/* full fence */
 }
 
 static void
@@ -158,57 +227,66 @@ wakeup_local(const volatile void *ident, bool one)
 			break;
 	}
 	if (TAILQ_EMPTY(&gd->gd_tsleep_hash[h]))
-		atomic_clear_int(&tsleep_cpus[h], gd->gd_cpumask);
+		atomic_cpumask_clrbit(&tsleep_cpus[h], gd->gd_cpuid);
 	return woke;
 }
 
-static void wakeup_chain(void *ident, int mask, struct intrframe *f);
-static void wakeup_one_chain(void *ident, int mask, struct intrframe *f);
+static void wakeup_chain(void *arg, int arg2, struct intrframe *f);
 
-/* Pass the wakeup to the next CPU of `mask`, if any. */
+/* Pass the chain of wr (owned here) to the next CPU to visit, or end it. */
 static void
-wakeup_forward(const volatile void *ident, cpumask_t mask, bool one)
+wakeup_forward(struct wakeup_rec *wr)
 {
 	int cpu;
 
-	mask &= smp_active_mask & ~mycpu->gd_cpumask;
-	if (mask == 0)
+	CPUMASK_ANDMASK(wr->wr_mask, smp_active_mask);
+	CPUMASK_CLRBIT(wr->wr_mask, mycpuid);
+	cpu = cpumask_first(wr->wr_mask);
+	if (cpu < 0) {
+		wakeup_rec_put(wr);
 		return;
-	cpu = cpumask_first(mask);
-	lwkt_send_ipiq2(globaldata_find(cpu), one ? wakeup_one_chain :
-	    wakeup_chain, (void *)(uintptr_t)ident, (int)(mask & ~CPUMASK(cpu)));
+	}
+	CPUMASK_CLRBIT(wr->wr_mask, cpu);
+	lwkt_send_ipiq(globaldata_find(cpu), wakeup_chain, wr);
 }
 
 static void
-wakeup_chain(void *ident, int mask, struct intrframe *f __unused)
+wakeup_chain(void *arg, int arg2 __unused, struct intrframe *f __unused)
 {
-	wakeup_local(ident, false);
-	wakeup_forward(ident, (cpumask_t)mask, false);
-}
+	struct wakeup_rec *wr = arg;
 
-static void
-wakeup_one_chain(void *ident, int mask, struct intrframe *f __unused)
-{
-	if (!wakeup_local(ident, true))
-		wakeup_forward(ident, (cpumask_t)mask, true);
+	if (wakeup_local(wr->wr_ident, wr->wr_one) && wr->wr_one)
+		wakeup_rec_put(wr);
+	else
+		wakeup_forward(wr);
 }
 
 static void
 wakeup_common(const volatile void *ident, bool one)
 {
 	struct globaldata *gd = mycpu;
+	struct wakeup_rec *wr;
 	cpumask_t mask;
 
 	cpu_mfence();			/* the caller's condition before the mask */
 	mask = tsleep_cpus[tsleep_slot(ident)];
-	if (mask == 0)
+	if (cpumask_empty(mask))
 		return;
 	crit_enter();
-	if ((mask & gd->gd_cpumask) && wakeup_local(ident, one) && one) {
+	if (CPUMASK_TESTBIT(mask, gd->gd_cpuid) && wakeup_local(ident, one) &&
+	    one) {
 		crit_exit();
 		return;
 	}
-	wakeup_forward(ident, mask, one);
+	CPUMASK_ANDMASK(mask, smp_active_mask);
+	CPUMASK_CLRBIT(mask, gd->gd_cpuid);
+	if (!cpumask_empty(mask)) {
+		wr = wakeup_rec_get(gd);
+		wr->wr_ident = ident;
+		wr->wr_mask = mask;
+		wr->wr_one = one;
+		wakeup_forward(wr);
+	}
 	crit_exit();
 }
 

@@ -88,6 +88,7 @@ cpusync_wait(struct lwkt_cpusync *cs, uint32_t want, const char *phase)
 	uint64_t t0 = cpu_ticks(), us;
 	uint32_t ef = read_eflags();
 	bool warned = false;
+	char cpus[CPUMASK_FMTLEN];
 
 	cpu_enable_intr();
 	while (cs->cs_count != want) {
@@ -97,14 +98,16 @@ cpusync_wait(struct lwkt_cpusync *cs, uint32_t want, const char *phase)
 		if (us > CPUSYNC_WARN_US && !warned) {
 			warned = true;
 			kprintf("cpusync: cpu %d still waits in %s (count %d, "
-			    "want %d, mask 0x%x)\n", mycpuid, phase,
-			    (int)cs->cs_count, (int)want, cs->cs_mask);
+			    "want %d, cpus %s)\n", mycpuid, phase,
+			    (int)cs->cs_count, (int)want,
+			    cpumask_format(cpus, sizeof(cpus), cs->cs_mask));
 		}
 		if (us > CPUSYNC_PANIC_US)
 			panic("cpusync: cpu %d stuck in %s for %u s (count %d, "
-			    "want %d, mask 0x%x)", mycpuid, phase,
+			    "want %d, cpus %s)", mycpuid, phase,
 			    CPUSYNC_PANIC_US / 1000000, (int)cs->cs_count,
-			    (int)want, cs->cs_mask);
+			    (int)want,
+			    cpumask_format(cpus, sizeof(cpus), cs->cs_mask));
 	}
 	if ((ef & PSL_I) == 0)
 		cpu_disable_intr();
@@ -116,11 +119,11 @@ cpusync_send(cpumask_t mask, struct lwkt_cpusync *cs)
 {
 	struct globaldata *gd = mycpu;
 
-	mask &= smp_active_mask & ~cs->cs_mask;
-	cs->cs_mask |= mask;
-	cs->cs_maxcount += lwkt_send_ipiq_mask(mask & ~gd->gd_cpumask,
-	    cpusync_remote_start, cs);
-	if ((mask & gd->gd_cpumask) && cs->cs_run_func != NULL)
+	mask = cpumask_andnot(cpumask_and(mask, smp_active_mask), cs->cs_mask);
+	CPUMASK_ORMASK(cs->cs_mask, mask);
+	cs->cs_maxcount += lwkt_send_ipiq_mask(cpumask_andnot(mask,
+	    gd->gd_cpumask), cpusync_remote_start, cs);
+	if (CPUMASK_TESTBIT(mask, gd->gd_cpuid) && cs->cs_run_func != NULL)
 		cs->cs_run_func(cs);
 }
 
@@ -140,21 +143,21 @@ cpusync_enlist(cpumask_t mask, struct lwkt_cpusync *cs)
 cpumask_t
 lwkt_cpusync_launch(cpumask_t mask, struct lwkt_cpusync *cs)
 {
-	cpumask_t reached = 0;
+	cpumask_t reached;
 	int cpu;
 
-	mask &= smp_active_mask & ~mycpu->gd_cpumask;
-	cs->cs_mask = 0;
+	mask = cpumask_andnot(cpumask_and(mask, smp_active_mask),
+	    mycpu->gd_cpumask);
+	CPUMASK_ASSZERO(reached);
+	CPUMASK_ASSZERO(cs->cs_mask);
 	cs->cs_count = 0;
 	cs->cs_maxcount = 0;
-	while (mask != 0) {
-		cpu = cpumask_first(mask);
-		mask &= ~CPUMASK(cpu);
+	CPUMASK_FOREACH(cpu, mask) {
 		if (globaldata_find(cpu)->gd_state != GDS_ONLINE ||
 		    lwkt_send_ipiq_nowait(globaldata_find(cpu),
 		    cpusync_remote_start, cs) != 0)
 			continue;
-		reached |= CPUMASK(cpu);
+		CPUMASK_SETBIT(reached, cpu);
 		cs->cs_maxcount++;
 	}
 	cs->cs_mask = reached;
@@ -174,7 +177,7 @@ lwkt_cpusync_start(cpumask_t mask, struct lwkt_cpusync *cs)
 
 	crit_enter_quick(td);
 	td->td_cscount++;
-	cs->cs_mask = 0;
+	CPUMASK_ASSZERO(cs->cs_mask);
 	cs->cs_count = 0;
 	cs->cs_maxcount = 0;
 	cpusync_enlist(mask, cs);
@@ -196,7 +199,7 @@ lwkt_cpusync_finish(struct lwkt_cpusync *cs)
 	KKASSERT(curthread->td_cscount > 0);
 	CHAOS_DELAY(CHAOS_CPUSYNC);
 	atomic_store_rel_int(&cs->cs_count, (uint32_t)-1);
-	if (cs->cs_mask & gd->gd_cpumask) {
+	if (CPUMASK_TESTBIT(cs->cs_mask, gd->gd_cpuid)) {
 		if (cs->cs_fin1_func != NULL)
 			cs->cs_fin1_func(cs);
 		if (cs->cs_fin2_func != NULL)

@@ -185,10 +185,8 @@ lwkt_send_ipiq3_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2)
 {
 	int cpu, n = 0;
 
-	mask &= smp_active_mask;
-	while (mask != 0) {
-		cpu = cpumask_first(mask);
-		mask &= ~CPUMASK(cpu);
+	CPUMASK_ANDMASK(mask, smp_active_mask);
+	CPUMASK_FOREACH(cpu, mask) {
 		if (globaldata_find(cpu)->gd_state != GDS_ONLINE)
 			continue;
 		lwkt_send_ipiq3(globaldata_find(cpu), func, arg, arg2);
@@ -340,13 +338,10 @@ lwkt_process_ipiq_frame(struct intrframe *frame)
 			    IPIQ_DRAIN_NEST_MAX, gd->gd_cpuid);
 	}
 	for (;;) {
-		mask = smp_active_mask & ~gd->gd_cpumask;
-		while (mask != 0) {
-			cpu = cpumask_first(mask);
-			mask &= ~CPUMASK(cpu);
+		mask = cpumask_andnot(smp_active_mask, gd->gd_cpumask);
+		CPUMASK_FOREACH(cpu, mask)
 			ipiq_process_one(gd,
 			    &globaldata_find(cpu)->gd_ipiq[gd->gd_cpuid], frame);
-		}
 		if (gd->gd_cpusyncq_n == 0 || !lwkt_cpusync_poll())
 			break;
 		cpu_pause();

@@ -177,7 +177,7 @@ lwkt_switch(void)
 		cpu_lwkt_switch(ntd);
 		gd = mycpu;
 		if (__predict_false(gd->gd_migrate_td != NULL ||
-		    gd->gd_tokwake != 0))
+		    !cpumask_empty(gd->gd_tokwake)))
 			lwkt_switch_return();
 	} else {
 		gd->gd_inswitch = false;
@@ -472,7 +472,7 @@ lwkt_switch_return(void)
 		gd->gd_migrate_td = NULL;
 		lwkt_send_ipiq(td->td_migrate_gd, lwkt_adopt_remote, td);
 	}
-	if (gd->gd_tokwake != 0)
+	if (!cpumask_empty(gd->gd_tokwake))
 		lwkt_token_switch_return(gd);
 }
 

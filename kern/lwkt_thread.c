@@ -313,7 +313,7 @@ lwkt_dump_threads(void)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		struct globaldata *gd = globaldata_find(cpu);
 
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		kprintf("  cpu %d threads (runqmask 0x%08x):\n", cpu,
 		    gd->gd_runqmask);

@@ -126,15 +126,15 @@ static void
 tok_try_grant(struct lwkt_token *tok, thread_t run)
 {
 	struct globaldata *gd = mycpu, *rgd;
-	cpumask_t req, above;
+	cpumask_t req;
 	int cpu;
 
 	if (tok->t_cpu != gd)
 		return;
-	if (tok->t_reqmask & gd->gd_cpumask)
-		atomic_clear_int(&tok->t_reqmask, gd->gd_cpumask);
-	req = tok->t_reqmask & smp_active_mask;
-	if (req == 0)
+	if (CPUMASK_TESTBIT(tok->t_reqmask, gd->gd_cpuid))
+		atomic_cpumask_clrbit(&tok->t_reqmask, gd->gd_cpuid);
+	req = cpumask_and(tok->t_reqmask, smp_active_mask);
+	if (cpumask_empty(req))
 		return;
 	if (tok_held_running(tok, run)) {
 		tok->t_contention++;
@@ -144,10 +144,11 @@ tok_try_grant(struct lwkt_token *tok, thread_t run)
 	if (tok->t_uses - tok->t_uses_arrived < TOKEN_GRANT_BATCH &&
 	    tok_wanted_here(gd, tok, run))
 		return;		/* granted when that thread releases or leaves */
-	above = req & ~((gd->gd_cpumask << 1) - 1);
-	cpu = cpumask_first(above != 0 ? above : req);
+	cpu = cpumask_next(req, gd->gd_cpuid);
+	if (cpu < 0)
+		cpu = cpumask_first(req);
 	rgd = globaldata_find(cpu);
-	atomic_clear_int(&tok->t_reqmask, CPUMASK(cpu));
+	atomic_cpumask_clrbit(&tok->t_reqmask, cpu);
 	tok->t_migrations++;
 	gd->gd_cnt_tok_migrate++;
 	CHAOS_DELAY(CHAOS_TOK_GRANT);
@@ -155,7 +156,7 @@ tok_try_grant(struct lwkt_token *tok, thread_t run)
 	cpu_ccfence();
 	tok->t_cpu = rgd;
 	if (gd->gd_inswitch)
-		gd->gd_tokwake |= CPUMASK(cpu);
+		CPUMASK_SETBIT(gd->gd_tokwake, cpu);
 	else
 		lwkt_send_ipiq(rgd, tok_wake, NULL);
 }
@@ -195,9 +196,9 @@ tok_request(struct globaldata *gd, struct lwkt_token *tok, bool again)
 
 	if (owner == gd)
 		return;
-	if ((tok->t_reqmask & gd->gd_cpumask) != 0 && !again)
+	if (CPUMASK_TESTBIT(tok->t_reqmask, gd->gd_cpuid) && !again)
 		return;
-	atomic_set_int(&tok->t_reqmask, gd->gd_cpumask);
+	atomic_cpumask_setbit(&tok->t_reqmask, gd->gd_cpuid);
 	if (!gd->gd_inswitch)
 		lwkt_send_ipiq2(owner, tok_request_remote, tok, gd->gd_cpuid);
 	else if (lwkt_send_ipiq3_nowait(owner, tok_request_remote, tok,
@@ -270,7 +271,7 @@ lwkt_token_switchout(thread_t td, thread_t ntd)
 
 	KKASSERT(mycpu->gd_inswitch);
 	for (ref = td->td_toks; ref != NULL; ref = ref->tr_next)
-		if (ref->tr_tok->t_reqmask != 0)
+		if (!cpumask_empty(ref->tr_tok->t_reqmask))
 			tok_try_grant(ref->tr_tok, ntd);
 }
 
@@ -282,12 +283,9 @@ lwkt_token_switch_return(struct globaldata *gd)
 	int cpu;
 
 	KKASSERT(!gd->gd_inswitch);
-	gd->gd_tokwake = 0;
-	while (mask != 0) {
-		cpu = cpumask_first(mask);
-		mask &= ~CPUMASK(cpu);
+	CPUMASK_ASSZERO(gd->gd_tokwake);
+	CPUMASK_FOREACH(cpu, mask)
 		lwkt_send_ipiq(globaldata_find(cpu), tok_wake, NULL);
-	}
 }
 
 /*

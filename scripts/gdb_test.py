@@ -84,6 +84,13 @@ def _u(v):
     return int(v) & 0xffffffff
 
 
+def _mask(expr):
+    """A cpumask_t (struct of 32-bit words `ary`) as an int, word by word."""
+    n = int(_pe("sizeof((%s).ary) / sizeof((%s).ary[0])" % (expr, expr)))
+    return sum(_u(_pe("(%s).ary[%d]" % (expr, i))) << (32 * i)
+               for i in range(n))
+
+
 def _arr_str(v):
     n = v.type.strip_typedefs().range()[1] + 1
     b = bytearray()
@@ -118,7 +125,7 @@ def _sym_name(pc):
 def oracle():
     """The kernel state read with plain gdb expressions."""
     n = int(_pe("ncpus"))
-    mask = _u(_pe("smp_active_mask"))
+    mask = _mask("smp_active_mask")
     fl = _pe("td_flag_names")
     flag_names = [fl[i].string() for i in
                   range(fl.type.strip_typedefs().range()[1] + 1)]
@@ -182,7 +189,8 @@ def oracle():
         own = t["t_cpu"]
         tokens.append(dict(addr=_u(p), name=_ptr_str(t["t_name"]),
                            owner=int(own["gd_cpuid"]) if _u(own) else None,
-                           reqmask=_u(t["t_reqmask"])))
+                           reqmask=_mask("((struct lwkt_token *)0x%x)"
+                                         "->t_reqmask" % _u(p))))
     # vCPUs: each gdb thread's fs_base and registers
     vcpus = []
     sel = gdb.selected_thread()

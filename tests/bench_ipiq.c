@@ -340,7 +340,7 @@ ipis_all(void)
 	int cpu;
 
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu))
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu))
 			n += globaldata_find(cpu)->gd_cnt_ipi_sent;
 	return n;
 }
@@ -356,7 +356,7 @@ KTEST_FLAGS(bench, cpusync_simple, KT_BENCH)
 	int i, measured = 0;
 
 	for (k = 0; k < nitems(sizes); k++) {
-		mask = (CPUMASK(sizes[k]) - 1) & smp_active_mask;
+		mask = cpumask_and(cpumask_range(sizes[k]), smp_active_mask);
 		if (cpumask_count(mask) != sizes[k])
 			continue;
 		lwkt_sleep_us(2000);

@@ -87,24 +87,25 @@ KTEST(boot, cpus_online)
 	else
 		ktest_log(kt, "expect.ncpus not given; %d CPU(s) online", online);
 	EXPECT_LE(online, ncpus);	/* a CPU that failed to start keeps its slot */
-	EXPECT_TRUE(CPUMASK_TEST(smp_active_mask, 0));
+	EXPECT_TRUE(CPUMASK_TESTBIT(smp_active_mask, 0));
 	collect_all(kt);
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		struct globaldata *gd = globaldata_find(cpu);
 
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		ASSERT_TRUE(reports[cpu].seen);
 		EXPECT_EQ(reports[cpu].cpuid, cpu);
 		EXPECT_EQ(gd->gd_cpuid, cpu);
-		EXPECT_EQ(gd->gd_cpumask, CPUMASK(cpu));
+		EXPECT_TRUE(cpumask_equal(gd->gd_cpumask, cpumask_bit(cpu)));
 		EXPECT_EQ(gd->gd_state, GDS_ONLINE);
-		EXPECT_EQ(gd->gd_other_cpus, smp_active_mask & ~CPUMASK(cpu));
+		EXPECT_TRUE(cpumask_equal(gd->gd_other_cpus,
+		    cpumask_andnot(smp_active_mask, cpumask_bit(cpu))));
 		/* The APIC id the firmware table listed is the one the CPU has. */
 		if (reports[cpu].apicid_live >= 0)
 			EXPECT_EQ(reports[cpu].apicid_live, gd->gd_apicid);
 		for (other = 0; other < cpu; other++)
-			if (CPUMASK_TEST(smp_active_mask, other))
+			if (CPUMASK_TESTBIT(smp_active_mask, other))
 				EXPECT_NE(globaldata_find(other)->gd_apicid,
 				    gd->gd_apicid);
 	}
@@ -116,7 +117,7 @@ KTEST(boot, mycpu_is_own_globaldata)
 
 	collect_all(kt);
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		ASSERT_TRUE(reports[cpu].seen);
 		EXPECT_PTR_EQ(reports[cpu].self, globaldata_find(cpu));
@@ -138,7 +139,7 @@ KTEST(boot, private_gdt_tss_stack)
 		struct globaldata *gd;
 		struct mdglobaldata *md;
 
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		ASSERT_TRUE(r->seen);
 		gd = globaldata_find(cpu);
@@ -481,7 +482,7 @@ KTEST(boot, ap_online_iff_active)
 	}
 	for (cpu = 1; cpu < ncpus; cpu++) {
 		struct globaldata *gd = globaldata_find(cpu);
-		bool active = CPUMASK_TEST(smp_active_mask, cpu) != 0;
+		bool active = CPUMASK_TESTBIT(smp_active_mask, cpu) != 0;
 
 		EXPECT_EQ(gd->gd_state == GDS_ONLINE, active);
 		EXPECT_EQ(ap_start_slot[cpu] == AP_SLOT_RUNNING, active);

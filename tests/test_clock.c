@@ -75,7 +75,7 @@ KTEST(clock, systimer_periodic_count)
 		struct periodic_result *r = &periodic[cpu];
 		int64_t want;
 
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		want = (int64_t)(r->elapsed_us / PERIOD_US);
 		EXPECT_FALSE(r->wrong_cpu);

@@ -68,28 +68,43 @@
  * Helpers
  */
 
+/* A mask as a CPU list for a failure line (buffer lives in the block). */
+#define MASKSTR(m)	cpumask_format((char[CPUMASK_FMTLEN]){ 0 },	\
+			    CPUMASK_FMTLEN, (m))
+
 static bool
 online(int cpu)
 {
-	return CPUMASK_TEST(smp_active_mask, cpu);
+	return CPUMASK_TESTBIT(smp_active_mask, cpu);
 }
 
 /* The online CPUs but `me`, split in two halves by cpuid. */
 static void
 split_others(int me, cpumask_t *lo, cpumask_t *hi)
 {
-	cpumask_t others = smp_active_mask & ~CPUMASK(me);
+	cpumask_t others = cpumask_andnot(smp_active_mask, cpumask_bit(me));
 	int cpu, n = 0, half = (cpumask_count(others) + 1) / 2;
 
-	*lo = *hi = 0;
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(others, cpu))
-			continue;
+	CPUMASK_ASSZERO(*lo);
+	CPUMASK_ASSZERO(*hi);
+	CPUMASK_FOREACH(cpu, others) {
 		if (n++ < half)
-			*lo |= CPUMASK(cpu);
+			CPUMASK_SETBIT(*lo, cpu);
 		else
-			*hi |= CPUMASK(cpu);
+			CPUMASK_SETBIT(*hi, cpu);
 	}
+}
+
+/* Random bits in every word of a mask (offline CPUs' bits included). */
+static cpumask_t
+random_mask(struct ktest_ctx *kt)
+{
+	cpumask_t m;
+	int i;
+
+	for (i = 0; i < CPUMASK_WORDS; i++)
+		m.ary[i] = ktest_random(kt);
+	return m;
 }
 
 /* Tiny xorshift for threads that cannot share the test's generator. */
@@ -103,6 +118,17 @@ xs_next(uint32_t *s)
 	x ^= x << 5;
 	*s = x;
 	return x;
+}
+
+static cpumask_t
+xs_mask(uint32_t *s)
+{
+	cpumask_t m;
+	int i;
+
+	for (i = 0; i < CPUMASK_WORDS; i++)
+		m.ary[i] = xs_next(s);
+	return m;
 }
 
 /* ---------------------------------------------------------------------
@@ -136,9 +162,10 @@ static void
 sr_one(struct ktest_ctx *kt, cpumask_t mask)
 {
 	thread_t td = curthread;
-	cpumask_t want = mask & smp_active_mask;
-	uint64_t cs0[MAXCPU], d;
-	uint32_t hits[MAXCPU], done[MAXCPU];
+	cpumask_t want = cpumask_and(mask, smp_active_mask);
+	static uint64_t cs0[MAXCPU];	/* one caller at a time (sr too) */
+	static uint32_t hits[MAXCPU], done[MAXCPU];
+	uint64_t d;
 	int cpu, me = mycpuid, crit0 = td->td_critcount;
 	int f0 = ktest_failures(kt);
 
@@ -154,18 +181,18 @@ sr_one(struct ktest_ctx *kt, cpumask_t mask)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		if (!online(cpu))
 			continue;
-		EXPECT_EQ(hits[cpu], CPUMASK_TEST(want, cpu) ? 1 : 0);
-		EXPECT_EQ(done[cpu], CPUMASK_TEST(want, cpu) ? 1 : 0);
+		EXPECT_EQ(hits[cpu], CPUMASK_TESTBIT(want, cpu) ? 1 : 0);
+		EXPECT_EQ(done[cpu], CPUMASK_TESTBIT(want, cpu) ? 1 : 0);
 		d = globaldata_find(cpu)->gd_cnt_ipiq_cscount - cs0[cpu];
-		EXPECT_EQ(d, CPUMASK_TEST(want, cpu) && cpu != me ? 1 : 0);
+		EXPECT_EQ(d, CPUMASK_TESTBIT(want, cpu) && cpu != me ? 1 : 0);
 	}
 	EXPECT_EQ(sr.bad_data, 0);
 	EXPECT_EQ(sr.bad_crit, 0);
 	EXPECT_EQ(td->td_cscount, 0);
 	EXPECT_EQ(td->td_critcount, crit0);
 	if (ktest_failures(kt) > f0)
-		ktest_log(kt, "failing call: caller cpu %d, mask 0x%x (online "
-		    "0x%x)", me, mask, smp_active_mask);
+		ktest_log(kt, "failing call: caller cpu %d, cpus %s (online "
+		    "%s)", me, MASKSTR(mask), MASKSTR(smp_active_mask));
 }
 
 /* The whole set of masks, from whatever CPU runs this. */
@@ -176,17 +203,16 @@ sr_masks(struct ktest_ctx *kt, void *arg __unused)
 	int cpu, i;
 
 	sr_one(kt, all);
-	sr_one(kt, 0xFFFFFFFFu);		/* offline bits are ignored */
+	sr_one(kt, cpumask_range(CPUMASK_BITS)); /* offline bits are ignored */
 	sr_one(kt, self);
-	sr_one(kt, 0);
-	sr_one(kt, all & ~self);
-	for (cpu = 0; cpu < ncpus; cpu++)
-		if (online(cpu))
-			sr_one(kt, CPUMASK(cpu));
+	sr_one(kt, cpumask_range(0));
+	sr_one(kt, cpumask_andnot(all, self));
+	CPUMASK_FOREACH(cpu, all)
+		sr_one(kt, cpumask_bit(cpu));
 	for (i = 0; i < SR_RANDOM && ktest_failures(kt) == 0; i++) {
-		m = ktest_random(kt);
+		m = random_mask(kt);
 		if (i & 1)
-			m &= ~self;		/* half of them without us */
+			CPUMASK_NANDMASK(m, self); /* half of them without us */
 		sr_one(kt, m);
 	}
 }
@@ -233,7 +259,7 @@ fd_func(void *data)
 static int
 fd_one(struct ktest_ctx *kt, cpumask_t mask)
 {
-	cpumask_t want = mask & smp_active_mask;
+	cpumask_t want = cpumask_and(mask, smp_active_mask);
 	uint32_t mine, total, n = cpumask_count(want);
 	int cpu, me = mycpuid, f0 = ktest_failures(kt);
 
@@ -243,18 +269,18 @@ fd_one(struct ktest_ctx *kt, cpumask_t mask)
 	mine = fd.hits[me];
 	total = fd.total;
 	/* Ours ran before the master waited for the others. */
-	EXPECT_EQ(mine, CPUMASK_TEST(want, me) ? 1 : 0);
+	EXPECT_EQ(mine, CPUMASK_TESTBIT(want, me) ? 1 : 0);
 	EXPECT_EQ(curthread->td_cscount, 0);
 	EXPECT_TRUE(ktest_poll(&fd.total, n, 100, WAIT_US));
 	EXPECT_EQ(fd.total, n);
 	for (cpu = 0; cpu < ncpus; cpu++)
 		if (online(cpu))
 			EXPECT_EQ(fd.hits[cpu],
-			    CPUMASK_TEST(want, cpu) ? 1 : 0);
+			    CPUMASK_TESTBIT(want, cpu) ? 1 : 0);
 	EXPECT_EQ(fd.bad, 0);
 	if (ktest_failures(kt) > f0)
-		ktest_log(kt, "failing call: caller cpu %d, mask 0x%x", me,
-		    mask);
+		ktest_log(kt, "failing call: caller cpu %d, cpus %s", me,
+		    MASKSTR(mask));
 	return (int)(n - MIN(total, n));
 }
 
@@ -265,12 +291,12 @@ KTEST(cpusync, fastdata_in_tandem)
 
 	late += fd_one(kt, all);
 	late += fd_one(kt, self);
-	late += fd_one(kt, 0);
-	late += fd_one(kt, all & ~self);
+	late += fd_one(kt, cpumask_range(0));
+	late += fd_one(kt, cpumask_andnot(all, self));
 	calls += 4;
 	for (i = 0; i < SR_RANDOM && ktest_failures(kt) == 0; i++, calls++)
-		late += fd_one(kt, (i & 1) ? ktest_random(kt) & ~self :
-		    ktest_random(kt));
+		late += fd_one(kt, (i & 1) ?
+		    cpumask_andnot(random_mask(kt), self) : random_mask(kt));
 	/* A late duplicate would show here. */
 	lwkt_sleep_us(2 * MS);
 	EXPECT_EQ(fd.total, fd.want);
@@ -374,7 +400,7 @@ so_heartbeat(void *arg __unused)
 static bool
 so_beats_advance(cpumask_t mask, uint32_t n, uint32_t us)
 {
-	uint32_t b0[MAXCPU];
+	static uint32_t b0[MAXCPU];	/* the test's thread only */
 	uint64_t t0 = cpu_ticks();
 	int cpu;
 	bool all;
@@ -384,7 +410,7 @@ so_beats_advance(cpumask_t mask, uint32_t n, uint32_t us)
 	for (;;) {
 		all = true;
 		for (cpu = 0; cpu < ncpus; cpu++)
-			if (CPUMASK_TEST(mask, cpu) &&
+			if (CPUMASK_TESTBIT(mask, cpu) &&
 			    so.beat[cpu] - b0[cpu] < n)
 				all = false;
 		if (all)
@@ -405,12 +431,13 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	struct globaldata *gd = mycpu;
 	thread_t td = curthread;
 	int me = gd->gd_cpuid, cpu, crit0 = td->td_critcount, f0;
-	cpumask_t in1 = m1 & smp_active_mask;
-	cpumask_t all = (m1 | m2) & smp_active_mask;
-	cpumask_t held = all & ~gd->gd_cpumask;
-	cpumask_t outside = smp_active_mask & ~all & ~gd->gd_cpumask;
+	cpumask_t in1 = cpumask_and(m1, smp_active_mask);
+	cpumask_t all = cpumask_and(cpumask_or(m1, m2), smp_active_mask);
+	cpumask_t held = cpumask_andnot(all, gd->gd_cpumask);
+	cpumask_t outside = cpumask_andnot(cpumask_andnot(smp_active_mask,
+	    all), gd->gd_cpumask);
 	uint32_t t_start, t_started, t_add, t_added, t_fin, t_done, seq;
-	uint32_t hb0[MAXCPU], hb1[MAXCPU];
+	static uint32_t hb0[MAXCPU], hb1[MAXCPU];	/* the test's thread */
 	uint32_t maxc1, cnt1, maxc2, cnt2;
 	cpumask_t mask1, mask2, done1, done2;
 	uint64_t t0;
@@ -443,27 +470,27 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	maxc1 = so.cs.cs_maxcount;
 	cnt1 = so.cs.cs_count;
 	mask1 = so.cs.cs_mask;
-	done1 = 0;
+	CPUMASK_ASSZERO(done1);
 	for (cpu = 0; cpu < ncpus; cpu++)
 		if (so.run_done[cpu])
-			done1 |= CPUMASK(cpu);
+			CPUMASK_SETBIT(done1, cpu);
 	t_add = so_ticket();
 	lwkt_cpusync_add(m2, &so.cs);
 	t_added = so_ticket();
 	maxc2 = so.cs.cs_maxcount;
 	cnt2 = so.cs.cs_count;
 	mask2 = so.cs.cs_mask;
-	done2 = 0;
+	CPUMASK_ASSZERO(done2);
 	for (cpu = 0; cpu < ncpus; cpu++)
 		if (so.run_done[cpu])
-			done2 |= CPUMASK(cpu);
+			CPUMASK_SETBIT(done2, cpu);
 
 	/*
 	 * Held window.  Every target serves a message (FIFO order puts it
 	 * after its start message, so its run function has returned).
 	 */
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(held, cpu))
+		if (!CPUMASK_TESTBIT(held, cpu))
 			continue;
 		seq = lwkt_send_ipiq(globaldata_find(cpu), so_probe, NULL);
 		lwkt_wait_ipiq(globaldata_find(cpu), seq);
@@ -476,7 +503,7 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 		cpu_delay_us(1 * MS);
 		moved = true;
 		for (cpu = 0; cpu < ncpus; cpu++)
-			if (CPUMASK_TEST(outside, cpu) &&
+			if (CPUMASK_TESTBIT(outside, cpu) &&
 			    so.beat[cpu] - hb0[cpu] < 2)
 				moved = false;
 	} while (ktest_us_since(t0) < 10 * MS ||
@@ -491,12 +518,12 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	t_done = so_ticket();
 
 	/* Start and add return once run_func has returned everywhere. */
-	EXPECT_EQ(done1, in1);
-	EXPECT_EQ(done2, all);
-	EXPECT_EQ(mask1, in1);
-	EXPECT_EQ(maxc1, cpumask_count(in1 & ~gd->gd_cpumask));
+	EXPECT_TRUE(cpumask_equal(done1, in1));
+	EXPECT_TRUE(cpumask_equal(done2, all));
+	EXPECT_TRUE(cpumask_equal(mask1, in1));
+	EXPECT_EQ(maxc1, cpumask_count(cpumask_andnot(in1, gd->gd_cpumask)));
 	EXPECT_EQ(cnt1, maxc1);
-	EXPECT_EQ(mask2, all);
+	EXPECT_TRUE(cpumask_equal(mask2, all));
 	EXPECT_EQ(maxc2, cpumask_count(held));
 	EXPECT_EQ(cnt2, maxc2);
 	EXPECT_EQ(td->td_cscount, 0);
@@ -504,14 +531,14 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	EXPECT_EQ(so.bad, 0);
 
 	/* The master's own part. */
-	if (CPUMASK_TEST(in1, me)) {
+	if (CPUMASK_TESTBIT(in1, me)) {
 		EXPECT_GT(so.run[me], t_start);
 		EXPECT_LT(so.run[me], t_started);
-	} else if (CPUMASK_TEST(all, me)) {
+	} else if (CPUMASK_TESTBIT(all, me)) {
 		EXPECT_GT(so.run[me], t_add);
 		EXPECT_LT(so.run[me], t_added);
 	}
-	if (CPUMASK_TEST(all, me)) {
+	if (CPUMASK_TESTBIT(all, me)) {
 		EXPECT_GT(so.fin1[me], t_fin);
 		EXPECT_GT(so.fin2[me], so.fin1[me]);
 		EXPECT_LT(so.fin2[me], t_done);
@@ -520,14 +547,14 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 
 	/* Targets: held meanwhile, serving messages, running no thread. */
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(held, cpu))
+		if (!CPUMASK_TESTBIT(held, cpu))
 			continue;
 		EXPECT_EQ(so.probe_cpu[cpu], cpu + 1);
 		EXPECT_GT(so.probe_held[cpu], 0);
 		EXPECT_GT(so.probe[cpu], so.run[cpu]);
 		EXPECT_LT(so.probe[cpu], t_fin);
 		EXPECT_EQ(hb1[cpu], hb0[cpu]);
-		if (CPUMASK_TEST(in1, cpu))
+		if (CPUMASK_TESTBIT(in1, cpu))
 			EXPECT_LT(so.run[cpu], t_started);
 		else {
 			EXPECT_GT(so.run[cpu], t_add);
@@ -537,12 +564,12 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 		EXPECT_LT(so.fin1[cpu], t_done); /* before it returned */
 	}
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(outside, cpu))
+		if (CPUMASK_TESTBIT(outside, cpu))
 			EXPECT_GE(hb1[cpu] - hb0[cpu], 2);
 
 	/* Every participant: once each, in order; fin2 of targets may lag. */
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(all, cpu))
+		if (!CPUMASK_TESTBIT(all, cpu))
 			continue;
 		EXPECT_TRUE(ktest_poll(&so.nfin2[cpu], 1, 100, WAIT_US));
 		EXPECT_EQ(so.nrun[cpu], 1);
@@ -556,7 +583,7 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	}
 	/* Nobody else saw anything. */
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!online(cpu) || CPUMASK_TEST(all, cpu))
+		if (!online(cpu) || CPUMASK_TESTBIT(all, cpu))
 			continue;
 		EXPECT_EQ(so.nrun[cpu], 0);
 		EXPECT_EQ(so.nfin1[cpu], 0);
@@ -567,9 +594,9 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	EXPECT_TRUE(so_beats_advance(held, 2, WAIT_US));
 
 	if (ktest_failures(kt) > f0) {
-		ktest_log(kt, "variant %s: master cpu %d, start 0x%x, add "
-		    "0x%x; tickets start %u..%u add %u..%u finish %u..%u",
-		    name, me, m1, m2, t_start, t_started, t_add, t_added,
+		ktest_log(kt, "variant %s: master cpu %d, start %s, add "
+		    "%s; tickets start %u..%u add %u..%u finish %u..%u",
+		    name, me, MASKSTR(m1), MASKSTR(m2), t_start, t_started, t_add, t_added,
 		    t_fin, t_done);
 		for (cpu = 0; cpu < ncpus; cpu++)
 			if (online(cpu))
@@ -601,12 +628,14 @@ KTEST(cpusync, start_add_finish_order)
 	}
 	split_others(me, &lo, &hi);
 	/* A CPU left out of the third variant, if there are enough. */
-	out = cpumask_count(all) >= 3 ? CPUMASK(31 - __builtin_clz(all)) : 0;
+	out = cpumask_count(all) >= 3 ? cpumask_bit(cpumask_last(all)) :
+	    cpumask_range(0);
 
-	so_variant(kt, "master-in-start", self | lo, all);
-	so_variant(kt, "master-joins-at-add", lo, hi | self);
-	so_variant(kt, "master-outside", lo & ~out, hi & ~out);
-	so_variant(kt, "self-then-everyone", self, all & ~self);
+	so_variant(kt, "master-in-start", cpumask_or(self, lo), all);
+	so_variant(kt, "master-joins-at-add", lo, cpumask_or(hi, self));
+	so_variant(kt, "master-outside", cpumask_andnot(lo, out),
+	    cpumask_andnot(hi, out));
+	so_variant(kt, "self-then-everyone", self, cpumask_andnot(all, self));
 	if (cpumask_count(all) == 1)
 		ktest_log(kt, "one CPU: master-only checks");
 
@@ -633,9 +662,9 @@ KTEST(cpusync, start_add_finish_order)
 struct cm_sync {
 	struct lwkt_cpusync cs;		/* first: run/fin1 get back here */
 	int		master;
-	volatile uint32_t run_mask;
+	volatile cpumask_t run_mask;
 	volatile uint32_t run_n;
-	volatile uint32_t fin1_mask;
+	volatile cpumask_t fin1_mask;
 	volatile uint32_t fin1_n;
 };
 
@@ -669,7 +698,7 @@ cm_simple_run(struct lwkt_cpusync *cs)
 {
 	struct cm_sync *s = cs->cs_data;
 
-	atomic_set_int(&s->run_mask, mycpu->gd_cpumask);
+	atomic_cpumask_setbit(&s->run_mask, mycpuid);
 	atomic_add_int(&s->run_n, 1);
 	cm_note_run(s);
 }
@@ -679,7 +708,7 @@ cm_run(struct lwkt_cpusync *cs)
 {
 	struct cm_sync *s = (struct cm_sync *)cs;
 
-	atomic_set_int(&s->run_mask, mycpu->gd_cpumask);
+	atomic_cpumask_setbit(&s->run_mask, mycpuid);
 	atomic_add_int(&s->run_n, 1);
 	cm_note_run(s);
 }
@@ -689,7 +718,7 @@ cm_fin1(struct lwkt_cpusync *cs)
 {
 	struct cm_sync *s = (struct cm_sync *)cs;
 
-	atomic_set_int(&s->fin1_mask, mycpu->gd_cpumask);
+	atomic_cpumask_setbit(&s->fin1_mask, mycpuid);
 	atomic_add_int(&s->fin1_n, 1);
 }
 
@@ -700,13 +729,13 @@ cm_fin2(void *data)
 }
 
 static void
-cm_bad(struct ktest_ctx *kt, const char *what, int kind, cpumask_t want,
-    cpumask_t got, uint32_t n)
+cm_bad(struct ktest_ctx *kt, const char *what, int kind, const char *want,
+    const char *got, uint32_t n)
 {
 	atomic_add_int(&cm.bad, 1);
 	if (atomic_fetchadd_int(&cm.reports, 1) < MAX_REPORTS)
 		ktest_fail(kt, __FILE__, __LINE__, "master cpu %d kind %d: %s "
-		    "mask 0x%x, want 0x%x (%u calls)", mycpuid, kind, what, got,
+		    "%s, want %s (%u calls)", mycpuid, kind, what, got,
 		    want, n);
 }
 
@@ -736,15 +765,15 @@ cm_thread(struct ktest_ctx *kt, void *arg __unused)
 		    !atomic_cmpset_int(&cm.max_active, mx, act + 1))
 			;
 		r = xs_next(&seed);
-		m1 = xs_next(&seed);
-		m2 = xs_next(&seed) & xs_next(&seed);
+		m1 = xs_mask(&seed);
+		m2 = cpumask_and(xs_mask(&seed), xs_mask(&seed));
 		kind = r & 3;
 		memset(&s, 0, sizeof(s));
 		s.master = me;
 		switch (kind) {
 		case 0:
 			lwkt_cpusync_simple(m1, cm_simple_run, &s);
-			want = m1 & smp_active_mask;
+			want = cpumask_and(m1, smp_active_mask);
 			break;
 		case 1:
 		case 2:
@@ -754,34 +783,35 @@ cm_thread(struct ktest_ctx *kt, void *arg __unused)
 			if (kind == 2)
 				lwkt_cpusync_add(m2, &s.cs);
 			else
-				m2 = 0;
+				CPUMASK_ASSZERO(m2);
 			lwkt_cpusync_finish(&s.cs);
-			want = (m1 | m2) & smp_active_mask;
+			want = cpumask_and(cpumask_or(m1, m2), smp_active_mask);
 			break;
 		default:
 			lwkt_cpusync_fastdata(m1, cm_fin2,
 			    (void *)&cm.fin2[me]);
-			want = m1 & smp_active_mask;
+			want = cpumask_and(m1, smp_active_mask);
 			break;
 		}
 		atomic_subtract_int(&cm.active, 1);
 		cm.kinds[me][kind]++;
 		n = cpumask_count(want);
 		if (kind != 3) {
-			if (s.run_mask != want || s.run_n != n)
-				cm_bad(kt, "run", kind, want, s.run_mask,
-				    s.run_n);
+			if (!cpumask_equal(s.run_mask, want) || s.run_n != n)
+				cm_bad(kt, "run cpus", kind, MASKSTR(want),
+				    MASKSTR(s.run_mask), s.run_n);
 		}
 		if (kind == 1 || kind == 2) {
-			if (s.fin1_mask != want || s.fin1_n != n)
-				cm_bad(kt, "fin1", kind, want, s.fin1_mask,
-				    s.fin1_n);
+			if (!cpumask_equal(s.fin1_mask, want) || s.fin1_n != n)
+				cm_bad(kt, "fin1 cpus", kind, MASKSTR(want),
+				    MASKSTR(s.fin1_mask), s.fin1_n);
 		}
 		if (kind != 0)
 			cm.fin2_want[me] += n;
 		if (curthread->td_cscount != 0 || lwkt_in_crit())
-			cm_bad(kt, "td_cscount/critcount left", kind, 0,
-			    curthread->td_cscount, curthread->td_critcount);
+			cm_bad(kt, "td_cscount/critcount left", kind, "0",
+			    curthread->td_cscount != 0 ? "cscount" : "0",
+			    curthread->td_critcount);
 	}
 	cm.iters[me] = i;
 	cm.us[me] = ktest_us_since(t0);
@@ -827,7 +857,7 @@ cp_x(void *arg __unused)
 {
 	cp.x_td = curthread;
 	cp.x_in = 1;
-	lwkt_cpusync_start(CPUMASK(cp.c2), &cp.cs_x);
+	lwkt_cpusync_start(cpumask_bit(cp.c2), &cp.cs_x);
 	cp.x_started = 1;
 	lwkt_cpusync_finish(&cp.cs_x);
 	cp.x_done = 1;
@@ -855,13 +885,13 @@ cm_pair(struct ktest_ctx *kt)
 	memset((void *)&cp, 0, sizeof(cp));
 	cp.me = mycpuid;
 	split_others(cp.me, &lo, &hi);
-	if (cpumask_count(lo | hi) < 2) {
+	if (cpumask_count(cpumask_or(lo, hi)) < 2) {
 		ktest_log(kt, "fewer than 3 CPUs: the two-master case is "
 		    "skipped");
 		return;
 	}
-	cp.c1 = cpumask_first(lo | hi);
-	cp.c2 = cpumask_first((lo | hi) & ~CPUMASK(cp.c1));
+	cp.c1 = cpumask_first(cpumask_or(lo, hi));
+	cp.c2 = cpumask_next(cpumask_or(lo, hi), cp.c1);
 	cp.cs_x = (struct lwkt_cpusync)CPUSYNC_INITIALIZER(NULL, NULL, NULL,
 	    NULL);
 	cp.cs_t = (struct lwkt_cpusync)CPUSYNC_INITIALIZER(cp_t_run, NULL,
@@ -885,7 +915,7 @@ cm_pair(struct ktest_ctx *kt)
 	ASSERT_EQ(cp.cs_x.cs_maxcount, 1);
 	EXPECT_EQ(cp.x_started, 0);
 
-	lwkt_cpusync_start(CPUMASK(cp.c1), &cp.cs_t);
+	lwkt_cpusync_start(cpumask_bit(cp.c1), &cp.cs_t);
 	cnt = cp.cs_t.cs_count;
 	/* Let c2 go; X must return from its start while we hold c1. */
 	cp.b_go = 1;
@@ -1011,7 +1041,7 @@ mh_n_thread(void *arg __unused)
 		mh.n_done = 1;
 		return;
 	}
-	lwkt_cpusync_start(CPUMASK(mh.m), &mh.cs_n);
+	lwkt_cpusync_start(cpumask_bit(mh.m), &mh.cs_n);
 	mh.n_started = 1;
 	(void)mh_wait(&mh.m_returned, MH_HOLD_US);
 	mh.n_finishing = 1;
@@ -1244,13 +1274,13 @@ KTEST(cpusync, tlb_shootdown)
 		*pte = ((uint32_t)pg[cur] & ~PAGE_MASK) | (old & PAGE_MASK);
 		crit_exit();
 		stale = tlb_read_all(kt, cur ? TLB_TAG_B : TLB_TAG_A, 0);
-		smask = 0;
+		CPUMASK_ASSZERO(smask);
 		for (cpu = 0; cpu < ncpus; cpu++)
 			if (online(cpu) && tl.bad[cpu] != 0)
-				smask |= CPUMASK(cpu);
+				CPUMASK_SETBIT(smask, cpu);
 		ktest_log(kt, "control: PTE changed without invlpg: %d of %d "
-		    "CPU(s) still read the old page (mask 0x%x)", stale,
-		    cpumask_count(smp_active_mask), smask);
+		    "CPU(s) still read the old page (cpus %s)", stale,
+		    cpumask_count(smp_active_mask), MASKSTR(smask));
 		pmap_kenter_sync(TLB_VA, (vm_paddr_t)pg[cur]);
 		EXPECT_EQ(tlb_read_all(kt, cur ? TLB_TAG_B : TLB_TAG_A, 0), 0);
 	}
@@ -1335,7 +1365,7 @@ sc_read(struct globaldata *gd, void *arg)
 		s->wrong_cpu++;
 	s->a[cpu] = sc.a[cpu];
 	s->b[cpu] = sc.b[cpu];
-	s->seen |= gd->gd_cpumask;
+	CPUMASK_SETBIT(s->seen, gd->gd_cpuid);
 	s->calls++;
 }
 
@@ -1384,7 +1414,8 @@ KTEST(cpusync, snapshot_consistent)
 {
 	static struct sc_snap snap, prev;
 	cpumask_t all = smp_active_mask, m;
-	uint32_t first[MAXCPU], racy[MAXCPU], mismatch = 0, backwards = 0;
+	static uint32_t first[MAXCPU], racy[MAXCPU];	/* off the stack */
+	uint32_t mismatch = 0, backwards = 0;
 	uint32_t nracy = 0, nduring = 0, racy_during = 0;
 	uint64_t t0;
 	int cpu, i, n, me = mycpuid, nworkers = 0;
@@ -1449,9 +1480,9 @@ KTEST(cpusync, snapshot_consistent)
 		memset(&snap, 0, sizeof(snap));
 		snap.master = me;
 		lwkt_snapshot(all, sc_read, &snap);
-		if (snap.seen != all || snap.wrong_cpu != 0 ||
+		if (!cpumask_equal(snap.seen, all) || snap.wrong_cpu != 0 ||
 		    snap.calls != (uint32_t)cpumask_count(all)) {
-			EXPECT_EQ(snap.seen, all);
+			EXPECT_TRUE(cpumask_equal(snap.seen, all));
 			EXPECT_EQ(snap.calls, cpumask_count(all));
 			EXPECT_EQ(snap.wrong_cpu, 0);
 			break;
@@ -1495,16 +1526,16 @@ KTEST(cpusync, snapshot_consistent)
 
 	/* Sub-masks: read is called for exactly the CPUs asked for. */
 	for (i = 0; i < 8; i++) {
-		m = ktest_random(kt);
+		m = random_mask(kt);
 		memset(&snap, 0, sizeof(snap));
 		snap.master = me;
 		lwkt_snapshot(m, sc_read, &snap);
-		EXPECT_EQ(snap.seen, m & all);
-		EXPECT_EQ(snap.calls, cpumask_count(m & all));
+		CPUMASK_ANDMASK(m, all);
+		EXPECT_TRUE(cpumask_equal(snap.seen, m));
+		EXPECT_EQ(snap.calls, cpumask_count(m));
 		EXPECT_EQ(snap.wrong_cpu, 0);
-		for (cpu = 0; cpu < ncpus; cpu++)
-			if (CPUMASK_TEST(m & all, cpu))
-				EXPECT_EQ(snap.a[cpu], snap.b[cpu]);
+		CPUMASK_FOREACH(cpu, m)
+			EXPECT_EQ(snap.a[cpu], snap.b[cpu]);
 	}
 
 	sc.stop = 1;

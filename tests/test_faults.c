@@ -64,7 +64,7 @@ so_thread(void *arg __unused)
 
 KTEST_FLAGS(selftest, stack_overflow, KT_MANUAL)
 {
-	int cpu = CPUMASK_TEST(smp_active_mask, 1) ? 1 : 0, i;
+	int cpu = CPUMASK_TESTBIT(smp_active_mask, 1) ? 1 : 0, i;
 
 	ASSERT_EQ(lwkt_create(so_thread, NULL, NULL, NULL, 0, cpu,
 	    "stack_hog"), 0);

@@ -34,6 +34,7 @@
 #include <sys/ipiq.h>
 #include <sys/ipiq2.h>
 #include <sys/kopts.h>
+#include <sys/malloc.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -81,7 +82,7 @@ sum_counter(size_t off)
 	int cpu;
 
 	for (cpu = 0; cpu < MAXCPU; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu))
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu))
 			sum += *(volatile uint64_t *)((char *)globaldata_find(cpu) +
 			    off);
 	return sum;
@@ -202,15 +203,20 @@ KTEST(ipiq, self_inline)
 #define A2A_SPINS	8		/* phase B: tries before sleeping */
 #define A2A_WAIT_US	(20000 * MS)
 
+/*
+ * The [MAXCPU][MAXCPU] tables have a row per CPU that exists, allocated at
+ * the first run and kept (threads of an aborted run may still write them):
+ * 255 x 255 words each would otherwise sit in the kernel image.
+ */
 static struct {
 	/* [dst][src]: written by dst only (in the message) */
-	volatile uint32_t next[MAXCPU][MAXCPU];
-	volatile uint32_t count[MAXCPU][MAXCPU];
+	volatile uint32_t (*next)[MAXCPU];
+	volatile uint32_t (*count)[MAXCPU];
 	volatile uint32_t ooo[MAXCPU];		/* out of order, per dst */
 	volatile uint32_t nocrit[MAXCPU];	/* ran outside a section */
 	volatile uint32_t wrong[MAXCPU];	/* ran on another CPU */
 	/* [src][dst]: written by src only */
-	uint32_t	sent[MAXCPU][MAXCPU];
+	uint32_t	(*sent)[MAXCPU];
 	uint32_t	sent_crit[MAXCPU];	/* from inside a section */
 	uint32_t	sleeps[MAXCPU];		/* phase B: no room anywhere */
 	uint32_t	per_pair;
@@ -218,6 +224,7 @@ static struct {
 	volatile uint32_t arrive;
 	volatile uint32_t arrive_crit;
 } a2a;
+static uint32_t (*a2a_rows)[MAXCPU];	/* next, count, sent: ncpus rows each */
 
 static void
 a2a_msg(void *arg, int seq, struct intrframe *frame __unused)
@@ -262,7 +269,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 	bool ok;
 
 	for (t = 0; t < MAXCPU; t++)
-		if (CPUMASK_TEST(smp_active_mask, t) && t != me) {
+		if (CPUMASK_TESTBIT(smp_active_mask, t) && t != me) {
 			tgt[nt] = t;
 			tgd[nt] = globaldata_find(t);
 			last[nt] = 0;
@@ -360,7 +367,14 @@ KTEST(ipiq, all_to_all_exactly_once)
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
+	if (a2a_rows == NULL)
+		a2a_rows = kmalloc(3 * ncpus * sizeof(*a2a_rows));
+	ASSERT_PTR_NE(a2a_rows, NULL);
 	memset((void *)&a2a, 0, sizeof(a2a));
+	memset(a2a_rows, 0, 3 * ncpus * sizeof(*a2a_rows));
+	a2a.next = (volatile uint32_t(*)[MAXCPU])a2a_rows;
+	a2a.count = (volatile uint32_t(*)[MAXCPU])a2a_rows + ncpus;
+	a2a.sent = a2a_rows + 2 * ncpus;
 	a2a.per_pair = A2A_PER_PAIR;
 	if (a2a.per_pair * (uint32_t)(n - 1) > A2A_SENDER_CAP)
 		a2a.per_pair = howmany(A2A_SENDER_CAP, n - 1);
@@ -375,14 +389,14 @@ KTEST(ipiq, all_to_all_exactly_once)
 	run1 = sum_counter(offsetof(struct globaldata, gd_cnt_ipiq_count));
 
 	for (s = 0; s < MAXCPU; s++) {
-		if (!CPUMASK_TEST(smp_active_mask, s))
+		if (!CPUMASK_TESTBIT(smp_active_mask, s))
 			continue;
 		crit += a2a.sent_crit[s];
 		EXPECT_EQ(a2a.ooo[s], 0);
 		EXPECT_EQ(a2a.nocrit[s], 0);
 		EXPECT_EQ(a2a.wrong[s], 0);
 		for (d = 0; d < MAXCPU; d++) {
-			if (!CPUMASK_TEST(smp_active_mask, d) || d == s)
+			if (!CPUMASK_TESTBIT(smp_active_mask, d) || d == s)
 				continue;
 			total += a2a.sent[s][d];
 			if (a2a.sent[s][d] != a2a.per_pair ||
@@ -492,7 +506,7 @@ KTEST(ipiq, deferral_in_crit)
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
+		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		memset((void *)&dc, 0, sizeof(dc));
@@ -578,7 +592,7 @@ KTEST(ipiq, wait_ipiq_means_finished)
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
+		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		for (r = 0; r < WF_ROUNDS; r++) {
@@ -809,7 +823,7 @@ KTEST(ipiq, passive_by_tick)
 		return;
 	}
 	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TEST(smp_active_mask, b) || b == me)
+		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
 			continue;
 		bgd = globaldata_find(b);
 		memset((void *)&pt, 0, sizeof(pt));
@@ -1188,12 +1202,15 @@ struct pp_side {
 	int		side;
 };
 
+/* pair[] and side[] have room for the CPUs that exist (as a2a's rows). */
 static struct {
-	struct pp_pair	pair[PP_MAXPAIRS];
-	struct pp_side	side[PP_MAXPAIRS][2];
+	struct pp_pair	*pair;
+	struct pp_side	(*side)[2];
 	uint32_t	rounds;
 	volatile uint32_t finished;
 } pp;
+static struct pp_pair *pp_pairs;
+static struct pp_side (*pp_sides)[2];
 
 static void
 pp_timeout(struct systimer *st __unused, void *td)
@@ -1273,10 +1290,22 @@ KTEST(ipiq, pingpong_all_pairs)
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
+	k = ncpus * (ncpus - 1) / 2;
+	KKASSERT(k <= PP_MAXPAIRS);
+	if (pp_pairs == NULL) {
+		pp_pairs = kmalloc(k * sizeof(*pp_pairs));
+		pp_sides = kmalloc(k * sizeof(*pp_sides));
+	}
+	ASSERT_PTR_NE(pp_pairs, NULL);
+	ASSERT_PTR_NE(pp_sides, NULL);
 	memset((void *)&pp, 0, sizeof(pp));
+	memset(pp_pairs, 0, k * sizeof(*pp_pairs));
+	memset(pp_sides, 0, k * sizeof(*pp_sides));
+	pp.pair = pp_pairs;
+	pp.side = pp_sides;
 	for (i = 0; i < MAXCPU; i++)
 		for (j = i + 1; j < MAXCPU; j++)
-			if (CPUMASK_TEST(smp_active_mask, i) && CPUMASK_TEST(smp_active_mask, j)) {
+			if (CPUMASK_TESTBIT(smp_active_mask, i) && CPUMASK_TESTBIT(smp_active_mask, j)) {
 				p = &pp.pair[np];
 				p->cpu[0] = i;
 				p->cpu[1] = j;

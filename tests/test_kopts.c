@@ -98,6 +98,8 @@ static const struct kc_case kc_cases[] = {
 	{ "repeat=1000 smp.maxcpus=1 expect.ncpus=32", "", false, 1, 1000, 1,
 	  32, 0, NULL },
 	{ "smp.maxcpus=0x20", "", false, 1, 1, 32, 0, 0, NULL },
+	{ "smp.maxcpus=255 expect.ncpus=255", "", false, 1, 1, 255, 255, 0,
+	  NULL },
 	/* Repeated keys: the last one wins. */
 	{ "seed=5 seed=6", "", false, 6, 1, MAXCPU, 0, 0, NULL },
 	{ "test=a test=b", "b", false, 1, 1, MAXCPU, 0, 0, NULL },
@@ -121,10 +123,10 @@ static const struct kc_case kc_cases[] = {
 	{ "repeat=1001", KC_DEFAULTS, 1, "repeat" },
 	{ "repeat=", KC_DEFAULTS, 1, "repeat" },
 	{ "smp.maxcpus=0", KC_DEFAULTS, 1, "smp.maxcpus" },
-	{ "smp.maxcpus=33", KC_DEFAULTS, 1, "smp.maxcpus" },
+	{ "smp.maxcpus=256", KC_DEFAULTS, 1, "smp.maxcpus" },
 	{ "smp.maxcpus", KC_DEFAULTS, 1, "smp.maxcpus" },
 	{ "expect.ncpus=0", KC_DEFAULTS, 1, "expect.ncpus" },
-	{ "expect.ncpus=33", KC_DEFAULTS, 1, "expect.ncpus" },
+	{ "expect.ncpus=256", KC_DEFAULTS, 1, "expect.ncpus" },
 	{ "expect.ncpus=two", KC_DEFAULTS, 1, "expect.ncpus" },
 	/* Bad flag and string values. */
 	{ "test.list=2", KC_DEFAULTS, 1, "test.list" },

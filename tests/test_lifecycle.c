@@ -103,7 +103,7 @@ other_online_cpu(void)
 	int cpu;
 
 	for (cpu = ncpus - 1; cpu >= 0; cpu--)
-		if (cpu != mycpuid && CPUMASK_TEST(smp_active_mask, cpu))
+		if (cpu != mycpuid && CPUMASK_TESTBIT(smp_active_mask, cpu))
 			return cpu;
 	return -1;
 }
@@ -331,7 +331,8 @@ lc_cpu_main(struct ktest_ctx *kt, void *arg __unused)
 	struct lc_cpu *c = &lc.cpu[gd->gd_cpuid];
 	uint32_t ncpu = cpumask_count(smp_active_mask);
 	bool leader = gd->gd_cpuid == cpumask_first(smp_active_mask);
-	uint32_t idx = cpumask_count(smp_active_mask & (gd->gd_cpumask - 1));
+	uint32_t idx = cpumask_count(cpumask_and(smp_active_mask,
+	    cpumask_range(gd->gd_cpuid)));
 	int w, i;
 
 	c->waiter = curthread;
@@ -414,7 +415,7 @@ KTEST(lifecycle, create_exit_waves)
 	EXPECT_EQ(lc.wrong_cpu, 0);
 	EXPECT_EQ(lc.total, online * (LC_WARM + LC_THREADS));
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		c = &lc.cpu[cpu];
 		ASSERT_TRUE(c->done);
@@ -626,7 +627,7 @@ KTEST(lifecycle, remote_create)
 	}
 	memset((void *)&rc, 0, sizeof(rc));
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (cpu == me || !CPUMASK_TEST(smp_active_mask, cpu))
+		if (cpu == me || !CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		ASSERT_EQ(lwkt_create(rc_worker, (void *)(uintptr_t)cpu,
 		    &rc.td[cpu], NULL, 0, cpu, "rc_cpu%d", cpu), 0);
@@ -634,7 +635,7 @@ KTEST(lifecycle, remote_create)
 		n++;
 	}
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (cpu == me || !CPUMASK_TEST(smp_active_mask, cpu))
+		if (cpu == me || !CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		if (!ktest_poll(&rc.ran[cpu], 1, 200, 2000 * MS)) {
 			EXPECT_TRUE(rc.ran[cpu]);
@@ -648,7 +649,7 @@ KTEST(lifecycle, remote_create)
 	atomic_store_rel_int(&rc.release, 1);
 	EXPECT_TRUE(ktest_poll(&rc.exited, n, 200, 5000 * MS));
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu) &&
+		if (cpu != me && CPUMASK_TESTBIT(smp_active_mask, cpu) &&
 		    rc.ran[cpu])
 			ktest_on_cpu(kt, cpu, rc_check_unlinked,
 			    (void *)(uintptr_t)cpu);

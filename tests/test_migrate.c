@@ -18,6 +18,7 @@
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
 #include <sys/ipiq.h>
+#include <sys/malloc.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -285,7 +286,7 @@ hop_thread(void *arg __unused)
 static void
 hop_cs_func(struct lwkt_cpusync *cs)
 {
-	atomic_set_int(cs->cs_data, mycpu->gd_cpumask);
+	atomic_cpumask_setbit(cs->cs_data, mycpuid);
 	atomic_add_int(&hop.cs_runs[mycpuid], 1);
 }
 
@@ -298,12 +299,12 @@ hop_syncer(void *arg __unused)
 	int me = live_mycpu()->gd_cpuid, n = cpumask_count(smp_active_mask);
 
 	while (!hop.stop) {
-		seen = 0;
+		CPUMASK_ASSZERO(seen);
 		want = smp_active_mask;
 		t1 = cpu_ticks();
 		lwkt_cpusync_simple(want, hop_cs_func, (void *)&seen);
 		d = ktest_us_since(t1);
-		if (seen != want) {
+		if (!cpumask_equal(seen, want)) {
 			hop.cs_bad++;
 			hop.cs_bad_mask = seen;
 		}
@@ -349,7 +350,7 @@ KTEST(migrate, hop_all_cpus)
 	memset((void *)&hop, 0, sizeof(hop));
 	hop.seed = ktest_random(kt);
 	for (cpu = 0; cpu < MAXCPU; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu))
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu))
 			ASSERT_EQ(lwkt_create(hop_syncer, NULL, NULL, NULL, 0,
 			    cpu, "syncer_%d", cpu), 0);
 	t0 = cpu_ticks();
@@ -436,7 +437,8 @@ static struct aq_slot {
 } aq[MAXCPU];
 
 static volatile uint32_t aq_may_exit;
-static volatile uint32_t aq_listed[MAXCPU][MAXCPU];	/* [lister][slot] */
+/* [lister][slot]: a row per CPU that exists, allocated at the first run. */
+static volatile uint32_t (*aq_listed)[MAXCPU];
 
 static void
 aq_victim(void *arg)
@@ -513,15 +515,18 @@ KTEST(migrate, acquire)
 		ktest_skip(kt, "needs two CPUs (local no-op checked)");
 		return;
 	}
+	if (aq_listed == NULL)
+		aq_listed = kmalloc(ncpus * sizeof(*aq_listed));
+	ASSERT_TRUE(aq_listed != NULL);
 	memset((void *)aq, 0, sizeof(aq));
-	memset((void *)aq_listed, 0, sizeof(aq_listed));
+	memset((void *)aq_listed, 0, ncpus * sizeof(*aq_listed));
 	aq_may_exit = 0;
 	EXPECT_EQ(ktest_on_each_cpu(kt, aq_puller, NULL), n);
 	EXPECT_EQ(ktest_on_each_cpu(kt, aq_census, NULL), n);
 	for (s = 0; s < MAXCPU; s++) {
 		if (aq[s].td == NULL || !aq[s].ran)
 			continue;
-		for (nl = 0, c = 0; c < MAXCPU; c++)
+		for (nl = 0, c = 0; c < ncpus; c++)
 			nl += aq_listed[c][s];
 		EXPECT_EQ(nl, 1);
 		EXPECT_EQ(aq_listed[aq[s].to][s], 1);

@@ -284,7 +284,7 @@ KTEST(msgport, async_10000)
 
 	memset((void *)&as, 0, sizeof(as));
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		as.first[cpu] = first;
 		as.count[cpu] = per;

@@ -1191,7 +1191,7 @@ KTEST(sched, idle_halts)
 
 	/* Every other CPU halts too, and wakes for a thread created there. */
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu)) {
+		if (cpu != me && CPUMASK_TESTBIT(smp_active_mask, cpu)) {
 			halts[cpu] = globaldata_find(cpu)->gd_cnt_idle_halt;
 			others++;
 		}
@@ -1204,18 +1204,18 @@ KTEST(sched, idle_halts)
 		lwkt_sleep_us(1 * MS);
 		grew = 0;
 		for (cpu = 0; cpu < ncpus; cpu++)
-			if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu) &&
+			if (cpu != me && CPUMASK_TESTBIT(smp_active_mask, cpu) &&
 			    globaldata_find(cpu)->gd_cnt_idle_halt > halts[cpu])
 				grew++;
 	} while (grew < others && ktest_us_since(t0) < 2000 * MS);
 	EXPECT_EQ(grew, others);
 	t0 = cpu_ticks();
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (cpu != me && CPUMASK_TEST(smp_active_mask, cpu))
+		if (cpu != me && CPUMASK_TESTBIT(smp_active_mask, cpu))
 			ASSERT_EQ(lwkt_create(ih_worker, (void *)(uintptr_t)cpu,
 			    NULL, NULL, 0, cpu, "ih_cpu%d", cpu), 0);
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (cpu == me || !CPUMASK_TEST(smp_active_mask, cpu))
+		if (cpu == me || !CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		if (!ktest_poll(&ih.ran[cpu], 1, 200, 2000 * MS)) {
 			EXPECT_TRUE(ih.ran[cpu]);

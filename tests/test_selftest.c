@@ -30,7 +30,7 @@ fault_here(struct ktest_ctx *kt, void *arg __unused)
 /* A page fault on an application processor (CPU 1; CPU 0 if alone). */
 KTEST_FLAGS(selftest, panic_ap_fault, KT_MANUAL)
 {
-	int cpu = CPUMASK_TEST(smp_active_mask, 1) ? 1 : 0;
+	int cpu = CPUMASK_TESTBIT(smp_active_mask, 1) ? 1 : 0;
 
 	ktest_on_cpu(kt, cpu, fault_here, NULL);
 }
@@ -118,7 +118,7 @@ KTEST_FLAGS(selftest, panic_busy, KT_MANUAL)
 {
 	thread_t faulter;
 
-	if (ncpus < 4 || smp_active_mask != 0xF) {
+	if (ncpus < 4 || !cpumask_equal(smp_active_mask, cpumask_range(4))) {
 		ktest_skip(kt, "needs exactly CPUs 0-3 online");
 		return;
 	}
@@ -164,7 +164,7 @@ KTEST_FLAGS(selftest, panic_fifo_full, KT_MANUAL)
 	struct lwkt_ipiq *ip;
 	int i;
 
-	if (mycpuid != 0 || !CPUMASK_TEST(smp_active_mask, 1)) {
+	if (mycpuid != 0 || !CPUMASK_TESTBIT(smp_active_mask, 1)) {
 		ktest_skip(kt, "needs CPU 1 and the test on CPU 0");
 		return;
 	}
@@ -240,7 +240,7 @@ KTEST_FLAGS(selftest, ipiq_reply_storm, KT_MANUAL)
 {
 	uint64_t t0;
 
-	if (mycpuid != 0 || !CPUMASK_TEST(smp_active_mask, 1)) {
+	if (mycpuid != 0 || !CPUMASK_TESTBIT(smp_active_mask, 1)) {
 		ktest_skip(kt, "needs CPU 1 and the test on CPU 0");
 		return;
 	}

@@ -112,7 +112,7 @@ tok_gd_counts(uint64_t *req, uint64_t *mig, uint64_t *con)
 
 	*req = *mig = *con = 0;
 	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!CPUMASK_TEST(smp_active_mask, cpu))
+		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		gd = globaldata_find(cpu);
 		*req += gd->gd_cnt_tok_req;
@@ -276,7 +276,7 @@ KTEST(token, mutual_exclusion)
 	me.nworkers = n;
 	quota = ME_TOTAL / n;
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu))
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu))
 			me.quota[cpu] = quota;
 	me.quota[cpumask_first(smp_active_mask)] += ME_TOTAL - quota * n;
 
@@ -511,10 +511,10 @@ KTEST(token, running_holder_keeps)
 		/* Run, holding it, until it has asked, then 3 ticks more. */
 		t0 = cpu_ticks();
 		end = t0 + cpu_tsc_hz;
-		while ((rh_tok.t_reqmask & CPUMASK(cpu)) == 0 &&
+		while (!CPUMASK_TESTBIT(rh_tok.t_reqmask, cpu) &&
 		    rh.got == 0 && cpu_ticks() < end)
 			cpu_pause();
-		asked = (rh_tok.t_reqmask & CPUMASK(cpu)) != 0;
+		asked = CPUMASK_TESTBIT(rh_tok.t_reqmask, cpu);
 		/* Three clock ticks (counted: TSC time may jump under TCG). */
 		t1 = gd->gd_ticks;
 		end = cpu_ticks() + cpu_tsc_hz;
@@ -1002,10 +1002,10 @@ KTEST(token, handoff_prompt)
 		lwkt_gettoken(&ref, &hp_tok);
 		lwkt_schedule(wtd);
 		end = cpu_ticks() + cpu_tsc_hz;
-		while ((hp_tok.t_reqmask & CPUMASK(cpu)) == 0 &&
+		while (!CPUMASK_TESTBIT(hp_tok.t_reqmask, cpu) &&
 		    cpu_ticks() < end)
 			cpu_pause();
-		EXPECT_TRUE((hp_tok.t_reqmask & CPUMASK(cpu)) != 0);
+		EXPECT_TRUE(CPUMASK_TESTBIT(hp_tok.t_reqmask, cpu));
 		/* Release right after the other CPU's tick. */
 		t = ogd->gd_ticks;
 		while (ogd->gd_ticks == t && cpu_ticks() < end)
@@ -1107,9 +1107,9 @@ KTEST(token, switch_no_drain)
 	lwkt_gettoken(&ref, &sd_tok);
 	lwkt_schedule(wtd);
 	end = cpu_ticks() + cpu_tsc_hz;
-	while ((sd_tok.t_reqmask & CPUMASK(cpu)) == 0 && cpu_ticks() < end)
+	while (!CPUMASK_TESTBIT(sd_tok.t_reqmask, cpu) && cpu_ticks() < end)
 		cpu_pause();
-	EXPECT_TRUE((sd_tok.t_reqmask & CPUMASK(cpu)) != 0);
+	EXPECT_TRUE(CPUMASK_TESTBIT(sd_tok.t_reqmask, cpu));
 	lwkt_schedule(btd);
 	/* Spin, not sleep: switching out would give the token up now. */
 	end = cpu_ticks() + cpu_tsc_hz;

@@ -146,7 +146,7 @@ ff_bits_set(int cpu, int ntok)
 	int i;
 
 	for (i = 0; i < ntok; i++)
-		while ((ff_tok[i].t_reqmask & CPUMASK(cpu)) == 0) {
+		while (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, cpu)) {
 			if (cpu_ticks() >= end)
 				return false;
 			cpu_pause();
@@ -172,7 +172,7 @@ ff_requests_queued(void)
 		for (k = 0; k < ff.nr; k++) {
 			ip = &globaldata_find(ff.r[k])->gd_ipiq[ff.x->gd_cpuid];
 			for (i = 0; i < FF_NTOK; i++)
-				if ((ff_tok[i].t_reqmask & CPUMASK(ff.r[k])) == 0)
+				if (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, ff.r[k]))
 					break;
 			if (i == FF_NTOK ||
 			    lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)

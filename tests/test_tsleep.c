@@ -20,6 +20,11 @@
  *     after blocking); every window must be hit at least once.
  *   - exit_interlocked: a thread that uses the interlock pattern, finds its
  *     condition already true and exits must not stay on a sleep queue.
+ *   - wakeup_records_run_out: a wakeup chain carries a record from the
+ *     waker's pool of TSLEEP_WAKEUP_RECS; with the chains' first CPUs held
+ *     (interrupts off) the pool runs out, the next wakeup() serves its own
+ *     FIFOs until the holders let go, and every chain ends: each holder
+ *     is woken, and every record is back in the pool.
  *
  * Every wait is bounded; a thread that might leave itself on a sleep queue
  * after tsleep_interlock() (condition already true) takes itself off with
@@ -28,6 +33,7 @@
 #include <sys/param.h>
 #include <sys/systm.h>
 #include <sys/globaldata.h>
+#include <sys/ipiq.h>
 #include <sys/ktest.h>
 #include <sys/systimer.h>
 #include <sys/thread2.h>
@@ -50,7 +56,7 @@ nth_cpu(int n)
 
 	n %= cpus;
 	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(smp_active_mask, cpu) && n-- == 0)
+		if (CPUMASK_TESTBIT(smp_active_mask, cpu) && n-- == 0)
 			return cpu;
 	return 0;
 }
@@ -173,7 +179,7 @@ w1_sleeper(void *arg)
 KTEST(tsleep, wakeup_one_of_n)
 {
 	int n = 2 * cpumask_count(smp_active_mask), i, k, spread = 0;
-	cpumask_t used = 0;
+	cpumask_t used;
 	uint32_t seen;
 
 	if (n < 4)
@@ -211,12 +217,13 @@ out:
 		wakeup(&w1.ident);	/* after a failure: let them go */
 		EXPECT_TRUE(ktest_poll(&w1.exited, n, 200, 12000 * MS));
 	}
+	CPUMASK_ASSZERO(used);
 	for (i = 0; i < n; i++) {
 		EXPECT_EQ(w1.wakes[i], 1);
 		EXPECT_EQ(w1.err[i], 0);
-		if (!CPUMASK_TEST(used, w1.cpu[i]))
+		if (!CPUMASK_TESTBIT(used, w1.cpu[i]))
 			spread++;
-		used |= CPUMASK(w1.cpu[i]);
+		CPUMASK_SETBIT(used, w1.cpu[i]);
 	}
 	EXPECT_EQ(spread, cpumask_count(smp_active_mask));
 }
@@ -729,4 +736,99 @@ KTEST(tsleep, exit_interlocked)
 		EXPECT_PTR_NE(next, NULL);
 	}
 	lwkt_rele(td);
+}
+
+/* ---------------------------------------------------------------------
+ * wakeup_records_run_out
+ */
+
+#define WR_FULL		((1u << (TSLEEP_WAKEUP_RECS - 1) << 1) - 1)
+#define WR_PER_HOLDER	(MAXCPUFIFO / 2)	/* sends that never wait for room */
+#define WR_HOLDERS	howmany(TSLEEP_WAKEUP_RECS, WR_PER_HOLDER)
+#define WR_HOLD_US	(3000 * MS)		/* bound on a hold */
+
+static struct {
+	volatile uint32_t ids[TSLEEP_HASH];	/* the idents: &ids[i] */
+	const volatile void *ident[WR_HOLDERS];
+	int		cpu[WR_HOLDERS];
+	volatile uint32_t ready;
+	volatile uint32_t go;
+	volatile uint32_t holding;
+	volatile uint32_t saw_empty;	/* a holder saw the pool empty */
+	volatile uint32_t done;
+	volatile int	err[WR_HOLDERS];
+} wr;
+
+/*
+ * Queued on its ident (interlock), then holds its CPU with interrupts off
+ * until a holder saw the waker's pool empty (or WR_HOLD_US), then takes
+ * the wakeups.
+ */
+static void
+wr_holder(void *arg)
+{
+	int k = (int)(uintptr_t)arg;
+	struct globaldata *waker = globaldata_find(0);
+	uint64_t t0;
+	uint32_t ef;
+
+	tsleep_interlock(wr.ident[k]);
+	atomic_add_int(&wr.ready, 1);
+	t0 = cpu_ticks();
+	while (!wr.go && ktest_us_since(t0) < WR_HOLD_US)
+		cpu_pause();
+	ef = intr_disable();
+	atomic_add_int(&wr.holding, 1);
+	t0 = cpu_ticks();
+	while (!wr.saw_empty && ktest_us_since(t0) < WR_HOLD_US) {
+		if (waker->gd_wakeup_free == 0)
+			wr.saw_empty = 1;
+		cpu_pause();
+	}
+	intr_restore(ef);
+	wr.err[k] = tsleep(wr.ident[k], PINTERLOCKED, "wrhold", 5 * hz);
+	atomic_add_int(&wr.done, 1);
+}
+
+KTEST(tsleep, wakeup_records_run_out)
+{
+	uint32_t used = 0, slot;
+	int k, i, n;
+
+	if (mycpuid != 0 || cpumask_count(smp_active_mask) < WR_HOLDERS + 1) {
+		ktest_skip(kt, "needs cpu 0 and WR_HOLDERS more CPUs");
+		return;
+	}
+	memset((void *)&wr, 0, sizeof(wr));
+	/* Idents in distinct hash slots: each chain's first hop is its holder. */
+	for (i = 0, k = 0; i < TSLEEP_HASH && k < WR_HOLDERS; i++) {
+		slot = tsleep_slot(&wr.ids[i]);
+		if (used & (1u << (slot & 31)) || slot >= 32)
+			continue;
+		used |= 1u << slot;
+		wr.ident[k] = &wr.ids[i];
+		wr.cpu[k] = nth_cpu(k + 1);
+		k++;
+	}
+	ASSERT_EQ(k, WR_HOLDERS);
+	for (k = 0; k < WR_HOLDERS; k++)
+		ASSERT_EQ(lwkt_create(wr_holder, (void *)(uintptr_t)k, NULL, NULL,
+		    0, wr.cpu[k], "wrhold_%d", k), 0);
+	EXPECT_TRUE(ktest_poll(&wr.ready, WR_HOLDERS, 100, WR_HOLD_US));
+	EXPECT_EQ(mycpu->gd_wakeup_free, WR_FULL);
+	wr.go = 1;
+	EXPECT_TRUE(ktest_poll(&wr.holding, WR_HOLDERS, 100, WR_HOLD_US));
+	/* One wakeup more than the pool holds; the last waits for a record. */
+	n = TSLEEP_WAKEUP_RECS + 1;
+	for (i = 0; i < n; i++)
+		wakeup(wr.ident[i % WR_HOLDERS]);
+	EXPECT_TRUE(ktest_poll(&wr.done, WR_HOLDERS, 100, 2 * WR_HOLD_US));
+	EXPECT_EQ(wr.saw_empty, 1);
+	for (k = 0; k < WR_HOLDERS; k++)
+		EXPECT_EQ(wr.err[k], 0);
+	/* Every chain ended and gave its record back. */
+	EXPECT_TRUE(ktest_poll(&mycpu->gd_wakeup_free, WR_FULL, 100, WR_HOLD_US));
+	ktest_log(kt, "%d wakeups over %d held CPU(s), %d chains per CPU "
+	    "before the pool (%d) ran out", n, WR_HOLDERS, WR_PER_HOLDER,
+	    TSLEEP_WAKEUP_RECS);
 }

@@ -55,6 +55,13 @@ churn_release(void **blk, void **page, int n)
  * moments differ unless the churner did nothing in between (or a whole
  * number of cycles).
  */
+/*
+ * The PAUSE in the loop: under single-threaded TCG with -icount (the
+ * deterministic rows), QEMU 7.2 gives each virtual CPU in turn what is
+ * left of the instruction budget up to the next timer deadline; a CPU
+ * that runs its whole turn without PAUSE, HLT or an interrupt leaves
+ * nothing for the CPU after it, which then never runs (docs/testing.md).
+ */
 static void
 vm_churner(void *arg __unused)
 {
@@ -73,6 +80,7 @@ vm_churner(void *arg __unused)
 			n++;
 		}
 		churn.ops++;
+		cpu_pause();
 	}
 	churn_release(blk, page, n);
 	churn.exited = 1;
@@ -109,7 +117,8 @@ static void
 vm_quiet_enter(struct lwkt_cpusync *cs)
 {
 	*cs = (struct lwkt_cpusync)CPUSYNC_INITIALIZER(NULL, NULL, NULL, NULL);
-	lwkt_cpusync_start(smp_active_mask & ~mycpu->gd_cpumask, cs);
+	lwkt_cpusync_start(cpumask_andnot(smp_active_mask, mycpu->gd_cpumask),
+	    cs);
 }
 
 static void

@@ -49,7 +49,7 @@ gdt_init_cpu(struct mdglobaldata *md, int cpuid)
 
 	md->mi.gd_self = &md->mi;
 	md->mi.gd_cpuid = cpuid;
-	md->mi.gd_cpumask = CPUMASK(cpuid);
+	CPUMASK_ASSBIT(md->mi.gd_cpumask, cpuid);
 	md->mi.gd_spinid = (uint32_t)(cpuid + 1) << 24;
 }
 

@@ -170,18 +170,16 @@ cpu_stop_cpus(cpumask_t mask)
 	uint64_t deadline;
 	int cpu;
 
-	mask &= smp_active_mask & ~mycpu->gd_cpumask;
-	if (!smp_active || mask == 0)
+	mask = cpumask_andnot(cpumask_and(mask, smp_active_mask),
+	    mycpu->gd_cpumask);
+	if (!smp_active || cpumask_empty(mask))
 		return;
-	for (cpu = 0; cpu < ncpus; cpu++)
-		if (CPUMASK_TEST(mask, cpu))
-			lapic_send_ipi(globaldata_find(cpu)->gd_apicid, ICR_NMI);
+	CPUMASK_FOREACH(cpu, mask)
+		lapic_send_ipi(globaldata_find(cpu)->gd_apicid, ICR_NMI);
 	deadline = cpu_ticks() + cpu_tsc_hz / 1000000 * STOP_WAIT_US;
-	for (cpu = 0; cpu < ncpus; cpu++) {
+	CPUMASK_FOREACH(cpu, mask) {
 		struct globaldata *ogd;
 
-		if (!CPUMASK_TEST(mask, cpu))
-			continue;
 		ogd = globaldata_find(cpu);
 		while (ogd->gd_state != GDS_STOPPED && cpu_ticks() < deadline)
 			cpu_pause();

@@ -80,7 +80,7 @@ volatile uint32_t ap_start_slot[MAXCPU];	/* AP_SLOT_*, see mp_start_aps() */
 static volatile uint32_t ap_released;	/* smp_active_mask is final */
 
 int ncpus = 1;
-volatile cpumask_t smp_active_mask = 1;
+volatile cpumask_t smp_active_mask = { .ary = { 1 } };
 int smp_active;
 
 static struct cpu_enum cpu_table;
@@ -240,7 +240,7 @@ ap_main(int cpuid)
 	cpu_init_lwkt();
 	while (!ap_released)
 		cpu_pause();
-	KKASSERT(CPUMASK_TEST(smp_active_mask, cpuid));
+	KKASSERT(CPUMASK_TESTBIT(smp_active_mask, cpuid));
 	kern_ap_started();
 }
 
@@ -264,13 +264,14 @@ mp_start_aps(void)
 {
 	uint32_t tramp_len = ap_trampoline_end - ap_trampoline;
 	uint64_t t0, t_last, deadline;
-	cpumask_t online = CPUMASK(0), all = 0;
+	cpumask_t online = cpumask_bit(0), all;
 	int cpu;
 
 	if (!smp_active)
 		return;
 	memcpy((void *)MP_TRAMPOLINE_PA, ap_trampoline, tramp_len);
 	ap_lapic_id_reg = (uint32_t)lapic_base + 0x20;
+	CPUMASK_ASSZERO(all);
 	for (cpu = 1; cpu < ncpus; cpu++) {
 		void *stack = vm_page_alloc(AP_STACK_PAGES);
 
@@ -278,7 +279,7 @@ mp_start_aps(void)
 			panic("smp: no memory for the stack of cpu %d", cpu);
 		gdt_init_cpu(&cpu_private[cpu], cpu);
 		ap_boot_stack[cpu] = (uint32_t)stack + AP_STACK_PAGES * PAGE_SIZE;
-		all |= CPUMASK(cpu);
+		CPUMASK_SETBIT(all, cpu);
 	}
 
 	if (kopts.ko_smp_nostart != 0)
@@ -294,11 +295,12 @@ mp_start_aps(void)
 
 	deadline = t0 + cpu_tsc_hz * AP_START_WAIT_MS / 1000;
 	t_last = t0;
-	while ((online & all) != all && cpu_ticks() < deadline) {
+	while (!cpumask_empty(cpumask_andnot(all, online)) &&
+	    cpu_ticks() < deadline) {
 		for (cpu = 1; cpu < ncpus; cpu++) {
-			if (!CPUMASK_TEST(online, cpu) &&
+			if (!CPUMASK_TESTBIT(online, cpu) &&
 			    cpu_private[cpu].mi.gd_state == GDS_ONLINE) {
-				online |= CPUMASK(cpu);
+				CPUMASK_SETBIT(online, cpu);
 				t_last = cpu_ticks();
 			}
 		}
@@ -307,7 +309,7 @@ mp_start_aps(void)
 	for (cpu = 1; cpu < ncpus; cpu++) {
 		struct globaldata *gd = &cpu_private[cpu].mi;
 
-		if (CPUMASK_TEST(online, cpu))
+		if (CPUMASK_TESTBIT(online, cpu))
 			continue;
 		if (atomic_cmpset_int(&ap_start_slot[cpu], AP_SLOT_WAITING,
 		    AP_SLOT_ABANDONED)) {
@@ -327,15 +329,16 @@ mp_start_aps(void)
 		if (gd->gd_state != GDS_ONLINE)
 			panic("smp: cpu %d took its start-up slot but did not "
 			    "come online within %d ms", cpu, AP_START_WAIT_MS);
-		online |= CPUMASK(cpu);
+		CPUMASK_SETBIT(online, cpu);
 		t_last = cpu_ticks();
 	}
 	deadline = t0 + cpu_tsc_hz * AP_SETTLE_MS / 1000;
 	while (cpu_ticks() < deadline)
 		cpu_pause();
 	for (cpu = 0; cpu < ncpus; cpu++)
-		cpu_private[cpu].mi.gd_other_cpus = online & ~CPUMASK(cpu);
-	atomic_store_rel_int(&smp_active_mask, online);
+		cpu_private[cpu].mi.gd_other_cpus = cpumask_andnot(online,
+		    cpumask_bit(cpu));
+	smp_active_mask = online;	/* x86 keeps it before the release */
 	atomic_store_rel_int(&ap_released, 1);
 	kprintf("smp: %d of %d CPUs online; first INIT to last AP online "
 	    "%llu us\n", cpumask_count(online), ncpus,

@@ -32,7 +32,7 @@ struct lwkt_cpusync {
 };
 
 #define CPUSYNC_INITIALIZER(run, fin1, fin2, data) \
-	{ 0, 0, 0, (run), (fin1), (fin2), (data) }
+	{ { { 0 } }, 0, 0, (run), (fin1), (fin2), (data) }
 
 void	lwkt_cpusync_start(cpumask_t mask, struct lwkt_cpusync *cs);
 void	lwkt_cpusync_add(cpumask_t mask, struct lwkt_cpusync *cs);

@@ -39,7 +39,7 @@ struct globaldata {
 	int		gd_cpuid;	/* offset 12: dense 0..ncpus-1 */
 	int		gd_spinlocks;	/* offset 16: spinlocks held (owner only) */
 	uint32_t	gd_spinid;	/* offset 20: (cpuid + 1) << 24, spinlock owner tag */
-	cpumask_t	gd_cpumask;	/* CPUMASK(gd_cpuid) */
+	cpumask_t	gd_cpumask;	/* only gd_cpuid */
 	cpumask_t	gd_other_cpus;	/* every started CPU but this one */
 	int		gd_apicid;	/* local APIC id, as the MADT listed it */
 	int		gd_intr_nesting_level;
@@ -81,6 +81,8 @@ struct globaldata {
 	uint64_t	gd_tokreq_ticks; /* gd_ticks of the last full re-send */
 	/* Sleepers (kern/kern_synch.c): owner CPU, in a critical section. */
 	struct thread_list *gd_tsleep_hash;
+	struct wakeup_rec *gd_wakeup_recs; /* this CPU's wakeup chain records */
+	volatile uint32_t gd_wakeup_free; /* bit i: record i free (atomics) */
 
 	/* Boot stack of this CPU. */
 	vm_offset_t	gd_stack_base;

@@ -6,7 +6,7 @@
 
 #include <sys/types.h>
 
-#define MAXCPU		32		/* fits one cpumask_t word */
+#define MAXCPU		255		/* xAPIC ids 0..254 (0xff broadcasts) */
 #define PAGE_SHIFT	12
 #define PAGE_SIZE	(1u << PAGE_SHIFT)
 #define PAGE_MASK	(PAGE_SIZE - 1)

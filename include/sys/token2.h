@@ -52,7 +52,7 @@ lwkt_reltoken(struct lwkt_tokref *ref)
 	td->td_toks = ref->tr_next;
 	cpu_ccfence();
 	CHAOS_DELAY(CHAOS_TOK_REL);
-	if (__predict_false(ref->tr_tok->t_reqmask != 0))
+	if (__predict_false(!cpumask_empty(ref->tr_tok->t_reqmask)))
 		lwkt_reltoken_slow(ref->tr_tok);
 }
 

@@ -17,6 +17,20 @@
 #include <sys/types.h>
 
 #define PINTERLOCKED	0x0400		/* tsleep_interlock() already queued us */
+#define TSLEEP_HASH	64		/* hash slots per CPU (power of two) */
+#define TSLEEP_WAKEUP_RECS 32		/* wakeup chains in flight per waker */
+
+/* The hash slot of ident (tests use it to pick idents in distinct slots). */
+static inline uint32_t
+tsleep_slot(const volatile void *ident)
+{
+	uint32_t h = (uint32_t)ident;
+
+	h ^= h >> 11;
+	h *= 0x9E3779B1u;
+	return h >> (32 - 6);
+}
+_Static_assert(TSLEEP_HASH == 64, "tsleep_slot returns 6 bits");
 
 void	tsleep_interlock(const volatile void *ident);
 int	tsleep(const volatile void *ident, int flags, const char *wmesg, int timo);

@@ -121,8 +121,39 @@ def ncpus():
     return int(ev("ncpus"))
 
 
+def mask_int(v):
+    """A cpumask_t gdb.Value (a struct of 32-bit words, ary[]) as a Python
+    int: bit n is cpu n."""
+    ary = v["ary"]
+    n = ary.type.strip_typedefs().range()[1] + 1
+    return sum((int(ary[i]) & 0xffffffff) << (32 * i) for i in range(n))
+
+
+def mask_cpus(m):
+    """The cpu ids of a mask (an int from mask_int), ascending."""
+    out, c = [], 0
+    while m:
+        if m & 1:
+            out.append(c)
+        m >>= 1
+        c += 1
+    return out
+
+
+def mask_str(m):
+    """A mask (int) as a CPU list: "0-3,7", or "none"."""
+    runs, cpus = [], mask_cpus(m)
+    for c in cpus:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join("%d" % a if a == b else "%d-%d" % (a, b)
+                    for a, b in runs) or "none"
+
+
 def active_mask():
-    return int(ev("smp_active_mask")) & 0xffffffff
+    return mask_int(ev("smp_active_mask"))
 
 
 def maxcpu():
@@ -176,8 +207,7 @@ def cpus(arg=None):
         if not 0 <= c < n:
             raise LwktError("lwkt: cpu %d out of range (ncpus %d)" % (c, n))
         return [c]
-    m = active_mask()
-    return [c for c in range(n) if m & (1 << c)]
+    return [c for c in mask_cpus(active_mask()) if c < n]
 
 
 def tailq(head, field, limit=MAX_LIST):
@@ -537,7 +567,9 @@ selected now runs that CPU."""
                            int(g["gd_cnt_ipi_sent"]),
                            int(g["gd_cnt_ipi_recv"]),
                            int(g["gd_cnt_idle_halt"])))
-        out.append("ncpus %d, smp_active_mask 0x%x" % (ncpus(), active_mask()))
+        m = active_mask()
+        out.append("ncpus %d, smp_active_mask %s (0x%x)" % (ncpus(),
+                                                          mask_str(m), m))
         return out
 
 
@@ -734,7 +766,7 @@ td_toks): 'active' if the holder's CPU owns the token, 'waiting' if not
             out.append("  0x%08x %-16s %5s 0x%08x %5d %10d %10d %10d  %s" % (
                 a, cstr(t["t_name"]) or "?",
                 "-" if owner is None else str(owner),
-                int(t["t_reqmask"]) & 0xffffffff, int(t["t_gen"]),
+                mask_int(t["t_reqmask"]), int(t["t_gen"]),
                 int(t["t_requests"]), int(t["t_migrations"]),
                 int(t["t_contention"]), ", ".join(hs) if hs else "-"))
         return out

@@ -358,7 +358,7 @@ MATRIX = [
          "test=selftest.panic_fifo_full expect.ncpus=4", PANIC,
          require=[r"^panic: selftest: cpu 0 panics with its FIFO to cpu 1 "
                   r"\d+/\d+ full",
-                  r"^panic: IPIQ full toward cpus 0x2: NMI",
+                  r"^panic: IPIQ full toward cpus 1: NMI",
                   r"^  cpu 1: .*stopped by NMI, curthread \"cli_1\"",
                   r"^  cpu 2: .*held, serving IPIQ",
                   r"^  cpu 3: .*held, serving IPIQ",
