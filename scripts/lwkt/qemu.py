@@ -265,7 +265,9 @@ def run_qemu(cmd, timeout, log_path=None, echo=None, deadline=None,
         if not exited.wait(max(0.0, limit - time.monotonic())):
             br.timed_out = True
             kill_group(proc)
-        proc.wait()
+        proc.wait(timeout=10)         # reaps it (exited, or killed)
+    except subprocess.TimeoutExpired:
+        pass
     finally:
         if proc.returncode is None:   # ^C or another exception
             kill_group(proc)
