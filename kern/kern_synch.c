@@ -290,6 +290,12 @@ wakeup_common(const volatile void *ident, bool one)
 	crit_exit();
 }
 
+cpumask_t
+tsleep_slot_cpus(const volatile void *ident)
+{
+	return *(const cpumask_t *)&tsleep_cpus[tsleep_slot(ident)];
+}
+
 void
 wakeup(const volatile void *ident)
 {

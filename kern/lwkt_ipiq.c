@@ -106,9 +106,11 @@ lwkt_ipiq_depth_for(int n)
 }
 
 /*
- * At boot, by the BSP for every CPU (ncpus is final): the CPU's outgoing
- * FIFOs, ncpus rows and their rings in one allocation.  The first call
- * chooses the depth and prints the memory line `make scale` reads.
+ * At boot, by the BSP for every CPU that starts, once ncpus is final: the
+ * CPU's outgoing FIFOs, one per CPU that exists (targets are dense cpuids
+ * below ncpus; mp_cpu_pages() counts the same), rows and rings in one
+ * allocation.  The first call chooses the depth and prints the memory line
+ * `make scale` reads.
  */
 void
 lwkt_ipiq_init_cpu(struct globaldata *gd)

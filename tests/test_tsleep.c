@@ -800,10 +800,17 @@ KTEST(tsleep, wakeup_records_run_out)
 		return;
 	}
 	memset((void *)&wr, 0, sizeof(wr));
-	/* Idents in distinct hash slots: each chain's first hop is its holder. */
+	/*
+	 * Idents in distinct hash slots where nothing sleeps now: each chain's
+	 * first hop is its holder (a chain visits the slot's CPUs lowest
+	 * first, so a sleeper left on a lower CPU by an earlier test would
+	 * take the chain there first and overfill that CPU's FIFO: seen in
+	 * the soak with chaos, which leaves such sleepers).
+	 */
 	for (i = 0, k = 0; i < TSLEEP_HASH && k < WR_HOLDERS; i++) {
 		slot = tsleep_slot(&wr.ids[i]);
-		if (used & (1u << (slot & 31)) || slot >= 32)
+		if (used & (1u << (slot & 31)) || slot >= 32 ||
+		    !cpumask_empty(tsleep_slot_cpus(&wr.ids[i])))
 			continue;
 		used |= 1u << slot;
 		wr.ident[k] = &wr.ids[i];

@@ -15,6 +15,7 @@
 #define _SYS_TSLEEP_H_
 
 #include <sys/types.h>
+#include <sys/cpumask.h>
 
 #define PINTERLOCKED	0x0400		/* tsleep_interlock() already queued us */
 #define TSLEEP_HASH	64		/* hash slots per CPU (power of two) */
@@ -37,6 +38,8 @@ int	tsleep(const volatile void *ident, int flags, const char *wmesg, int timo);
 void	wakeup(const volatile void *ident);
 void	wakeup_one(const volatile void *ident);
 void	tsleep_init_cpu(void);
+/* The CPUs with a sleeper in ident's hash slot now (a snapshot; tests). */
+cpumask_t tsleep_slot_cpus(const volatile void *ident);
 /* Take a thread of this CPU off its sleep queue (after an unused interlock). */
 struct thread;
 void	tsleep_remove(struct thread *td);
