@@ -279,8 +279,10 @@ def write_doc(path, data):
         body.append("- %s: **%s**" % (text, "not measured" if met is None
                                       else "met" if met else "not met"))
     block = "\n".join([BEGIN] + body + [END])
-    with open(path) as f:
-        doc = f.read()
+    doc = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            doc = f.read()
     if BEGIN in doc and END in doc:
         doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) +
                                                    len(END):]
