@@ -234,7 +234,7 @@ def render_png(runs, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "matplotlib not installed (scripts/install-deps)"
+        return render_png_system(path)
     shown = [(k, t, u) for k, t, u in METRICS
              if any(r.get(k) for r in runs)]
     cols = 3
@@ -257,6 +257,30 @@ def render_png(runs, path):
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return None
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def render_png_system(path):
+    """The Python running us has no matplotlib (e.g. a pyenv one): draw
+    with the system's, which scripts/install-deps gives python3-matplotlib,
+    from the JSON already written (--png-only)."""
+    why = "matplotlib not installed (scripts/install-deps)"
+    if os.path.realpath(sys.executable) == os.path.realpath(SYSTEM_PYTHON) \
+            or not os.path.exists(SYSTEM_PYTHON) or RENDER_JSON[0] is None:
+        return why
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "scripts"))
+    r = subprocess.run([SYSTEM_PYTHON, "-m", "lwkt.scale", "--png-only",
+                        "--out", RENDER_JSON[0], "--png", path], env=env,
+                       capture_output=True, text=True)
+    if r.returncode == 0:
+        return None
+    said = (r.stdout + r.stderr).strip().splitlines()
+    return why + (": " + said[-1] if said else "")
+
+
+RENDER_JSON = [None]          # the JSON render_png_system hands over
 
 
 BEGIN, END = "<!-- SCALE_BEGIN -->", "<!-- SCALE_END -->"
@@ -303,7 +327,16 @@ def main(argv=None):
     ap.add_argument("--doc", default=os.path.join("docs", "scaling.md"))
     ap.add_argument("--no-boot", action="store_true",
                     help="redraw the picture and the table from --out")
+    ap.add_argument("--png-only", action="store_true",
+                    help="only draw the picture from --out")
     a = ap.parse_args(argv)
+    RENDER_JSON[0] = a.out
+    if a.png_only:
+        with open(a.out) as f:
+            why = render_png(json.load(f)["runs"], a.png)
+        if why:
+            print("scale: %s" % why)
+        return 1 if why else 0
     try:
         ns = [int(x) for x in a.ns.split(",") if x.strip()]
     except ValueError:
