@@ -1,7 +1,8 @@
 /*
  * Suite "spinlock": spinlocks (LWKT-SPEC §9.2, sys/spinlock.h).
  *   - exclusive_counter: every CPU increments a shared non-atomic counter
- *     under one spinlock; the count is exact, and a holder is always in
+ *     under one spinlock (20,000 times each up to 8 CPUs, 160,000 in all
+ *     beyond); the count is exact, and a holder is always in
  *     a critical section with the lock word naming its CPU.
  *   - shared_no_torn: readers on every CPU but one read a two-word value
  *     under spin_lock_shared(), then under spin_lock(), while the
@@ -79,7 +80,14 @@ start_line_wait(struct start_line *sl)
  * exclusive_counter
  */
 
+/*
+ * Increments per CPU: 20,000 up to 8 CPUs, then the same total shared out
+ * (at least EC_MIN_PER_CPU each): with every CPU spinning on one lock the
+ * machine's work grows with CPUs times increments.
+ */
 #define EC_PER_CPU	20000
+#define EC_TOTAL	(8 * EC_PER_CPU)
+#define EC_MIN_PER_CPU	500
 
 static struct spinlock ec_lock = SPINLOCK_INITIALIZER("test_counter");
 
@@ -91,6 +99,7 @@ static struct {
 	volatile uint32_t bad_count;	/* gd_spinlocks != 1 while held */
 	volatile uint32_t left_held;	/* gd_spinlocks != 0 afterwards */
 	volatile uint32_t left_crit;	/* td_critcount != 0 afterwards */
+	uint32_t	per_cpu;	/* increments each CPU makes */
 } ec;
 
 static void
@@ -101,7 +110,7 @@ ec_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 	uint32_t i, c, not_crit = 0, bad_word = 0, bad_count = 0;
 
 	start_line_wait(&ec.sl);
-	for (i = 0; i < EC_PER_CPU; i++) {
+	for (i = 0; i < ec.per_cpu; i++) {
 		spin_lock(&ec_lock);
 		if (td->td_critcount == 0)
 			not_crit++;
@@ -130,11 +139,14 @@ KTEST(spinlock, exclusive_counter)
 
 	memset((void *)&ec, 0, sizeof(ec));
 	ec.sl.n = n;
+	ec.per_cpu = EC_TOTAL / n < EC_PER_CPU ? EC_TOTAL / n : EC_PER_CPU;
+	if (ec.per_cpu < EC_MIN_PER_CPU)
+		ec.per_cpu = EC_MIN_PER_CPU;
 	t0 = cpu_ticks();
 	ASSERT_EQ(ktest_on_each_cpu(kt, ec_worker, NULL), n);
-	ktest_log(kt, "%d CPU(s) x %u increments in %llu ms", n, EC_PER_CPU,
+	ktest_log(kt, "%d CPU(s) x %u increments in %llu ms", n, ec.per_cpu,
 	    ktest_us_since(t0) / 1000);
-	EXPECT_EQ(ec.counter, (uint32_t)n * EC_PER_CPU);
+	EXPECT_EQ(ec.counter, (uint32_t)n * ec.per_cpu);
 	EXPECT_EQ(ec.not_crit, 0);
 	EXPECT_EQ(ec.bad_word, 0);
 	EXPECT_EQ(ec.bad_count, 0);
