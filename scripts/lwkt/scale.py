@@ -352,8 +352,9 @@ def main(argv=None):
         if not os.path.exists(a.kernel):
             print("scale: kernel %s not found (run make)" % a.kernel)
             return 4
+        commit = git_commit()         # the tree the kernel was built from
         runs = run_all(a.kernel, ns, lambda s: print(s, flush=True))
-        data = dict(commit=git_commit(), kernel=a.kernel,
+        data = dict(commit=commit, kernel=a.kernel,
                     kernel_sha256=kernel_sha256(a.kernel),
                     qemu_args=DET_ARGS + " " + SCALE_MEM, runs=runs)
         data["targets"] = targets(runs)
