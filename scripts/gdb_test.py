@@ -162,7 +162,7 @@ def oracle():
                 runq[pri] = [_u(p) for p in q]
         cpus.append(dict(
             cpu=c, gd_cpuid=int(g["gd_cpuid"]), apic=int(g["gd_apicid"]),
-            state=int(g["gd_state"]), gd_addr=_u(_pe("&cpu_private[%d]" % c)),
+            state=int(g["gd_state"]), gd_addr=_u(_pe("cpu_private[%d]" % c)),
             cur=_u(cur), curname=_arr_str(cur["td_comm"]),
             curcrit=int(cur["td_critcount"]),
             nest=int(g["gd_intr_nesting_level"]),

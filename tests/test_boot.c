@@ -305,6 +305,69 @@ KTEST(boot, bad_tables_refused)
 	EXPECT_EQ(mptable_parse(syn, len - 1, &syn_ce), -1);
 }
 
+/*
+ * x2APIC processor entries (MADT type 9): an id xAPIC can name is a CPU
+ * like any other; an enabled one with id 255 or above is recorded as
+ * skipped (mp_discover() reports it in its summary line), never listed; a
+ * disabled one is a hot-plug slot whatever its id.
+ */
+KTEST(boot, madt_x2apic_skipped)
+{
+	static const struct {
+		uint8_t		type;
+		uint32_t	id;
+		bool		en;
+	} ents[] = {
+		{ 0, 0, true },
+		{ 0, 1, true },
+		{ 9, 2, true },
+		{ 9, 255, true },
+		{ 9, 300, true },
+		{ 9, 256, false },
+		{ 9, 254, false },
+	};
+	uint32_t len = SYN_MADT_HDR;
+	size_t i;
+
+	memset(syn, 0, sizeof(syn));
+	memcpy(syn, "APIC", 4);
+	syn[8] = 4;
+	put32(syn + 36, 0xFEE00000u);
+	for (i = 0; i < nitems(ents); i++) {
+		uint8_t *e = syn + len;
+
+		e[0] = ents[i].type;
+		if (ents[i].type == 0) {
+			e[1] = 8;
+			e[2] = i;
+			e[3] = ents[i].id;
+			put32(e + 4, ents[i].en ? 1 : 0);
+		} else {
+			e[1] = 16;
+			put32(e + 4, ents[i].id);
+			put32(e + 8, ents[i].en ? 1 : 0);
+			put32(e + 12, i);
+		}
+		len += e[1];
+	}
+	ASSERT_LE(len, sizeof(syn));
+	put32(syn + 4, len);
+	syn[9] = -cpu_enum_checksum(syn, len);
+
+	ASSERT_EQ(acpi_madt_parse(syn, len, &syn_ce), 0);
+	EXPECT_EQ(syn_ce.ce_ncpu, 3);
+	EXPECT_TRUE(ce_lists(&syn_ce, 0));
+	EXPECT_TRUE(ce_lists(&syn_ce, 1));
+	EXPECT_TRUE(ce_lists(&syn_ce, 2));
+	EXPECT_EQ(syn_ce.ce_nx2apic, 2);
+	EXPECT_EQ(syn_ce.ce_x2apicid[0], 255);
+	EXPECT_EQ(syn_ce.ce_x2apicid[1], 300);
+	EXPECT_EQ(syn_ce.ce_ndisabled, 2);
+	EXPECT_EQ(syn_ce.ce_disabled_apicid[0], 256);
+	EXPECT_EQ(syn_ce.ce_disabled_apicid[1], 254);
+	EXPECT_EQ(syn_ce.ce_nbroadcast, 0);
+}
+
 /* ---- Synthetic multiboot2 information --------------------------------- */
 
 static uint64_t mb2[32];		/* 8-byte aligned, like the loader's */
@@ -487,6 +550,69 @@ KTEST(boot, ap_online_iff_active)
 		EXPECT_EQ(gd->gd_state == GDS_ONLINE, active);
 		EXPECT_EQ(ap_start_slot[cpu] == AP_SLOT_RUNNING, active);
 	}
+}
+
+/*
+ * The 10 ms wait between INIT and STARTUP is kept exactly for the APICs
+ * that need it: an external 82489DX (version 0x0X) on any CPU, and the
+ * integrated APIC of a Pentium-class (family 5) CPU that is not an xAPIC;
+ * P6 and later, and any xAPIC (version >= 0x14), skip it.  The version
+ * register's upper bits (max LVT entry) do not matter.
+ */
+KTEST(boot, init_wait_policy)
+{
+	static const struct {
+		uint32_t	family, ver, us;
+	} cases[] = {
+		{ 4, 0x03, MP_INIT_WAIT_US },
+		{ 5, 0x03, MP_INIT_WAIT_US },
+		{ 5, 0x11, MP_INIT_WAIT_US },
+		{ 5, 0x14, 0 },
+		{ 6, 0x03, MP_INIT_WAIT_US },
+		{ 6, 0x11, 0 },
+		{ 6, 0x50014, 0 },
+		{ 15, 0x14, 0 },
+		{ 23, 0x14, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		uint32_t us = mp_init_wait_us(cases[i].family, cases[i].ver);
+
+		if (us != cases[i].us)
+			ktest_log(kt, "family %u, APIC version 0x%x: %u us, "
+			    "expected %u", cases[i].family, cases[i].ver, us,
+			    cases[i].us);
+		EXPECT_EQ(us, cases[i].us);
+	}
+}
+
+/*
+ * Per-CPU private areas exist exactly for the CPUs being started: CPU 0's
+ * static, each AP's its own page-aligned allocation, none beyond ncpus
+ * (with MAXCPU 255 a static array would cost MAXCPU of them).
+ */
+KTEST(boot, private_areas_only_for_started)
+{
+	int cpu, other;
+
+	ASSERT_TRUE(cpu_private[0] != NULL);
+	EXPECT_PTR_EQ(&cpu_private[0]->mi, globaldata_find(0));
+	for (cpu = 1; cpu < ncpus; cpu++) {
+		ASSERT_TRUE(cpu_private[cpu] != NULL);
+		EXPECT_EQ((uint32_t)cpu_private[cpu] & PAGE_MASK, 0);
+		EXPECT_PTR_EQ(&cpu_private[cpu]->mi, globaldata_find(cpu));
+		EXPECT_EQ(cpu_private[cpu]->mi.gd_cpuid, cpu);
+		for (other = 0; other < cpu; other++)
+			EXPECT_TRUE((uint32_t)cpu_private[other] +
+			    sizeof(struct mdglobaldata) <=
+			    (uint32_t)cpu_private[cpu] ||
+			    (uint32_t)cpu_private[cpu] +
+			    sizeof(struct mdglobaldata) <=
+			    (uint32_t)cpu_private[other]);
+	}
+	for (cpu = ncpus; cpu < MAXCPU; cpu++)
+		EXPECT_TRUE(cpu_private[cpu] == NULL);
 }
 
 /* ---- CPU models (docs/boot.md "CPU models and memory") ----------------- */

@@ -266,6 +266,28 @@ clock_calibrate(void)
 	    cpu_tsc_hz / 1000000, (cpu_tsc_hz / 1000) % 1000, CAL_ROUNDS, CAL_MS);
 }
 
+static bool timer_uses_pit;
+
+/*
+ * AP start-up window (mp_boot.c): with `on`, PIT channel 0 counts in mode
+ * 2 at PIT_PACE_COUNT (about 10 us), its interrupt masked at the 8259, so
+ * nothing is delivered; off, it goes back to the firmware's 18.2 Hz.  A
+ * round-robin TCG QEMU under -icount runs a vCPU that received a STARTUP
+ * IPI only at its next virtual timer event; these events make that at most
+ * 10 us.  Used only while no CPU takes its clock from channel 0.
+ */
+#define PIT_PACE_COUNT	12
+void
+clock_pace_startup(bool on)
+{
+	uint32_t count = on ? PIT_PACE_COUNT : 0;	/* 0: 65536 */
+
+	KKASSERT(!timer_uses_pit);
+	outb(PIT_MODE, 0x34);		/* channel 0, lo/hi, mode 2 */
+	outb(PIT_CH0, count & 0xFF);
+	outb(PIT_CH0, count >> 8);
+}
+
 void
 cpu_delay_us(uint32_t us)
 {
@@ -275,7 +297,6 @@ cpu_delay_us(uint32_t us)
 		cpu_pause();
 }
 
-static bool timer_uses_pit;
 static volatile bool timer_ready[MAXCPU];
 
 /* Each CPU, interrupts off, after its LAPIC is set up. */

@@ -26,9 +26,17 @@ struct cpu_enum {
 	int		ce_ncpu;	/* usable (enabled) processors */
 	uint8_t		ce_apicid[CPU_ENUM_MAX];	/* in table order */
 	int		ce_ndisabled;	/* entries not enabled (hot-plug slots) */
-	uint8_t		ce_disabled_apicid[CPU_ENUM_MAX];
+	uint32_t	ce_disabled_apicid[CPU_ENUM_MAX];
 	int		ce_bsp_apicid;	/* MP table BSP flag, -1 if unknown */
 	int		ce_nbroadcast;	/* entries with APIC id 0xFF, rejected */
+	/*
+	 * Enabled x2APIC entries (MADT type 9) with an id above 254: only
+	 * x2APIC mode could address them, and the kernel uses xAPIC mode.
+	 * All are counted; the first CPU_ENUM_MAX ids are kept for the
+	 * report.  (Disabled ones go to the disabled list like any slot.)
+	 */
+	int		ce_nx2apic;
+	uint32_t	ce_x2apicid[CPU_ENUM_MAX];
 };
 
 /*
@@ -123,33 +131,53 @@ cpu_enum_init(struct cpu_enum *ce, const char *source)
 }
 
 /*
+ * Count an enabled x2APIC entry whose id (255 or above) xAPIC mode cannot
+ * name.  Nothing is printed here either.
+ */
+static inline void
+cpu_enum_add_x2apic(struct cpu_enum *ce, uint32_t x2apicid)
+{
+	if (ce->ce_nx2apic < CPU_ENUM_MAX)
+		ce->ce_x2apicid[ce->ce_nx2apic] = x2apicid;
+	ce->ce_nx2apic++;
+}
+
+/*
  * Record one processor entry in the enabled or disabled list.  Returns
- * false, recording nothing, if the APIC id is already listed; since ids are
- * 8 bits this also keeps both lists within CPU_ENUM_MAX.  An entry with the
- * broadcast id 0xFF is counted in ce_nbroadcast and rejected with one line
- * (an INIT IPI to it would reset every started AP); it returns true.
+ * false, recording nothing, if the APIC id is already listed.  An enabled
+ * entry with the broadcast id 0xFF is only counted in ce_nbroadcast (an
+ * INIT IPI to it would reset every started AP); it returns true.  Nothing
+ * is printed here: mp_discover() reports every CPU it does not start in
+ * one summary line.  An enabled id above 0xFF (an x2APIC entry) is counted
+ * as cpu_enum_add_x2apic() does.  The lists are bounded by CPU_ENUM_MAX and
+ * further entries only counted.
  */
 static inline bool
-cpu_enum_add(struct cpu_enum *ce, uint8_t apicid, bool enabled)
+cpu_enum_add(struct cpu_enum *ce, uint32_t apicid, bool enabled)
 {
 	int i;
 
-	if (apicid == CPU_ENUM_BROADCAST) {
+	if (enabled && apicid == CPU_ENUM_BROADCAST) {
 		ce->ce_nbroadcast++;
-		kprintf("smp: %s entry with apic id 255 is the broadcast id: "
-		    "not started\n", ce->ce_source);
+		return true;
+	}
+	if (enabled && apicid > CPU_ENUM_BROADCAST) {
+		cpu_enum_add_x2apic(ce, apicid);
 		return true;
 	}
 	for (i = 0; i < ce->ce_ncpu; i++)
 		if (ce->ce_apicid[i] == apicid)
 			return false;
-	for (i = 0; i < ce->ce_ndisabled; i++)
+	for (i = 0; i < MIN(ce->ce_ndisabled, CPU_ENUM_MAX); i++)
 		if (ce->ce_disabled_apicid[i] == apicid)
 			return false;
-	if (enabled)
-		ce->ce_apicid[ce->ce_ncpu++] = apicid;
-	else
-		ce->ce_disabled_apicid[ce->ce_ndisabled++] = apicid;
+	if (enabled) {
+		ce->ce_apicid[ce->ce_ncpu++] = (uint8_t)apicid;
+	} else {
+		if (ce->ce_ndisabled < CPU_ENUM_MAX)
+			ce->ce_disabled_apicid[ce->ce_ndisabled] = apicid;
+		ce->ce_ndisabled++;
+	}
 	return true;
 }
 

@@ -6,7 +6,8 @@
  * IDT vector 8 is a task gate, so the CPU switches to this CPU's double-
  * fault task (gd_dftss), with its own stack, saving the faulting state in
  * the CPU's main TSS.  dblfault_handler() reads it back, names the thread
- * and panics.  Set up by each CPU for itself (dblfault_init_cpu), paging on.
+ * and panics.  Set up with paging on: for an AP by the BSP before starting
+ * it (dblfault_setup_cpu), else by the CPU for itself (dblfault_init_cpu).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -22,10 +23,15 @@
 
 void	dblfault_handler(void) __noreturn;
 
+/*
+ * Give the CPU of `md` its double-fault stack and task.  Any CPU, paging
+ * on: the BSP does it for each AP before starting it (mp_start_aps(), so
+ * the page allocator's lock is not fought over by every AP at once), a CPU
+ * left unprepared does it for itself in dblfault_init_cpu().
+ */
 void
-dblfault_init_cpu(void)
+dblfault_setup_cpu(struct mdglobaldata *md)
 {
-	struct mdglobaldata *md = mdcpu;
 	struct i386tss *t = &md->gd_dftss;
 	uint8_t *stack = vm_page_alloc(DF_STACK_PAGES);
 
@@ -42,6 +48,13 @@ dblfault_init_cpu(void)
 	    SEL(GDATA_SEL);
 	t->tss_fs = SEL(GPRIV_SEL);		/* so mycpu works in the handler */
 	t->tss_iobase = sizeof(*t);
+}
+
+void
+dblfault_init_cpu(void)
+{
+	if (mdcpu->gd_dftss.tss_eip == 0)
+		dblfault_setup_cpu(mdcpu);
 }
 
 /* Entered by the task switch, on the double-fault stack; never returns. */

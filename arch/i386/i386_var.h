@@ -95,6 +95,7 @@ int	lapic_send_ipi(uint32_t apicid, uint32_t icr_lo);
 #define ICR_FIXED	0x00000000
 #define ICR_LEVEL_ASSERT 0x00004000
 #define ICR_TRIG_LEVEL	0x00008000
+#define ICR_DEST_ALLBUT	0x000C0000	/* shorthand: all excluding self */
 
 bool	lapic_timer_calibrate(void);
 bool	lapic_timer_usable(void);
@@ -106,10 +107,12 @@ void	lapic_timer_reload(uint64_t tsc_delta);
 void	clock_calibrate(void);
 void	clock_init_cpu(void);
 void	timer_intr(struct intrframe *frame);
+void	clock_pace_startup(bool on);	/* mp_start_aps() only */
 
 /* dblfault.c */
 #define DF_STACK_PAGES	2		/* each CPU's double-fault stack */
 void	dblfault_init_cpu(void);
+void	dblfault_setup_cpu(struct mdglobaldata *md);
 
 /* machdep.c */
 void	cpu_init_lwkt(void);
@@ -121,7 +124,11 @@ void	mp_discover(const struct bootinfo *bi);
 void	mp_start_aps(void);
 void	mp_uniprocessor(const char *why);
 void	mp_afford_memory(void);	/* before pmap_bootstrap() */
+void	mp_alloc_private(void);	/* after mp_afford_memory() */
 void	ap_main(int cpuid) __noreturn;
+/* The wait between INIT and STARTUP a CPU model needs, in microseconds. */
+uint32_t mp_init_wait_us(uint32_t family, uint32_t lapic_version);
+#define MP_INIT_WAIT_US		10000	/* MP Spec B.4: 82489DX, Pentium */
 extern uint8_t ap_apicid_to_cpu[256];
 #define AP_SLOT_WAITING		0	/* not yet claimed by either side */
 #define AP_SLOT_RUNNING		1	/* claimed by the AP: it will be online */
@@ -129,7 +136,11 @@ extern uint8_t ap_apicid_to_cpu[256];
 #define AP_SLOT_PARKED		3	/* the AP came late, saw it, and halted */
 extern volatile uint32_t ap_start_slot[MAXCPU];
 
-/* The private area of each CPU, indexed by dense cpuid. */
-extern struct mdglobaldata cpu_private[];
+/*
+ * The private area of each CPU, indexed by dense cpuid: CPU 0's is static,
+ * an AP's is allocated by mp_alloc_private() for the CPUs to be started
+ * only; NULL for the others.
+ */
+extern struct mdglobaldata *cpu_private[MAXCPU];
 
 #endif

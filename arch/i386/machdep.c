@@ -59,7 +59,7 @@ pic_disable(void)
 void
 i386_init(uint32_t magic, vm_paddr_t mbi)
 {
-	struct mdglobaldata *md = &cpu_private[0];
+	struct mdglobaldata *md = cpu_private[0];
 	struct bootinfo bi;
 	int cpu;
 
@@ -91,6 +91,7 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 		mp_uniprocessor("no TSC: the clock is PIT channel 2, which "
 		    "only one CPU can extend");
 	mp_afford_memory();
+	mp_alloc_private();
 	pmap_bootstrap();
 	pic_disable();
 	if (lapic_base != NULL) {
@@ -100,7 +101,7 @@ i386_init(uint32_t magic, vm_paddr_t mbi)
 			    "and the PIT interrupts only CPU 0");
 	}
 	for (cpu = 0; cpu < ncpus; cpu++)
-		lwkt_ipiq_init_cpu(&cpu_private[cpu].mi);
+		lwkt_ipiq_init_cpu(&cpu_private[cpu]->mi);
 	cpu_init_lwkt();
 	mp_start_aps();
 	mi_startup();

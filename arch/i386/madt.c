@@ -332,6 +332,7 @@ acpi_find_madt(const struct acpi_sdt *root, bool xsdt)
  * nothing.
  */
 #define ACPI_FAULT_NOWHERE	0xC0000000u	/* PCI hole: no RAM, no table */
+#define ACPI_FAULT_X2APICID	300		/* madt.x2apic: above 254 */
 
 static void
 acpi_fix_checksum(struct acpi_sdt *t)
@@ -346,10 +347,11 @@ acpi_fault_inject(const struct acpi_sdt *root, bool xsdt, const char *fault)
 	size_t i, n = acpi_root_count(root, xsdt);
 	const struct acpi_sdt *hdr = NULL;
 	struct acpi_sdt *madt;
-	struct madt_lapic *ml, *last = NULL;
+	struct madt_lapic *ml, *last = NULL, *pair = NULL;
+	struct madt_x2apic *mx;
 	uint8_t *ent;
 	uint32_t off;
-	bool nocpu;
+	bool nocpu, x2apic;
 
 	for (i = 0; i < n; i++) {
 		hdr = acpi_root_table(root, xsdt, i);
@@ -385,10 +387,11 @@ acpi_fault_inject(const struct acpi_sdt *root, bool xsdt, const char *fault)
 		return;
 	}
 	nocpu = strcmp(fault, "madt.nocpu") == 0;
-	if (!nocpu && strcmp(fault, "madt.apic255") != 0) {
+	x2apic = strcmp(fault, "madt.x2apic") == 0;
+	if (!nocpu && !x2apic && strcmp(fault, "madt.apic255") != 0) {
 		kprintf("acpi: fault.acpi=%s unknown (accepted: madt.checksum, "
 		    "madt.short, madt.long, madt.nocpu, madt.apic255, "
-		    "root.nowhere); nothing injected\n", fault);
+		    "madt.x2apic, root.nowhere); nothing injected\n", fault);
 		return;
 	}
 	/* The MADT is whole here only if its Length is readable and sane. */
@@ -407,10 +410,29 @@ acpi_fault_inject(const struct acpi_sdt *root, bool xsdt, const char *fault)
 			continue;
 		if (nocpu)
 			ml->ml_flags &= ~MADT_LAPIC_ENABLED;
+		pair = last != NULL && (uint8_t *)last + sizeof(*ml) ==
+		    (uint8_t *)ml ? last : NULL;
 		last = ml;
 	}
-	if (!nocpu && last != NULL)
+	if (x2apic) {
+		/* The last two adjacent processor entries (16 bytes) become
+		 * one enabled x2APIC entry that xAPIC cannot address. */
+		if (pair == NULL) {
+			kprintf("acpi: fault.acpi=%s: no two adjacent processor "
+			    "entries; nothing injected\n", fault);
+			return;
+		}
+		mx = (struct madt_x2apic *)pair;
+		_Static_assert(sizeof(*mx) == 2 * sizeof(*ml), "two entries");
+		mx->mx_type = MADT_X2APIC;
+		mx->mx_length = sizeof(*mx);
+		mx->mx_reserved = 0;
+		mx->mx_x2apicid = ACPI_FAULT_X2APICID;
+		mx->mx_flags = MADT_LAPIC_ENABLED;
+		mx->mx_acpi_uid = ACPI_FAULT_X2APICID;
+	} else if (!nocpu && last != NULL) {
 		last->ml_apicid = CPU_ENUM_BROADCAST;
+	}
 	acpi_fix_checksum(madt);
 }
 
@@ -423,7 +445,8 @@ acpi_madt_walk(const struct acpi_madt *madt, struct cpu_enum *ce)
 {
 	const uint8_t *base = (const uint8_t *)madt;
 	uint32_t off = sizeof(*madt), end = madt->madt_hdr.sdt_length;
-	uint32_t len, need, x2skipped = 0, x2first = 0;
+	uint32_t len, need;
+	bool enabled;
 	const struct madt_lapic *ml;
 	const struct madt_lapic_override *mo;
 	const struct madt_x2apic *mx;
@@ -461,22 +484,16 @@ acpi_madt_walk(const struct acpi_madt *madt, struct cpu_enum *ce)
 			break;
 		case MADT_X2APIC:
 			mx = (const void *)(base + off);
-			if (mx->mx_x2apicid >= 255) {
-				if (x2skipped++ == 0)
-					x2first = mx->mx_x2apicid;
-			} else if (!cpu_enum_add(ce, (uint8_t)mx->mx_x2apicid,
-			    (mx->mx_flags & MADT_LAPIC_ENABLED) != 0)) {
+			enabled = (mx->mx_flags & MADT_LAPIC_ENABLED) != 0;
+			if (enabled && mx->mx_x2apicid >= CPU_ENUM_BROADCAST)
+				cpu_enum_add_x2apic(ce, mx->mx_x2apicid);
+			else if (!cpu_enum_add(ce, mx->mx_x2apicid, enabled))
 				kprintf("acpi: duplicate APIC id %u in MADT "
 				    "ignored\n", mx->mx_x2apicid);
-			}
 			break;
 		}
 		off += len;
 	}
-	if (x2skipped > 0)
-		kprintf("acpi: skipped %u x2APIC processor entr%s (first id "
-		    "%u): ids above 254 need x2APIC mode, which is not used\n",
-		    x2skipped, x2skipped == 1 ? "y" : "ies", x2first);
 }
 
 int
