@@ -239,8 +239,8 @@ scale: $(B)/kernel.elf
 # -smp 128 and -smp 255, deterministic; not part of make test.
 ## test-large: the whole suite at -smp 128 and 255 (deterministic, slow)
 test-large: $(B)/kernel.elf
-	$(PYTHON) scripts/runner.py run --boot det-smp128
-	$(PYTHON) scripts/runner.py run --boot det-smp255
+	ok=0; for b in det-smp128 det-smp255; do \
+	    $(PYTHON) scripts/runner.py run --boot $$b || ok=1; done; exit $$ok
 
 # `make soak` (docs/testing.md "Soak"): the variant kernels it needs are
 # built by scripts/lwkt/soak.py, one `make` each.  SMP= given on the
