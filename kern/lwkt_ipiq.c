@@ -61,11 +61,15 @@ bool ipiq_optimized = true;
 
 _Static_assert(sizeof(struct lwkt_ipiq) % 64 == 0, "one cache line multiple");
 
-/* At boot, by the BSP for every CPU: the CPU's outgoing FIFOs. */
+/*
+ * At boot, by the BSP for every CPU that starts, once ncpus is final: the
+ * CPU's outgoing FIFOs, one per CPU that exists (targets are dense cpuids
+ * below ncpus; mp_cpu_pages() counts the same).
+ */
 void
 lwkt_ipiq_init_cpu(struct globaldata *gd)
 {
-	uint32_t bytes = MAXCPU * sizeof(struct lwkt_ipiq);
+	uint32_t bytes = (uint32_t)ncpus * sizeof(struct lwkt_ipiq);
 
 	gd->gd_ipiq = vm_page_alloc(howmany(bytes, PAGE_SIZE));
 	if (gd->gd_ipiq == NULL)

@@ -657,7 +657,7 @@ KTEST(cpusync, start_add_finish_order)
  */
 #define CM_ITERS	2000
 #define CM_MIN_ITERS	16
-#define CM_BUDGET_US	(300 * MS)	/* per thread, beyond CM_MIN_ITERS */
+#define CM_BUDGET_US	(50 * MS)	/* per thread, beyond CM_MIN_ITERS */
 
 struct cm_sync {
 	struct lwkt_cpusync cs;		/* first: run/fin1 get back here */
@@ -1305,7 +1305,7 @@ KTEST(cpusync, tlb_shootdown)
  */
 #define SC_SNAPSHOTS	1000
 #define SC_MIN_SNAPSHOTS 24
-#define SC_BUDGET_US	(300 * MS)	/* beyond SC_MIN_SNAPSHOTS */
+#define SC_BUDGET_US	(50 * MS)	/* beyond SC_MIN_SNAPSHOTS */
 #define SC_WORK		40
 #define SC_CONTROL_US	(3000 * MS)	/* bound on the racy control */
 

@@ -31,8 +31,9 @@ import sys
 #   solo     run with no other boot alongside (heavy multi-thread TCG)
 #   twin     name of an earlier row this one repeats exactly (same
 #            kernel, command line and QEMU arguments): the two serial
-#            logs must be identical line by line, except what DET_VARIES
-#            masks (deterministic -icount rows; docs/testing.md)
+#            logs must be identical line by line from the kernel banner
+#            on, numbers included (deterministic -icount rows;
+#            docs/testing.md, "Determinism")
 # ---------------------------------------------------------------------------
 PASS, LIST, PANIC, TIMEOUT = "pass", "list", "panic", "timeout"
 

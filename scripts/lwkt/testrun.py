@@ -166,7 +166,8 @@ def add_case(outcome, c):
 def run_boot(boot, iso, err, log_path, registry=None, deadline=None,
              budget=None):
     """Boot one row and judge it as every matrix boot is judged: the
-    verdict (judge_run, with the kernel's `registry` for a PASS row), then
+    verdict (judge_run, with the kernel's `registry` for a PASS row, or
+    a function returning it, called once QEMU has exited), then
     its .ktap beside the log read by a TAP consumer.  err: why its ISO
     could not be built; deadline (time.monotonic()): the run's global
     budget of `budget` s, after which the boot is not started.  A runner
@@ -190,6 +191,8 @@ def run_boot(boot, iso, err, log_path, registry=None, deadline=None,
         else:
             br = run_qemu(qemu_command(boot, iso), boot["timeout"],
                           log_path, None, deadline)
+        if callable(registry):
+            registry = registry()
         outcome = judge_run(boot, br,
                             registry if boot["expect"] == PASS else None)
         ktap = write_ktap(boot["name"], br.parser.lines, logdir)
@@ -202,6 +205,14 @@ def run_boot(boot, iso, err, log_path, registry=None, deadline=None,
         br.start_error = "runner error: %r" % (e,)
         outcome = judge_run(boot, br)
     return br, outcome
+
+
+def boot_json(r):
+    """A boot's record in test-results.json: result_json's, plus the host
+    CPU seconds QEMU used (host_cpu_s; null if unknown), which unlike the
+    wall time does not grow with the host's load."""
+    return dict(result_json(r), host_cpu_s=(
+        None if r["host_cpu"] is None else round(r["host_cpu"], 2)))
 
 
 def progress_line(done, total, failed, elapsed):
@@ -240,40 +251,43 @@ def cmd_test(a):
     logdir = os.path.join(BUILD, "logs")
     os.makedirs(logdir, exist_ok=True)
 
-    # 1. ISOs, in parallel (one per distinct kernel and command line).
+    # 1. Each boot builds its ISO (one per distinct kernel and command
+    # line, built once) as it starts, and a PASS row's verdict waits for
+    # the tests its kernel registers (one cached test.list boot each, run
+    # beside the first boots), to cross-check its plan: no boot waits for
+    # host work another boot does not need.
     def iso_key(b):
         return (b["kernel"] or a.kernel, b["cmdline"])
-    keys = sorted({iso_key(b) for b in boots})
     isos = {}
-    lock = threading.Lock()
+    iso_locks = dict((iso_key(b), threading.Lock()) for b in boots)
 
-    def mk(key):
-        r = build_iso(key[0], key[1])
-        with lock:
-            isos[key] = r
-    ths = [threading.Thread(target=mk, args=(k,)) for k in keys]
-    for i in range(0, len(ths), os.cpu_count() or 2):
-        batch = ths[i:i + (os.cpu_count() or 2)]
-        for t in batch:
-            t.start()
-        for t in batch:
-            t.join()
-    prune_isos({v[0] for v in isos.values() if v[0]})
+    def iso_of(boot):
+        key = iso_key(boot)
+        with iso_locks[key]:
+            if key not in isos:
+                isos[key] = build_iso(key[0], key[1])
+            return isos[key]
 
-    # The tests each kernel registers (one cached test.list boot each),
-    # to cross-check every PASS row's plan.
     registries = {}
     kernels = sorted({b["kernel"] or a.kernel for b in boots
                       if b["expect"] == PASS})
 
     def reg(k):
         registries[k] = test_registry(k)
-    ths = [threading.Thread(target=reg, args=(k,)) for k in kernels]
-    for i in range(0, len(ths), a.jobs):
-        for t in ths[i:i + a.jobs]:
-            t.start()
-        for t in ths[i:i + a.jobs]:
-            t.join()
+    reg_threads = dict((k, threading.Thread(target=reg, args=(k,),
+                                            daemon=True)) for k in kernels)
+    for t in reg_threads.values():
+        t.start()
+
+    def registry_of(k):
+        def get():
+            t = reg_threads.get(k)
+            if t is None:
+                return None
+            while t.is_alive():
+                t.join(0.5)
+            return registries.get(k)
+        return get
 
     # 2. Boots: up to `jobs` at once; solo rows take every slot.
     width = max(len(b["name"]) for b in boots)
@@ -292,13 +306,13 @@ def cmd_test(a):
     done = dict(n=0, failed=0)
 
     def one(boot):
-        iso, err = isos[iso_key(boot)]
+        iso, err = iso_of(boot)
         log_path = os.path.join(logdir, "%s.log" % boot["name"])
         rel = os.path.relpath(log_path)
         started = time.time()
         try:
             br, outcome = run_boot(boot, iso, err, log_path,
-                                   registries.get(boot["kernel"] or a.kernel),
+                                   registry_of(boot["kernel"] or a.kernel),
                                    deadline, a.budget)
             if boot.get("twin"):
                 twin_done[boot["twin"]].wait()
@@ -306,7 +320,8 @@ def cmd_test(a):
                 add_case(outcome, twin_case(
                     boot, br.parser, first["parser"] if first else None))
             r = dict(boot=boot, parser=br.parser, outcome=outcome,
-                     wall=br.wall, cmd=br.cmd, log=rel,
+                     wall=br.wall, host_cpu=br.host_cpu, cmd=br.cmd,
+                     log=rel,
                      qemu_status=br.qemu_status, started=started,
                      ktap=os.path.relpath(os.path.join(
                          logdir, "%s.ktap" % boot["name"])),
@@ -333,6 +348,7 @@ def cmd_test(a):
         print("\nrunner: interrupted")
         return 130
 
+    prune_isos({v[0] for v in isos.values() if v[0]})
     ordered = [results[b["name"]] for b in boots if b["name"] in results]
     with open(os.path.join(BUILD, "test-results.xml"), "w") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n')
@@ -347,7 +363,9 @@ def cmd_test(a):
     with open(os.path.join(BUILD, "test-results.json"), "w") as f:
         json.dump(dict(kernel=os.path.relpath(a.kernel), wall_time=round(wall, 3),
                        passed=npass, failed=nfail, skipped=nskip,
-                       boots=[result_json(r) for r in ordered]), f, indent=1)
+                       host_cpu_s=round(sum(r["host_cpu"] or 0
+                                            for r in ordered), 2),
+                       boots=[boot_json(r) for r in ordered]), f, indent=1)
         f.write("\n")
     bad = [r for r in ordered if r["outcome"].status != ST_PASS]
     print("== %d boot(s) in %.0f s; %d skipped; results in build/"
