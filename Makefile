@@ -81,7 +81,7 @@ TOOLS_OK := $(shell command -v $(CC) >/dev/null && command -v $(NASM) >/dev/null
 	      && test -f "$$($(FUZZ_CC) -print-runtime-dir)/libclang_rt.fuzzer-x86_64.a" \
 	      && echo yes)
 
-.PHONY: FORCE all deps run bench test soak clean gdb debug gdb-test help format-check \
+.PHONY: FORCE all deps run bench test soak scale test-large clean gdb debug gdb-test help format-check \
 	fuzz fuzz-build fuzz-short
 ## all: build the kernel, the ISO and compile_commands.json (the default)
 all: $(B)/kernel.elf $(B)/lwkt.iso compile_commands.json
@@ -225,6 +225,23 @@ bench: $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py bench --smp $(BENCH_SMP) \
 	    $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
+# `make scale` (docs/scaling.md): one deterministic boot of the scale.*
+# benchmarks per CPU count; SCALE_NS= picks the counts.
+## SCALE_NS: CPU counts make scale boots (default 1,2,4,8,16,32,64,128,255)
+SCALE_NS ?= 1,2,4,8,16,32,64,128,255
+
+## scale: figures per CPU count: build/scale.json, build/scale.png, docs/scaling.md
+scale: $(B)/kernel.elf
+	PYTHONPATH=scripts $(PYTHON) -m lwkt.scale --ns $(SCALE_NS) \
+	    --kernel $(B)/kernel.elf
+
+# `make test-large` (docs/testing.md "Large CPU counts"): the whole suite at
+# -smp 128 and -smp 255, deterministic; not part of make test.
+## test-large: the whole suite at -smp 128 and 255 (deterministic, slow)
+test-large: $(B)/kernel.elf
+	ok=0; for b in det-smp128 det-smp255; do \
+	    $(PYTHON) scripts/runner.py run --boot $$b || ok=1; done; exit $$ok
+
 # `make soak` (docs/testing.md "Soak"): the variant kernels it needs are
 # built by scripts/lwkt/soak.py, one `make` each.  SMP= given on the
 # command line fixes every boot's CPU count (its default of 4 does not).
@@ -242,7 +259,8 @@ soak:
 test: format-check fuzz-short $(B)/kernel.elf
 	$(MAKE) --no-print-directory CRIT_DEBUG=1 build/critdebug/kernel.elf
 	$(MAKE) --no-print-directory CHAOS=1 build/chaos/kernel.elf
-	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py
+	$(PYTHON) -m unittest -q scripts/test_runner.py scripts/test_soak.py \
+	    scripts/test_scale.py
 	$(PYTHON) scripts/gdb_test.py --summary --kernel $(B)/kernel.elf
 	$(PYTHON) scripts/runner.py test $(if $(ONLY),--only '$(ONLY)') \
 	    $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(FAILED)),--failed)

@@ -319,11 +319,17 @@ class TestCmdSoak(unittest.TestCase):
         self.assertIn("== soak SEED=11: 2 boot(s), 0 failed", out)
 
     def test_bad_smp(self):
-        a = SimpleNamespace(n=1, jobs=1, seed=1, smp=40)
+        a = SimpleNamespace(n=1, jobs=1, seed=1, smp=soak.MAX_SMP + 1)
         out = io.StringIO()
         with redirect_stdout(out):
             self.assertEqual(soak.cmd_soak(a), 4)
-        self.assertIn("SMP=40", out.getvalue())
+        self.assertIn("SMP=%d" % (soak.MAX_SMP + 1), out.getvalue())
+
+    def test_big_smp_gets_memory(self):
+        cfg = soak.draw_configs(5, 1, SUITES, smp=soak.MAX_SMP)[0]
+        b = soak.soak_boot(1, cfg, "build/kernel.elf")
+        self.assertEqual(b["smp"], str(soak.MAX_SMP))
+        self.assertEqual(b["args"][-2:], soak.BIG_MEM.split())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 /*
  * Suite "lifecycle": creating, running, exiting, reaping and caching
  * threads (LWKT-SPEC §3.3).
- *   - create_exit_waves: every CPU creates and lets exit 10,000 threads in
- *     waves; each runs exactly once, on its CPU, and afterwards the thread
+ *   - create_exit_waves: every CPU creates and lets exit threads in waves
+ *     (10,000 each up to 4 CPUs, the same total shared out beyond); each
+ *     runs exactly once, on its CPU, and afterwards the thread
  *     cache, the reap list, the list of all threads, the heap and the
  *     physical page count are exactly as before;
  *   - hold_delays_reap: lwkt_hold() keeps an exited thread on the reap
@@ -112,17 +113,18 @@ other_online_cpu(void)
  * create_exit_waves
  *
  * One thread per CPU (ktest_on_each_cpu) does, with the others:
- *  1. warm-up: create LC_WARM threads (TDF_STOPREQ), wait until every CPU
+ *  1. warm-up: create lc.warm threads (TDF_STOPREQ), wait until every CPU
  *     holds its batch, run them, let the reap list drain.  This leaves
  *     the CPU's thread cache full and takes the heap's struct-thread
  *     bucket to a high-water mark no later wave reaches (bucket pages
  *     never go back to vm_page, so only then can the free page count
  *     return exactly);
  *  2. barrier; the first CPU takes the baseline (heap, free pages);
- *  3. LC_THREADS threads in waves: LC_SMALL_WAVES waves of LC_SMALL,
- *     served by the thread cache, all CPUs at once; then, after a
- *     barrier, LC_BIG_WAVES waves of LC_BIG (fresh struct thread from the
- *     heap and stacks from vm_page, given back when reaped).  Each wave
+ *  3. threads in waves: lc.small_waves waves of LC_SMALL, served by the
+ *     thread cache, all CPUs at once; then, after a barrier, on the CPUs
+ *     of lc.big_cpus, LC_BIG_WAVES waves of LC_BIG (fresh struct thread
+ *     from the heap and stacks from vm_page, given back when reaped).  Each
+ *     wave
  *     waits until all its threads ran (counted, then woken by the last;
  *     a per-CPU watchdog systimer bounds the waits) and left gd_tdallq;
  *  4. drain the reap list, record the lists, barrier; the first CPU
@@ -131,21 +133,35 @@ other_online_cpu(void)
  * one CPU at a time: every fresh stack costs a synchronous TLB shootdown
  * of its guard page on each other CPU, which is very slow under QEMU when
  * all the CPUs do it at once on an oversubscribed host.
+ *
+ * The work is scaled so that its total stays about what 4 CPUs do, since
+ * each fresh stack costs every CPU a shootdown: up to LC_BIG_CPUS CPUs,
+ * each creates LC_WARM threads in the warm-up, runs LC_SMALL_WAVES_4 small
+ * waves and the big waves; beyond, the small waves and the warm-up are
+ * shared out (at least LC_SMALL_WAVES_MIN waves and CACHE_NTHREADS + 4
+ * warm-up threads per CPU; the warm-up's peak still exceeds the big
+ * waves' one) and LC_BIG_CPUS CPUs drawn from the seed, the first and the
+ * last online CPU among them, run the big waves.  Every CPU still
+ * creates, runs, caches and reaps threads, and the heap and page counts
+ * must come back exactly.
  */
 
-#define LC_THREADS	10000		/* per CPU, after the warm-up */
+#define LC_THREADS	10000		/* per CPU (up to 4), after the warm-up */
 #define LC_SMALL	6
 #define LC_BIG		50
 #define LC_BIG_WAVES	2
-#define LC_SMALL_WAVES	((LC_THREADS - LC_BIG_WAVES * LC_BIG) / LC_SMALL)
-#define LC_WAVES	(LC_SMALL_WAVES + LC_BIG_WAVES)
+#define LC_BIG_CPUS	4		/* CPUs that run the big waves, at most */
+#define LC_SMALL_WAVES_4 ((LC_THREADS - LC_BIG_WAVES * LC_BIG) / LC_SMALL)
+#define LC_SMALL_WAVES_MIN 16
 #define LC_WARM		(LC_BIG + CACHE_NTHREADS + 16)
+#define LC_WARM_MIN	(CACHE_NTHREADS + 4)
 #define LC_WAIT_US	(20000 * MS)	/* per barrier and drain */
 #define LC_DOG_US	(40000 * MS)	/* the whole of one CPU's part */
 
 _Static_assert(LC_SMALL <= CACHE_NTHREADS, "small waves come from the cache");
 _Static_assert((LC_THREADS - LC_BIG_WAVES * LC_BIG) % LC_SMALL == 0,
     "waves add up to LC_THREADS");
+_Static_assert(LC_SMALL <= LC_WARM_MIN && LC_BIG <= LC_WARM, "slots");
 
 struct lc_cpu {
 	thread_t	waiter;
@@ -180,6 +196,10 @@ static struct {
 	volatile uint32_t measured;
 	struct kmalloc_stats ks0, ks1;
 	uint32_t	pages0, pages1;
+	/* the shape, set before the CPUs start (see above) */
+	uint32_t	warm;		/* warm-up threads per CPU */
+	uint32_t	small_waves;	/* per CPU */
+	cpumask_t	big_cpus;	/* CPUs that run the big waves */
 } lc;
 
 static void
@@ -338,17 +358,17 @@ lc_cpu_main(struct ktest_ctx *kt, void *arg __unused)
 	c->waiter = curthread;
 	systimer_init_oneshot(&c->dog, lc_dog, c, LC_DOG_US);
 
-	/* 1. Warm-up: every CPU holds LC_WARM threads at the same time. */
-	if (!lc_turn(&lc.turn_warm, idx) || !lc_create(kt, c, LC_WARM, true))
+	/* 1. Warm-up: every CPU holds lc.warm threads at the same time. */
+	if (!lc_turn(&lc.turn_warm, idx) || !lc_create(kt, c, lc.warm, true))
 		goto fail;
 	atomic_add_int(&lc.turn_warm, 1);
 	if (!lc_barrier(&lc.arrive_held, ncpu))
 		goto fail;	/* (the stopped threads are leaked) */
 	crit_enter();
-	for (i = 0; i < LC_WARM; i++)
+	for (i = 0; i < (int)lc.warm; i++)
 		lwkt_schedule(c->warm[i]);
 	crit_exit();
-	if (!lc_finish(kt, c, LC_WARM) || !reapq_drained(LC_WAIT_US))
+	if (!lc_finish(kt, c, lc.warm) || !reapq_drained(LC_WAIT_US))
 		goto fail;
 
 	/* 2. Baseline. */
@@ -364,13 +384,14 @@ lc_cpu_main(struct ktest_ctx *kt, void *arg __unused)
 
 	/* 3. The waves. */
 	c->allq_before = allq_count(lc_worker, NULL);
-	for (w = 0; w < LC_SMALL_WAVES; w++)
+	for (w = 0; w < (int)lc.small_waves; w++)
 		if (!lc_create(kt, c, LC_SMALL, false) ||
 		    !lc_finish(kt, c, LC_SMALL))
 			goto fail;
 	if (!lc_barrier(&lc.arrive_small, ncpu) || !lc_turn(&lc.turn_big, idx))
 		goto fail;
-	for (w = 0; w < LC_BIG_WAVES; w++)
+	for (w = 0; w < LC_BIG_WAVES && CPUMASK_TESTBIT(lc.big_cpus,
+	    gd->gd_cpuid); w++)
 		if (!lc_create(kt, c, LC_BIG, false) ||
 		    !lc_finish(kt, c, LC_BIG))
 			goto fail;
@@ -399,29 +420,69 @@ fail:
 	atomic_store_rel_int(&lc.abort, 1);
 }
 
+/* The k-th online CPU (from 0). */
+static int
+lc_nth_online(uint32_t k)
+{
+	int cpu, found = -1;
+
+	CPUMASK_FOREACH(cpu, smp_active_mask)
+		if (found < 0 && k-- == 0)
+			found = cpu;
+	KKASSERT(found >= 0);
+	return found;
+}
+
+/* The shape of the run for `online` CPUs (see above). */
+static void
+lc_shape(struct ktest_ctx *kt, uint32_t online)
+{
+	uint32_t warm = howmany(LC_WARM * LC_BIG_CPUS, online);
+	uint32_t waves = LC_SMALL_WAVES_4 * LC_BIG_CPUS / online;
+
+	lc.warm = LC_WARM;
+	lc.small_waves = LC_SMALL_WAVES_4;
+	lc.big_cpus = smp_active_mask;
+	if (online <= LC_BIG_CPUS)
+		return;
+	lc.warm = warm > LC_WARM_MIN ? warm : LC_WARM_MIN;
+	lc.small_waves = waves > LC_SMALL_WAVES_MIN ? waves : LC_SMALL_WAVES_MIN;
+	CPUMASK_ASSBIT(lc.big_cpus, lc_nth_online(0));
+	CPUMASK_SETBIT(lc.big_cpus, lc_nth_online(online - 1));
+	while (cpumask_count(lc.big_cpus) < LC_BIG_CPUS)
+		CPUMASK_SETBIT(lc.big_cpus,
+		    lc_nth_online(ktest_random(kt) % online));
+}
+
 KTEST(lifecycle, create_exit_waves)
 {
-	uint32_t online = cpumask_count(smp_active_mask);
+	uint32_t online = cpumask_count(smp_active_mask), big, want;
 	uint64_t t0 = cpu_ticks();
 	struct lc_cpu *c;
 	int cpu, ran;
 
 	memset((void *)&lc, 0, sizeof(lc));
+	lc_shape(kt, online);
 	ran = ktest_on_each_cpu(kt, lc_cpu_main, NULL);
 	ktest_log(kt, "%u threads on %u CPU(s) in %llu ms", lc.total, online,
 	    ktest_us_since(t0) / 1000);
 	ASSERT_EQ(ran, online);
 	ASSERT_EQ(lc.abort, 0);
 	EXPECT_EQ(lc.wrong_cpu, 0);
-	EXPECT_EQ(lc.total, online * (LC_WARM + LC_THREADS));
+	big = cpumask_count(lc.big_cpus);
+	EXPECT_EQ(big, online < LC_BIG_CPUS ? online : LC_BIG_CPUS);
+	EXPECT_EQ(lc.total, online * (lc.warm + lc.small_waves * LC_SMALL) +
+	    big * LC_BIG_WAVES * LC_BIG);
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		if (!CPUMASK_TESTBIT(smp_active_mask, cpu))
 			continue;
 		c = &lc.cpu[cpu];
 		ASSERT_TRUE(c->done);
-		EXPECT_EQ(c->threads, LC_WARM + LC_THREADS);
-		EXPECT_EQ(c->ran, LC_WARM + LC_THREADS);
-		EXPECT_EQ(c->waves, 1 + LC_WAVES);
+		big = CPUMASK_TESTBIT(lc.big_cpus, cpu) ? LC_BIG_WAVES : 0;
+		want = lc.warm + lc.small_waves * LC_SMALL + big * LC_BIG;
+		EXPECT_EQ(c->threads, want);
+		EXPECT_EQ(c->ran, want);
+		EXPECT_EQ(c->waves, 1 + lc.small_waves + big);
 		EXPECT_TRUE(c->reapq_empty);
 		EXPECT_LE(c->freecount, CACHE_NTHREADS);
 		EXPECT_EQ(c->workers_left, 0);

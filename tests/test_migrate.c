@@ -1,7 +1,8 @@
 /*
  * Suite "migrate": moving threads between CPUs (LWKT-SPEC §3, §10b).
  *   - hop_all_cpus: a thread moves itself (lwkt_setcpu_self) across all
- *     CPUs MG_HOPS times, round-robin and then pseudo-randomly, while a
+ *     CPUs MG_HOPS times (more beyond 200 CPUs: one full round-robin lap),
+ *     round-robin and then pseudo-randomly, while a
  *     thread on every CPU runs cpusyncs over all CPUs in a loop; after
  *     each hop it runs on the CPU it asked for, td_gd is that CPU, it is
  *     on that CPU's gd_tdallq and no longer marked migrating; at the end
@@ -77,8 +78,9 @@ xorshift(uint32_t *s)
  * hop_all_cpus
  *
  * The hopper (a thread of its own, created on the test's CPU) makes
- * MG_HOPS moves with lwkt_setcpu_self(): the first half to the next
- * online CPU in turn, the second half to a pseudo-random other CPU
+ * hop_hops(n) moves with lwkt_setcpu_self(): hop_rr_hops(n) to the next
+ * online CPU in turn (at least one lap), MG_HOPS / 2 to a pseudo-random
+ * other CPU
  * (seeded by ktest_random).  After each hop it checks, against a fresh
  * read of %fs:0, that it runs on the target, that td_gd is that CPU, that
  * it is on that CPU's gd_tdallq and no longer marked migrating
@@ -116,15 +118,30 @@ xorshift(uint32_t *s)
 
 /*
  * 400 hops: 200 round-robin (25 laps of 8 CPUs) and 200 to random CPUs,
- * each checked; a stale mycpu shows at the first hop after the call.
+ * each checked; a stale mycpu shows at the first hop after the call.  With
+ * more than MG_RR_HOPS CPUs the round-robin part is one lap, so that every
+ * CPU is visited: hop_hops(n) hops in all.
  */
 #define MG_HOPS		400
+#define MG_RR_HOPS	(MG_HOPS / 2)
 #define MG_STALL_US	(15000 * MS)	/* no hop (no cpusync) this long: stuck */
 #define MG_RUN_US	(30000 * MS)	/* then the hopper stops early */
 #define MG_SYNC_EVERY	40		/* hops, then wait for a new cpusync */
 #define MG_DUTY		3		/* cpusyncs: 1 / MG_DUTY of the time */
 #define MG_GAP_MIN	20		/* us between cpusyncs, at least */
 #define MG_GAP_MAX	(MG_STALL_US / 5) /* and at most */
+
+static uint32_t
+hop_rr_hops(int n)
+{
+	return n > MG_RR_HOPS ? (uint32_t)n : MG_RR_HOPS;
+}
+
+static uint32_t
+hop_hops(int n)
+{
+	return hop_rr_hops(n) + (MG_HOPS - MG_RR_HOPS);
+}
 
 static struct {
 	thread_t volatile hopper;
@@ -206,7 +223,7 @@ hop_wait_done(struct ktest_ctx *kt)
 		} else if (ktest_us_since(t0) >= MG_STALL_US) {
 			ktest_fail(kt, __FILE__, __LINE__, "the hopper made no "
 			    "hop for %u ms after hop %u of %u", MG_STALL_US / MS,
-			    seen, MG_HOPS);
+			    seen, hop_hops(cpumask_count(smp_active_mask)));
 			return false;
 		}
 		lwkt_sleep_us(1000);
@@ -225,9 +242,9 @@ hop_thread(void *arg __unused)
 	uint64_t t0;
 	int h, want, cur, n = cpumask_count(smp_active_mask), k, i;
 
-	for (h = 0; h < MG_HOPS && !hop.stop && !hop.enough; h++) {
+	for (h = 0; h < (int)hop_hops(n) && !hop.stop && !hop.enough; h++) {
 		cur = live_mycpu()->gd_cpuid;
-		if (h < MG_HOPS / 2) {
+		if (h < (int)hop_rr_hops(n)) {
 			want = ktest_next_cpu(cur);
 		} else {
 			/* The k-th other online CPU, k random. */
@@ -388,10 +405,10 @@ KTEST(migrate, hop_all_cpus)
 	ASSERT_TRUE(ok);
 	if (hop.enough) {
 		ktest_log(kt, "stopped early after %u of %u hops (%u ms)",
-		    hop.hops, MG_HOPS, MG_RUN_US / MS);
+		    hop.hops, hop_hops(n), MG_RUN_US / MS);
 		EXPECT_GE(hop.hops, (uint32_t)n);	/* every CPU visited */
 	} else {
-		EXPECT_EQ(hop.hops, MG_HOPS);
+		EXPECT_EQ(hop.hops, hop_hops(n));
 	}
 	if (hop.bad != 0)
 		ktest_fail(kt, __FILE__, __LINE__, "%u bad hops; first: hop %d "

@@ -1,13 +1,15 @@
 /*
  * Suite "spinlock": spinlocks (LWKT-SPEC §9.2, sys/spinlock.h).
  *   - exclusive_counter: every CPU increments a shared non-atomic counter
- *     under one spinlock; the count is exact, and a holder is always in
+ *     under one spinlock (20,000 times each up to 8 CPUs, 160,000 in all
+ *     beyond); the count is exact, and a holder is always in
  *     a critical section with the lock word naming its CPU.
  *   - shared_no_torn: readers on every CPU but one read a two-word value
  *     under spin_lock_shared(), then under spin_lock(), while the
  *     remaining CPU rewrites it under the exclusive lock; no reader ever
  *     sees a half-written pair, no reader is inside while the writer is,
- *     and the writer progresses.  Control: the same readers without the
+ *     and the writer progresses (3,000 writes up to 8 CPUs, fewer beyond,
+ *     as each meets more readers).  Control: the same readers without the
  *     lock do see a torn pair.  Also: two readers hold the lock at the
  *     same time, and a writer waits for a reader to leave.  Skipped when
  *     one CPU is online.
@@ -79,7 +81,14 @@ start_line_wait(struct start_line *sl)
  * exclusive_counter
  */
 
+/*
+ * Increments per CPU: 20,000 up to 8 CPUs, then the same total shared out
+ * (at least EC_MIN_PER_CPU each): with every CPU spinning on one lock the
+ * machine's work grows with CPUs times increments.
+ */
 #define EC_PER_CPU	20000
+#define EC_TOTAL	(8 * EC_PER_CPU)
+#define EC_MIN_PER_CPU	500
 
 static struct spinlock ec_lock = SPINLOCK_INITIALIZER("test_counter");
 
@@ -91,6 +100,7 @@ static struct {
 	volatile uint32_t bad_count;	/* gd_spinlocks != 1 while held */
 	volatile uint32_t left_held;	/* gd_spinlocks != 0 afterwards */
 	volatile uint32_t left_crit;	/* td_critcount != 0 afterwards */
+	uint32_t	per_cpu;	/* increments each CPU makes */
 } ec;
 
 static void
@@ -101,7 +111,7 @@ ec_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 	uint32_t i, c, not_crit = 0, bad_word = 0, bad_count = 0;
 
 	start_line_wait(&ec.sl);
-	for (i = 0; i < EC_PER_CPU; i++) {
+	for (i = 0; i < ec.per_cpu; i++) {
 		spin_lock(&ec_lock);
 		if (td->td_critcount == 0)
 			not_crit++;
@@ -130,11 +140,14 @@ KTEST(spinlock, exclusive_counter)
 
 	memset((void *)&ec, 0, sizeof(ec));
 	ec.sl.n = n;
+	ec.per_cpu = EC_TOTAL / n < EC_PER_CPU ? EC_TOTAL / n : EC_PER_CPU;
+	if (ec.per_cpu < EC_MIN_PER_CPU)
+		ec.per_cpu = EC_MIN_PER_CPU;
 	t0 = cpu_ticks();
 	ASSERT_EQ(ktest_on_each_cpu(kt, ec_worker, NULL), n);
-	ktest_log(kt, "%d CPU(s) x %u increments in %llu ms", n, EC_PER_CPU,
+	ktest_log(kt, "%d CPU(s) x %u increments in %llu ms", n, ec.per_cpu,
 	    ktest_us_since(t0) / 1000);
-	EXPECT_EQ(ec.counter, (uint32_t)n * EC_PER_CPU);
+	EXPECT_EQ(ec.counter, (uint32_t)n * ec.per_cpu);
 	EXPECT_EQ(ec.not_crit, 0);
 	EXPECT_EQ(ec.bad_word, 0);
 	EXPECT_EQ(ec.bad_count, 0);
@@ -148,13 +161,30 @@ KTEST(spinlock, exclusive_counter)
  * shared_no_torn
  */
 
+/*
+ * Writes per phase: SH_WRITES up to SH_FULL_READERS readers; beyond, each
+ * write meets more readers and costs more (every reader spins), so the
+ * writes shrink to keep writes x readers about the same, at least
+ * SH_WRITES_MIN.  SH_WRITES_MAX(n): no write met a reader by then.
+ */
 #define SH_WRITES	3000
-#define SH_WRITES_MAX	(10 * SH_WRITES) /* no write met a reader by then */
+#define SH_FULL_READERS	7
+#define SH_WRITES_MIN	200
+#define SH_WRITES_MAX(n) (10 * sh_writes(n))
 #define SH_WRITE_STUCK_US (10000 * MS)	/* one write waited this long: starved */
 #define SH_CONTROL_US	(4000 * MS)	/* the control's deadline for a torn pair */
 #define SH_READER_US	(50000 * MS)	/* readers' safety net; test.timeout is 60 s */
 
 static struct spinlock sh_lock = SPINLOCK_INITIALIZER("test_shared");
+
+/* The writes a phase needs with n CPUs online (n - 1 readers). */
+static uint32_t
+sh_writes(int n)
+{
+	uint32_t w = SH_WRITES * SH_FULL_READERS / (uint32_t)(n > 1 ? n - 1 : 1);
+
+	return w > SH_WRITES ? SH_WRITES : w < SH_WRITES_MIN ? SH_WRITES_MIN : w;
+}
 
 /* How the readers of a phase read the pair. */
 enum { SH_SHARED, SH_EXCL, SH_NOLOCK, SH_MODES };
@@ -243,7 +273,7 @@ sh_read_one(int mode, uint32_t *overlap, uint32_t *rng)
 
 /*
  * One CPU writes, the others read, all at once.  The writer goes on until
- * what makes the phase meaningful has happened: SH_WRITES writes and one
+ * what makes the phase meaningful has happened: sh_writes() writes and one
  * that found the lock taken (it met a reader); in the control phase
  * (SH_NOLOCK), a reader that saw a torn pair.  Its bounds do not depend on
  * the host's speed: under the lock it stops after SH_WRITES_MAX writes, or
@@ -264,10 +294,10 @@ sh_worker(struct ktest_ctx *kt __unused, void *arg __unused)
 		/* Let every reader get going first. */
 		spin_for(&sh.started, sh.sl.n - 1, 2000 * MS);
 		t0 = cpu_ticks();
-		for (i = 1; i <= SH_WRITES_MAX; i++) {
+		for (i = 1; i <= SH_WRITES_MAX(sh.sl.n); i++) {
 			if (mode == SH_NOLOCK ? sh.torn > 0 ||
 			    ktest_us_since(t0) >= SH_CONTROL_US :
-			    i > SH_WRITES && sh.contended > 0)
+			    i > sh_writes(sh.sl.n) && sh.contended > 0)
 				break;
 			tw = cpu_ticks();
 			sh_write_one(i);
@@ -376,7 +406,7 @@ KTEST(spinlock, shared_no_torn)
 		EXPECT_EQ(readers, (uint32_t)n - 1);
 		EXPECT_EQ(sh.torn, 0);
 		EXPECT_EQ(sh.overlap, 0);
-		EXPECT_GE(sh.writes, SH_WRITES);	/* the writer progressed */
+		EXPECT_GE(sh.writes, sh_writes(n));	/* the writer progressed */
 		EXPECT_GT(sh.contended, 0);		/* and met the readers */
 	}
 

@@ -4,9 +4,10 @@
  *     take 3,000 turns each, handing over with wakeup() and waiting with
  *     the tsleep_interlock() pattern; no wakeup is ever lost (a lost one
  *     would show as a timeout).
- *   - wakeup_one_of_n: N sleepers spread over the CPUs on one address;
- *     each wakeup_one() wakes exactly one of them, until all are awake,
- *     each exactly once; one more wakes nobody.
+ *   - wakeup_one_of_n: sleepers on one address on every CPU (two per CPU
+ *     up to 8 CPUs, one per CPU beyond, at least 4); each wakeup_one()
+ *     wakes exactly one of them, until all are awake, each exactly once;
+ *     one more wakes nobody.
  *   - timeout: tsleep() with a timeout of k ticks and no wakeup returns
  *     EWOULDBLOCK after at least k ticks (TSC and gd_ticks) and within
  *     k + 5 ticks served on time (see to_clock); timeouts of 1, 3 and 5
@@ -148,14 +149,18 @@ KTEST(tsleep, pingpong)
  * wakeup_one_of_n
  */
 
-#define W1_MAX		16
+#define W1_TWICE	8		/* up to this many CPUs: 2 sleepers each */
+#define W1_MAX		MAXCPU		/* > 2 * W1_TWICE */
 #define W1_SETTLE_US	(20 * MS)
+/* A sleeper's own timeout (seconds): the test's rounds take n settles. */
+#define W1_TIMO_S(n)	(10 + 2 * (n) * W1_SETTLE_US / 1000000)
 
 static struct {
 	int		ident;
 	volatile uint32_t ready;	/* interlocked on &ident */
 	volatile uint32_t woken;
 	volatile uint32_t exited;
+	int		timo_s;		/* each sleeper's timeout */
 	volatile uint32_t wakes[W1_MAX];
 	volatile int	err[W1_MAX];
 	volatile int	cpu[W1_MAX];
@@ -169,7 +174,7 @@ w1_sleeper(void *arg)
 	w1.cpu[i] = mycpuid;
 	tsleep_interlock(&w1.ident);
 	atomic_add_int(&w1.ready, 1);
-	err = tsleep(&w1.ident, PINTERLOCKED, "wakeone", 10 * hz);
+	err = tsleep(&w1.ident, PINTERLOCKED, "wakeone", w1.timo_s * hz);
 	w1.err[i] = err;
 	w1.wakes[i]++;
 	atomic_add_int(&w1.woken, 1);
@@ -178,15 +183,17 @@ w1_sleeper(void *arg)
 
 KTEST(tsleep, wakeup_one_of_n)
 {
-	int n = 2 * cpumask_count(smp_active_mask), i, k, spread = 0;
+	int n = cpumask_count(smp_active_mask), i, k, spread = 0;
 	cpumask_t used;
 	uint32_t seen;
 
+	if (n <= W1_TWICE)
+		n *= 2;
 	if (n < 4)
 		n = 4;
-	if (n > W1_MAX)
-		n = W1_MAX;
+	KKASSERT(n <= W1_MAX);
 	memset((void *)&w1, 0, sizeof(w1));
+	w1.timo_s = W1_TIMO_S(n);
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(lwkt_create(w1_sleeper, (void *)(uintptr_t)i, NULL,
 		    NULL, 0, nth_cpu(i), "wakeone_%d", i), 0);
@@ -215,7 +222,8 @@ KTEST(tsleep, wakeup_one_of_n)
 out:
 	if (w1.exited < (uint32_t)n) {
 		wakeup(&w1.ident);	/* after a failure: let them go */
-		EXPECT_TRUE(ktest_poll(&w1.exited, n, 200, 12000 * MS));
+		EXPECT_TRUE(ktest_poll(&w1.exited, n, 200,
+		    (w1.timo_s + 2) * 1000 * MS));
 	}
 	CPUMASK_ASSZERO(used);
 	for (i = 0; i < n; i++) {

@@ -36,7 +36,9 @@ SUBSET_PCT = 50                # a random 1..SUBSET_MAX suites, not all
 SUBSET_MAX = 4
 REPEAT_PCT = 30                # of the subsets: repeat=2 or 3
 SOLO_CPUS = 8                  # multi-TCG boots this big run alone
-MAX_SMP = 32                   # the kernel's MAXCPU
+MAX_SMP = 64                   # SMP= at most: what a soak boot affords
+BIG_SMP = 32                   # above this, boots get BIG_MEM of RAM
+BIG_MEM = "-m 512"
 
 SOAK_DIR = os.path.join(BUILD, "soak")
 LOG_DIR = os.path.join(SOAK_DIR, "logs")
@@ -140,9 +142,12 @@ def boot_timeout(cfg):
 def soak_boot(i, cfg, kernel):
     """The matrix row of configuration number i (1-based)."""
     det = cfg["tcg"] == "det"
+    args = [DET_ARGS] if det else []
+    if cfg["cpus"] > BIG_SMP:
+        args.append(BIG_MEM)
     return Boot("soak-%04d" % i, str(cfg["cpus"]),
                 "single" if det else cfg["tcg"], cmdline(cfg), PASS,
-                args=DET_ARGS if det else "", timeout=boot_timeout(cfg),
+                args=" ".join(args), timeout=boot_timeout(cfg),
                 kernel=kernel, solo=(cfg["tcg"] == "multi" and
                                      cfg["cpus"] >= SOLO_CPUS))
 
