@@ -12,14 +12,20 @@
  * b (the next CPU) and up to two others r:
  *   1. x takes FF_NTOK tokens and enters a critical section, so its
  *      thread is never switched out (a holder switched out lets its
- *      tokens go; untimely_switch=1 would do that at any crit_exit) and
- *      x stops draining its FIFOs; one thread per token on b asks for
- *      it, so every release by x grants the token to b;
+ *      tokens go; untimely_switch=1 would do that at any crit_exit); b
+ *      fills its FIFO to x past the half (as its once-per-tick re-sends
+ *      of open requests do at hz=1000), then one thread per token on b
+ *      asks for it, so every release by x grants the token to b.  The
+ *      first of them waits for room toward x, so x serves its FIFOs
+ *      while it waits for the asks (a request to the holder is refused,
+ *      its bit stays in t_reqmask);
  *   2. a blocker thread on b enters a critical section (b stops draining
- *      its FIFOs) and x fills its FIFO to b up to where the last grant
- *      will have to wait for room;
- *   3. threads on each r ask x for every token; the requests wait in the
- *      FIFOs r -> x (with the re-sends each clock tick of r makes);
+ *      its FIFOs; x still serves its own until b is blocked) and x fills
+ *      its FIFO to b up to where the last grant will have to wait for
+ *      room;
+ *   3. x stops draining; threads on each r ask x for every token; the
+ *      requests wait in the FIFOs r -> x (with the re-sends each clock
+ *      tick of r makes);
  *   4. x releases the tokens: each grant sends b a message, the last one
  *      waits for room and drains the requests from r, which now must go
  *      to b, whose FIFO is full;
@@ -28,6 +34,12 @@
  * x's deepest drain nesting (gd_ipiq_nest_max) must stay at most 2 (the
  * wait for room, plus one grant made in it), every thread gets its token
  * and exits, and the threads of one token never overlap.
+ *
+ * The soak (SEED=20261207, boot 11: -smp 6, hz=1000, untimely_switch=1,
+ * chaos) found the first version of this test deadlocked in step 1: b's
+ * re-sends had filled its FIFO to x, b's next ask waited for room, and x
+ * waited for that ask without draining.  Step 1's pre-fill makes that
+ * situation every run.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -70,6 +82,9 @@ static struct {
 	volatile uint32_t blocker_done;
 	volatile uint32_t release;	/* the blocker may leave */
 	volatile uint32_t fills;	/* fillers run on b */
+	volatile uint32_t prefills;	/* b's fillers toward x, queued */
+	volatile uint32_t prefilled;	/* ... b is done queueing them */
+	volatile uint32_t prefills_run;	/* ... run on x */
 	struct globaldata *x;
 	int		r[FF_NR];
 	int		nr;
@@ -128,17 +143,25 @@ ff_blocker(void *arg __unused)
 	ff.blocker_done = 1;
 }
 
-/* Spin (x holds tokens: no sleeping) until *w >= v, at most FF_WAIT_S. */
+/*
+ * Spin (x holds tokens: no sleeping) until *w >= v, at most FF_WAIT_S;
+ * `serve`: serving x's FIFOs meanwhile (steps 1 and 2: b may wait for
+ * room toward x).
+ */
 static bool
-ff_spin_until(volatile uint32_t *w, uint32_t v)
+ff_spin_until(volatile uint32_t *w, uint32_t v, bool serve)
 {
 	uint64_t end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
 
-	while (*w < v && cpu_ticks() < end)
+	while (*w < v && cpu_ticks() < end) {
+		if (serve)
+			lwkt_process_ipiq();
 		cpu_pause();
+	}
 	return *w >= v;
 }
 
+/* Step 1: until cpu has asked for every token, serving x's FIFOs. */
 static bool
 ff_bits_set(int cpu, int ntok)
 {
@@ -149,9 +172,33 @@ ff_bits_set(int cpu, int ntok)
 		while (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, cpu)) {
 			if (cpu_ticks() >= end)
 				return false;
+			lwkt_process_ipiq();
 			cpu_pause();
 		}
 	return true;
+}
+
+static void
+ff_prefill_run(void *arg __unused, int arg2 __unused,
+    struct intrframe *f __unused)
+{
+	atomic_add_int(&ff.prefills_run, 1);
+}
+
+/*
+ * On b (a message from x): queue no-ops toward x until the FIFO is past
+ * the half at which a sender waits for room (sys/ipiq2.h), without ever
+ * waiting (x does not drain yet).
+ */
+static void
+ff_prefill(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
+{
+	struct lwkt_ipiq *ip = &mycpu->gd_ipiq[ff.x->gd_cpuid];
+
+	while (lwkt_ipiq_fill(ip) <= MAXCPUFIFO / 2 &&
+	    lwkt_send_ipiq3_nowait(ff.x, ff_prefill_run, NULL, 0) == 0)
+		ff.prefills++;
+	ff.prefilled = 1;
 }
 
 /*
@@ -235,6 +282,9 @@ KTEST(token, forward_full_fifo)
 	dropped0 = gd->gd_cnt_tok_fwd_dropped;
 	for (i = 0; i < FF_NTOK; i++)
 		EXPECT_PTR_EQ(ff_tok[i].t_cpu, gd);
+	lwkt_send_ipiq(bgd, ff_prefill, NULL);
+	EXPECT_TRUE(ff_spin_until(&ff.prefilled, 1, false));
+	EXPECT_GT(lwkt_ipiq_fill(&bgd->gd_ipiq[me]), MAXCPUFIFO / 2);
 	for (i = 0; i < FF_NTOK; i++)
 		ff_spawn(kt, b, i);
 	EXPECT_TRUE(ff_bits_set(b, FF_NTOK));
@@ -242,11 +292,11 @@ KTEST(token, forward_full_fifo)
 	/* 2: b stops draining; x fills its FIFO to b. */
 	EXPECT_EQ(lwkt_create(ff_blocker, NULL, &btd, NULL, 0, b,
 	    "tok_fwd_block"), 0);
-	EXPECT_TRUE(ff_spin_until(&ff.blocking, 1));
+	EXPECT_TRUE(ff_spin_until(&ff.blocking, 1, true));
 	for (i = 0; i < FF_NFILL; i++)
 		lwkt_send_ipiq3(bgd, ff_fill, NULL, 0);
 
-	/* 3: the CPUs r queue their requests toward x. */
+	/* 3: x stops draining; the CPUs r queue their requests toward x. */
 	for (k = 0; k < ff.nr; k++)
 		for (i = 0; i < FF_NTOK; i++)
 			ff_spawn(kt, ff.r[k], i);
@@ -263,6 +313,7 @@ KTEST(token, forward_full_fifo)
 	EXPECT_TRUE(ktest_poll(&ff.blocker_done, 1, 1000, FF_WAIT_S * SEC));
 	EXPECT_TRUE(ktest_poll(&ff.exited, nthreads, 1000, FF_WAIT_S * SEC));
 	EXPECT_TRUE(ktest_poll(&ff.fills, FF_NFILL, 1000, FF_WAIT_S * SEC));
+	EXPECT_EQ(ff.prefills_run, ff.prefills);
 	EXPECT_EQ(ff.got, nthreads);
 	EXPECT_EQ(ff.overlap, 0);
 	EXPECT_LE(nest, 2);
