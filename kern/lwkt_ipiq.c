@@ -83,9 +83,9 @@ uint32_t ipiq_fifo_half = MAXCPUFIFO / 2;
 _Static_assert(sizeof(struct lwkt_ipiq) == 128, "two cache lines");
 _Static_assert(offsetof(struct lwkt_ipiq, ip_rindex) == 64,
     "the target's indices start the second cache line");
-_Static_assert(MAXCPU * (sizeof(struct lwkt_ipiq) +
-    IPIQ_FIFO_MIN * sizeof(struct lwkt_ipiq_entry)) <= IPIQ_CPU_BYTES_MAX,
-    "MAXCPU CPUs fit IPIQ_CPU_BYTES_MAX at the smallest depth");
+_Static_assert((sizeof(struct lwkt_ipiq) +
+    IPIQ_FIFO_MIN * sizeof(struct lwkt_ipiq_entry)) * MAXCPU <=
+    IPIQ_CPU_BYTES_MAX, "MAXCPU CPUs fit at the smallest depth");
 
 uint32_t
 lwkt_ipiq_cpu_bytes(int n, uint32_t depth)

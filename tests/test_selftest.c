@@ -173,12 +173,12 @@ KTEST_FLAGS(selftest, panic_fifo_full, KT_MANUAL)
 	ASSERT_TRUE(ktest_poll(&cli_ready, 1, 1000, 5000000));
 	crit_enter();
 	ip = &mycpu->gd_ipiq[1];
-	for (i = 0; i < MAXCPUFIFO; i++)
+	for (i = 0; i < (int)ipiq_fifo_depth; i++)
 		if (lwkt_send_ipiq_nowait(t, fifo_nop, NULL) != 0)
 			break;
-	ASSERT_GT(lwkt_ipiq_fill(ip), MAXCPUFIFO / 2);
-	panic("selftest: cpu 0 panics with its FIFO to cpu 1 %u/%d full and "
-	    "cpu 1's interrupts off", lwkt_ipiq_fill(ip), MAXCPUFIFO);
+	ASSERT_GT(lwkt_ipiq_fill(ip), ipiq_fifo_half);
+	panic("selftest: cpu 0 panics with its FIFO to cpu 1 %u/%u full and "
+	    "cpu 1's interrupts off", lwkt_ipiq_fill(ip), ipiq_fifo_depth);
 }
 
 /*

@@ -1118,11 +1118,11 @@ KTEST(token, switch_no_drain)
 	EXPECT_EQ(sd.blocking, 1);
 	/* Over half full towards it, without waiting for room. */
 	crit_enter();
-	while (lwkt_ipiq_fill(&gd->gd_ipiq[cpu]) <= MAXCPUFIFO / 2 &&
-	    sent < MAXCPUFIFO &&
+	while (lwkt_ipiq_fill(&gd->gd_ipiq[cpu]) <= ipiq_fifo_half &&
+	    sent < ipiq_fifo_depth &&
 	    lwkt_send_ipiq3_nowait(ogd, sd_nop, NULL, 0) == 0)
 		sent++;
-	EXPECT_GT(lwkt_ipiq_fill(&gd->gd_ipiq[cpu]), MAXCPUFIFO / 2);
+	EXPECT_GT(lwkt_ipiq_fill(&gd->gd_ipiq[cpu]), ipiq_fifo_half);
 	EXPECT_EQ(sd.blocker_done, 0);	/* it did not drain meanwhile */
 	crit_exit();
 	/* Switch out holding it: the switch grants it to the waiter. */

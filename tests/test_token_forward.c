@@ -10,7 +10,7 @@
  *
  * The test builds that situation on purpose, with CPU x (the test's CPU),
  * b (the next CPU) and up to two others r:
- *   1. x takes FF_NTOK tokens and enters a critical section, so its
+ *   1. x takes ff.ntok tokens and enters a critical section, so its
  *      thread is never switched out (a holder switched out lets its
  *      tokens go; untimely_switch=1 would do that at any crit_exit); b
  *      fills its FIFO to x past the half (as its once-per-tick re-sends
@@ -62,22 +62,22 @@
 #define FF_HOLD_S	5		/* < the 10 s FIFO-wait panic */
 
 /*
- * Tokens: each CPU's requests for all of them fit in its FIFO to x below
- * the half at which a sender waits (ipiq2.h), as x does not drain.
+ * Tokens (ff.ntok, a quarter of the boot-time FIFO depth): each CPU's
+ * requests for all of them fit in its FIFO to x below the half at which a
+ * sender waits (ipiq2.h), as x does not drain.  Fillers x sends b first
+ * (ff.nfill): the last of the grants finds the FIFO over half.
  */
-#define FF_NTOK		(MAXCPUFIFO / 4)
-/* Fillers x sends b first: the last of FF_NTOK grants finds it over half. */
-#define FF_NFILL	(MAXCPUFIFO / 2 - FF_NTOK + 2)
+#define FF_NTOK_MAX	(MAXCPUFIFO / 4)
 #define FF_NR		2		/* CPUs r used at most */
 
-static struct lwkt_token ff_tok[FF_NTOK];
+static struct lwkt_token ff_tok[FF_NTOK_MAX];
 static bool ff_ready;
 
 static struct {
 	volatile uint32_t got;		/* threads that got their token */
 	volatile uint32_t exited;
 	volatile uint32_t overlap;	/* a token's holders overlapped */
-	volatile uint32_t inside[FF_NTOK];
+	volatile uint32_t inside[FF_NTOK_MAX];
 	volatile uint32_t blocking;	/* the blocker is in its section */
 	volatile uint32_t blocker_done;
 	volatile uint32_t release;	/* the blocker may leave */
@@ -86,6 +86,8 @@ static struct {
 	volatile uint32_t prefilled;	/* ... b is done queueing them */
 	volatile uint32_t prefills_run;	/* ... run on x */
 	struct globaldata *x;
+	int		ntok;
+	int		nfill;
 	int		r[FF_NR];
 	int		nr;
 } ff;
@@ -195,7 +197,7 @@ ff_prefill(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
 {
 	struct lwkt_ipiq *ip = &mycpu->gd_ipiq[ff.x->gd_cpuid];
 
-	while (lwkt_ipiq_fill(ip) <= MAXCPUFIFO / 2 &&
+	while (lwkt_ipiq_fill(ip) <= ipiq_fifo_half &&
 	    lwkt_send_ipiq3_nowait(ff.x, ff_prefill_run, NULL, 0) == 0)
 		ff.prefills++;
 	ff.prefilled = 1;
@@ -218,11 +220,11 @@ ff_requests_queued(void)
 		ready = 0;
 		for (k = 0; k < ff.nr; k++) {
 			ip = &globaldata_find(ff.r[k])->gd_ipiq[ff.x->gd_cpuid];
-			for (i = 0; i < FF_NTOK; i++)
+			for (i = 0; i < ff.ntok; i++)
 				if (!CPUMASK_TESTBIT(ff_tok[i].t_reqmask, ff.r[k]))
 					break;
-			if (i == FF_NTOK ||
-			    lwkt_ipiq_fill(ip) > MAXCPUFIFO / 2)
+			if (i == ff.ntok ||
+			    lwkt_ipiq_fill(ip) > ipiq_fifo_half)
 				ready++;
 		}
 		if (ready == ff.nr)
@@ -251,7 +253,7 @@ ff_fill(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
 KTEST(token, forward_full_fifo)
 {
 	struct globaldata *gd = mycpu, *bgd;
-	struct lwkt_tokref ref[FF_NTOK];
+	struct lwkt_tokref ref[FF_NTOK_MAX];
 	thread_t btd;
 	uint64_t dropped0;
 	uint32_t nthreads, nest;
@@ -262,49 +264,52 @@ KTEST(token, forward_full_fifo)
 		return;
 	}
 	if (!ff_ready) {
-		for (i = 0; i < FF_NTOK; i++)
+		for (i = 0; i < FF_NTOK_MAX; i++)
 			lwkt_token_init(&ff_tok[i], "test_forward");
 		ff_ready = true;
 	}
 	memset((void *)&ff, 0, sizeof(ff));
 	ff.x = gd;
+	ff.ntok = (int)ipiq_fifo_depth / 4;
+	ff.nfill = (int)ipiq_fifo_half - ff.ntok + 2;
+	KKASSERT(ff.ntok <= FF_NTOK_MAX);
 	bgd = globaldata_find(b);
 	for (c = ktest_next_cpu(b); c != me && ff.nr < FF_NR;
 	    c = ktest_next_cpu(c))
 		ff.r[ff.nr++] = c;
-	nthreads = FF_NTOK * (1 + ff.nr);
+	nthreads = ff.ntok * (1 + ff.nr);
 
 	/* 1: x holds every token, for good; b asks for each. */
-	for (i = 0; i < FF_NTOK; i++)
+	for (i = 0; i < ff.ntok; i++)
 		lwkt_gettoken(&ref[i], &ff_tok[i]);
 	crit_enter();
 	gd->gd_ipiq_nest_max = gd->gd_ipiq_nest;
 	dropped0 = gd->gd_cnt_tok_fwd_dropped;
-	for (i = 0; i < FF_NTOK; i++)
+	for (i = 0; i < ff.ntok; i++)
 		EXPECT_PTR_EQ(ff_tok[i].t_cpu, gd);
 	lwkt_send_ipiq(bgd, ff_prefill, NULL);
 	EXPECT_TRUE(ff_spin_until(&ff.prefilled, 1, false));
-	EXPECT_GT(lwkt_ipiq_fill(&bgd->gd_ipiq[me]), MAXCPUFIFO / 2);
-	for (i = 0; i < FF_NTOK; i++)
+	EXPECT_GT(lwkt_ipiq_fill(&bgd->gd_ipiq[me]), ipiq_fifo_half);
+	for (i = 0; i < ff.ntok; i++)
 		ff_spawn(kt, b, i);
-	EXPECT_TRUE(ff_bits_set(b, FF_NTOK));
+	EXPECT_TRUE(ff_bits_set(b, ff.ntok));
 
 	/* 2: b stops draining; x fills its FIFO to b. */
 	EXPECT_EQ(lwkt_create(ff_blocker, NULL, &btd, NULL, 0, b,
 	    "tok_fwd_block"), 0);
 	EXPECT_TRUE(ff_spin_until(&ff.blocking, 1, true));
-	for (i = 0; i < FF_NFILL; i++)
+	for (i = 0; i < ff.nfill; i++)
 		lwkt_send_ipiq3(bgd, ff_fill, NULL, 0);
 
 	/* 3: x stops draining; the CPUs r queue their requests toward x. */
 	for (k = 0; k < ff.nr; k++)
-		for (i = 0; i < FF_NTOK; i++)
+		for (i = 0; i < ff.ntok; i++)
 			ff_spawn(kt, ff.r[k], i);
 	EXPECT_TRUE(ff_requests_queued());
 
 	/* 4: release, in reverse order of taking. */
 	ff.release = 1;
-	for (i = FF_NTOK - 1; i >= 0; i--)
+	for (i = ff.ntok - 1; i >= 0; i--)
 		lwkt_reltoken(&ref[i]);
 	nest = gd->gd_ipiq_nest_max;
 	crit_exit();
@@ -312,7 +317,7 @@ KTEST(token, forward_full_fifo)
 	/* 5: everyone gets its token and leaves. */
 	EXPECT_TRUE(ktest_poll(&ff.blocker_done, 1, 1000, FF_WAIT_S * SEC));
 	EXPECT_TRUE(ktest_poll(&ff.exited, nthreads, 1000, FF_WAIT_S * SEC));
-	EXPECT_TRUE(ktest_poll(&ff.fills, FF_NFILL, 1000, FF_WAIT_S * SEC));
+	EXPECT_TRUE(ktest_poll(&ff.fills, ff.nfill, 1000, FF_WAIT_S * SEC));
 	EXPECT_EQ(ff.prefills_run, ff.prefills);
 	EXPECT_EQ(ff.got, nthreads);
 	EXPECT_EQ(ff.overlap, 0);

@@ -751,20 +751,23 @@ KTEST(tsleep, exit_interlocked)
  */
 
 #define WR_FULL		((1u << (TSLEEP_WAKEUP_RECS - 1) << 1) - 1)
-#define WR_PER_HOLDER	(MAXCPUFIFO / 2)	/* sends that never wait for room */
-#define WR_HOLDERS	howmany(TSLEEP_WAKEUP_RECS, WR_PER_HOLDER)
+/*
+ * Chains per held CPU: sends that never wait for room (ipiq_fifo_half, set
+ * at boot); so many held CPUs that their FIFOs take the whole pool.
+ */
+#define WR_HOLDERS_MAX	howmany(TSLEEP_WAKEUP_RECS, IPIQ_FIFO_MIN / 2)
 #define WR_HOLD_US	(3000 * MS)		/* bound on a hold */
 
 static struct {
 	volatile uint32_t ids[TSLEEP_HASH];	/* the idents: &ids[i] */
-	const volatile void *ident[WR_HOLDERS];
-	int		cpu[WR_HOLDERS];
+	const volatile void *ident[WR_HOLDERS_MAX];
+	int		cpu[WR_HOLDERS_MAX];
 	volatile uint32_t ready;
 	volatile uint32_t go;
 	volatile uint32_t holding;
 	volatile uint32_t saw_empty;	/* a holder saw the pool empty */
 	volatile uint32_t done;
-	volatile int	err[WR_HOLDERS];
+	volatile int	err[WR_HOLDERS_MAX];
 } wr;
 
 /*
@@ -801,10 +804,13 @@ wr_holder(void *arg)
 KTEST(tsleep, wakeup_records_run_out)
 {
 	uint32_t used = 0, slot;
-	int k, i, n;
+	int per = (int)ipiq_fifo_half;
+	int holders = howmany(TSLEEP_WAKEUP_RECS, per), k, i, n;
 
-	if (mycpuid != 0 || cpumask_count(smp_active_mask) < WR_HOLDERS + 1) {
-		ktest_skip(kt, "needs cpu 0 and WR_HOLDERS more CPUs");
+	KKASSERT(holders <= WR_HOLDERS_MAX);
+	if (mycpuid != 0 || cpumask_count(smp_active_mask) < holders + 1) {
+		ktest_skip(kt, "needs cpu 0 and TSLEEP_WAKEUP_RECS / "
+		    "ipiq_fifo_half more CPUs");
 		return;
 	}
 	memset((void *)&wr, 0, sizeof(wr));
@@ -815,7 +821,7 @@ KTEST(tsleep, wakeup_records_run_out)
 	 * take the chain there first and overfill that CPU's FIFO: seen in
 	 * the soak with chaos, which leaves such sleepers).
 	 */
-	for (i = 0, k = 0; i < TSLEEP_HASH && k < WR_HOLDERS; i++) {
+	for (i = 0, k = 0; i < TSLEEP_HASH && k < holders; i++) {
 		slot = tsleep_slot(&wr.ids[i]);
 		if (used & (1u << (slot & 31)) || slot >= 32 ||
 		    !cpumask_empty(tsleep_slot_cpus(&wr.ids[i])))
@@ -825,25 +831,25 @@ KTEST(tsleep, wakeup_records_run_out)
 		wr.cpu[k] = nth_cpu(k + 1);
 		k++;
 	}
-	ASSERT_EQ(k, WR_HOLDERS);
-	for (k = 0; k < WR_HOLDERS; k++)
+	ASSERT_EQ(k, holders);
+	for (k = 0; k < holders; k++)
 		ASSERT_EQ(lwkt_create(wr_holder, (void *)(uintptr_t)k, NULL, NULL,
 		    0, wr.cpu[k], "wrhold_%d", k), 0);
-	EXPECT_TRUE(ktest_poll(&wr.ready, WR_HOLDERS, 100, WR_HOLD_US));
+	EXPECT_TRUE(ktest_poll(&wr.ready, holders, 100, WR_HOLD_US));
 	EXPECT_EQ(mycpu->gd_wakeup_free, WR_FULL);
 	wr.go = 1;
-	EXPECT_TRUE(ktest_poll(&wr.holding, WR_HOLDERS, 100, WR_HOLD_US));
+	EXPECT_TRUE(ktest_poll(&wr.holding, holders, 100, WR_HOLD_US));
 	/* One wakeup more than the pool holds; the last waits for a record. */
 	n = TSLEEP_WAKEUP_RECS + 1;
 	for (i = 0; i < n; i++)
-		wakeup(wr.ident[i % WR_HOLDERS]);
-	EXPECT_TRUE(ktest_poll(&wr.done, WR_HOLDERS, 100, 2 * WR_HOLD_US));
+		wakeup(wr.ident[i % holders]);
+	EXPECT_TRUE(ktest_poll(&wr.done, holders, 100, 2 * WR_HOLD_US));
 	EXPECT_EQ(wr.saw_empty, 1);
-	for (k = 0; k < WR_HOLDERS; k++)
+	for (k = 0; k < holders; k++)
 		EXPECT_EQ(wr.err[k], 0);
 	/* Every chain ended and gave its record back. */
 	EXPECT_TRUE(ktest_poll(&mycpu->gd_wakeup_free, WR_FULL, 100, WR_HOLD_US));
 	ktest_log(kt, "%d wakeups over %d held CPU(s), %d chains per CPU "
-	    "before the pool (%d) ran out", n, WR_HOLDERS, WR_PER_HOLDER,
+	    "before the pool (%d) ran out", n, holders, per,
 	    TSLEEP_WAKEUP_RECS);
 }
