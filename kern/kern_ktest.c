@@ -25,6 +25,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/backoff.h>
 #include <sys/globaldata.h>
 #include <sys/cons.h>
 #include <sys/counters.h>
@@ -240,6 +241,30 @@ uint64_t
 ktest_us_since(uint64_t tsc)
 {
 	return cpu_ticks_to_us(cpu_ticks() - tsc);
+}
+
+/* Pass counters of ktest_relax(), one per CPU (each written by its own). */
+static uint32_t kt_relax_spins[MAXCPU];
+
+void
+ktest_relax(void)
+{
+	backoff_pass(&kt_relax_spins[mycpuid], 0);
+}
+
+void
+ktest_relax_ipiq(void)
+{
+	backoff_pass(&kt_relax_spins[mycpuid], BACKOFF_IPIQ);
+}
+
+void
+ktest_hold_us(uint32_t us)
+{
+	uint64_t t0 = cpu_ticks();
+
+	while (ktest_us_since(t0) < us)
+		ktest_relax();
 }
 
 bool

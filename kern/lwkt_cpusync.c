@@ -19,6 +19,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/backoff.h>
 #include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
@@ -129,7 +130,7 @@ cpusync_wait(struct lwkt_cpusync *cs, uint32_t want, const char *phase)
 	cpu_enable_intr();
 	while (cs->cs_count != want) {
 		lwkt_process_ipiq();
-		lwkt_ipiq_backoff(&spins);	/* bounded halt, kern/lwkt_ipiq.c */
+		backoff_pass(&spins, BACKOFF_IPIQ);
 		us = cpu_ticks_to_us(cpu_ticks() - t0);
 		if (us > CPUSYNC_WARN_US && !warned) {
 			warned = true;

@@ -57,6 +57,7 @@
  */
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/backoff.h>
 #include <sys/chaos.h>
 #include <sys/globaldata.h>
 #include <sys/cpusync.h>
@@ -72,8 +73,6 @@
 #define IPIQ_PANIC_US	10000000	/* and panic after 10 s */
 #define IPIQ_DRAIN_NEST_MAX 16		/* nested drains per CPU */
 #define IPIQ_HELD_SPINS	64		/* held: idle passes before halting */
-#define IPIQ_BACKOFF_SPINS 64		/* wait loops: passes before a halt */
-#define IPIQ_BACKOFF_US	50		/* wait loops: longest halt */
 
 bool ipiq_optimized = true;
 uint32_t ipiq_fifo_depth = MAXCPUFIFO;
@@ -140,36 +139,6 @@ lwkt_ipiq_init_cpu(struct globaldata *gd)
 }
 
 /*
- * Waits that may last (FIFO room, lwkt_wait_ipiq, a cpusync master's
- * wait) poll IPIQ_BACKOFF_SPINS times with a pause, then halt until the
- * next interrupt, with a one-shot timer IPIQ_BACKOFF_US from now as the
- * wake-up: what they wait for is another CPU's store, which sends no
- * interrupt, so the halt is a bounded back-off, not a sleep.  Our own
- * incoming messages wake it sooner (the IPI of the source that signals
- * us).  The caller is in a critical section, so the timer interrupt is
- * only recorded (RQF_TIMER) and the crit_exit() after the wait runs the
- * systimers and re-arms the timer for them; if the wait ends first, a
- * systimer due before our one-shot runs when the one-shot fires, at most
- * IPIQ_BACKOFF_US late.  Without a usable timer, only the pause.
- */
-void
-lwkt_ipiq_backoff(uint32_t *spins)
-{
-	struct globaldata *gd = mycpu;
-
-	cpu_pause();
-	if (++*spins < IPIQ_BACKOFF_SPINS || !cpu_timer_ready())
-		return;
-	*spins = 0;
-	cpu_disable_intr();
-	if (!lwkt_ipiq_work_pending(gd)) {
-		cpu_timer_reload(cpu_tsc_hz / 1000000 * IPIQ_BACKOFF_US);
-		cpu_idle_halt();
-	}
-	cpu_enable_intr();
-}
-
-/*
  * The FIFO is more than half full: make sure the target has been signalled
  * (a FIFO can fill with passive messages while no IPI is pending,
  * LWKT-SPEC §10b), then serve our own incoming messages with interrupts
@@ -191,7 +160,7 @@ lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
 	t0 = cpu_ticks();
 	while (lwkt_ipiq_fill(ip) > ipiq_fifo_depth / 4) {
 		lwkt_process_ipiq();
-		lwkt_ipiq_backoff(&spins);
+		backoff_pass(&spins, BACKOFF_IPIQ);
 		us = cpu_ticks_to_us(cpu_ticks() - t0);
 		if (us > IPIQ_WARN_US && !warned) {
 			warned = true;
@@ -409,7 +378,7 @@ lwkt_wait_ipiq(struct globaldata *target, uint32_t seq)
 	t0 = cpu_ticks();
 	while ((int32_t)(ip->ip_xindex - seq) < 0) {
 		lwkt_process_ipiq();
-		lwkt_ipiq_backoff(&spins);
+		backoff_pass(&spins, BACKOFF_IPIQ);
 		us = cpu_ticks_to_us(cpu_ticks() - t0);
 		if (us > IPIQ_WARN_US && !warned) {
 			warned = true;

@@ -503,7 +503,7 @@ so_variant(struct ktest_ctx *kt, const char *name, cpumask_t m1, cpumask_t m2)
 	/* At least 10 ms, and until every CPU outside beat twice. */
 	t0 = cpu_ticks();
 	do {
-		cpu_delay_us(1 * MS);
+		ktest_hold_us(1 * MS);
 		moved = true;
 		for (cpu = 0; cpu < ncpus; cpu++)
 			if (CPUMASK_TESTBIT(outside, cpu) &&
@@ -756,7 +756,7 @@ cm_thread(struct ktest_ctx *kt, void *arg __unused)
 	atomic_add_int(&cm.started, 1);
 	t0 = cpu_ticks();
 	while (cm.started < cm.nmasters && ktest_us_since(t0) < 2000 * MS)
-		cpu_pause();
+		ktest_relax();
 	t0 = cpu_ticks();
 	for (i = 0; i < CM_ITERS; i++) {
 		if (i >= CM_MIN_ITERS && ktest_us_since(t0) > CM_BUDGET_US)
@@ -850,7 +850,7 @@ cp_blocker(void *arg __unused)
 	cp.b_in = 1;
 	t0 = cpu_ticks();
 	while (!cp.b_go && ktest_us_since(t0) < CP_BLOCK_US)
-		cpu_pause();
+		ktest_relax();
 	crit_exit();
 	cp.b_out = 1;
 }
@@ -924,7 +924,7 @@ cm_pair(struct ktest_ctx *kt)
 	cp.b_go = 1;
 	t0 = cpu_ticks();
 	while (!cp.x_started && ktest_us_since(t0) < CP_BLOCK_US)
-		cpu_pause();
+		ktest_relax();
 	started_in_time = cp.x_started;
 	lwkt_cpusync_finish(&cp.cs_t);
 
@@ -1031,7 +1031,7 @@ mh_wait(volatile uint32_t *word, uint64_t us)
 		if (ktest_us_since(t0) >= us)
 			return false;
 		lwkt_process_ipiq();
-		cpu_pause();
+		ktest_relax_ipiq();
 	}
 	return true;
 }

@@ -75,7 +75,7 @@ spin_for(volatile uint32_t *word, uint32_t us)
 	while (*word == 0) {
 		if (ktest_us_since(t0) >= us)
 			return false;
-		cpu_pause();
+		ktest_relax();
 	}
 	return true;
 }
@@ -294,7 +294,7 @@ a2a_sender(struct ktest_ctx *kt, void *arg __unused)
 	ok = true;
 	t0 = cpu_ticks();
 	while (a2a.arrive_crit < n && (ok = ktest_us_since(t0) < A2A_WAIT_US))
-		cpu_pause();
+		ktest_relax();
 	if (ok) {
 		k = MIN(A2A_HOLD, a2a.per_pair);
 		for (i = 0; i < nt; i++)
@@ -488,7 +488,7 @@ dc_holder(void *arg __unused)
 	t1 = cpu_ticks();
 	while (ktest_us_since(t1) < DC_HOLD_US || ((gd->gd_reqflags & RQF_IPIQ) ==
 	    0 && ktest_us_since(t1) < DC_WAIT_US))
-		cpu_pause();
+		ktest_relax();
 	dc.ipi_recv = gd->gd_cnt_ipi_recv - recv0;
 	dc.req_ipiq = gd->gd_reqflags & RQF_IPIQ;
 	dc.held_us = ktest_us_since(t0);

@@ -763,7 +763,7 @@ sr_d(void *arg __unused)
 	crit_enter();
 	stale.d_ready = 1;
 	while (!stale.d_go && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	if (!stale.d_go) {
 		stale.d_timeout = 1;
 		crit_exit();

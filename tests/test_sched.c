@@ -688,7 +688,7 @@ aq_acquirer(void *arg __unused)
 		if (cpu_ticks() > end)
 			return;			/* the test fails by name */
 		else
-			cpu_pause();
+			ktest_relax();
 	lwkt_acquire(aq.victim);
 	aq.flags_at_acquire = aq.victim->td_flags;
 	aq.acquired = 1;
@@ -1254,7 +1254,7 @@ ho_main(void *arg __unused)
 	ho.chaos0 = CHAOS_FIRED_CPU(CHAOS_RESCHED, mycpuid);
 	ho.ready = 1;
 	while (!ho.go && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	if (ho.go) {
 		lwkt_process_ipiq();
 		ho.check();

@@ -47,7 +47,7 @@ spin_for(volatile uint32_t *word, uint32_t target, uint32_t us)
 	while (*word < target) {
 		if (cpu_ticks() >= end)
 			return false;
-		cpu_pause();
+		ktest_relax();
 	}
 	return true;
 }
@@ -439,7 +439,7 @@ KTEST(spinlock, shared_no_torn)
 	spin_lock_shared(&sh_lock);
 	pr.r1_in = 1;
 	spin_for(&pr.w_try, 1, 1000 * MS);
-	cpu_delay_us(20 * MS);		/* it spins meanwhile */
+	ktest_hold_us(20 * MS);		/* it spins meanwhile */
 	w_seen = pr.w_in;
 	pr.r1_out = 1;
 	spin_unlock_shared(&sh_lock);

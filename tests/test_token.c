@@ -341,7 +341,7 @@ sb_interferer(void *arg __unused)
 	sb.was_stale = lwkt_token_is_stale(&ref);
 	sb.inside = 1;
 	wakeup(&sb.inside);
-	cpu_delay_us(SB_HOLD_US);	/* runs, never blocks, holding it */
+	ktest_hold_us(SB_HOLD_US);	/* runs, never blocks, holding it */
 	sb.misses = gd->gd_cnt_preempt_miss - miss0;
 	sb.inside = 0;
 	lwkt_reltoken(&ref);
@@ -385,7 +385,7 @@ sb_round(struct ktest_ctx *kt, bool interfere)
 		if (cpu != gd->gd_cpuid) {
 			/* While we run holding it, it must wait. */
 			lwkt_schedule(sb.td);
-			cpu_delay_us(SB_HOLD_US);
+			ktest_hold_us(SB_HOLD_US);
 			early_inside = sb.inside;
 			crit_enter();
 		} else {
@@ -513,14 +513,14 @@ KTEST(token, running_holder_keeps)
 		end = t0 + cpu_tsc_hz;
 		while (!CPUMASK_TESTBIT(rh_tok.t_reqmask, cpu) &&
 		    rh.got == 0 && cpu_ticks() < end)
-			cpu_pause();
+			ktest_relax();
 		asked = CPUMASK_TESTBIT(rh_tok.t_reqmask, cpu);
 		/* Three clock ticks (counted: TSC time may jump under TCG). */
 		t1 = gd->gd_ticks;
 		end = cpu_ticks() + cpu_tsc_hz;
 		while ((gd->gd_ticks - t1 < 3 || ktest_us_since(t0) < hold_us) &&
 		    cpu_ticks() < end)
-			cpu_pause();
+			ktest_relax();
 		got_early = rh.got;
 		rh.released = 1;
 		ticks1 = gd->gd_ticks;
@@ -616,7 +616,7 @@ KTEST(token, preempt_no_token)
 		/* Spin in the region, preemptable, until it has tried. */
 		end = cpu_ticks() + cpu_tsc_hz / 5;	/* 200 ms */
 		while (pn.started == 0 && cpu_ticks() < end)
-			cpu_pause();
+			ktest_relax();
 		got_inside = pn.got;
 		started = pn.started;
 		pn.inside = 0;
@@ -678,7 +678,7 @@ tt_holder(void *arg __unused)
 	tt.inside = 1;
 	end = cpu_ticks() + 2 * cpu_tsc_hz;	/* 2 s safety net */
 	while (tt.release == 0 && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	tt.inside = 0;
 	lwkt_reltoken(&ref);
 	tt.exited = 1;
@@ -1004,12 +1004,12 @@ KTEST(token, handoff_prompt)
 		end = cpu_ticks() + cpu_tsc_hz;
 		while (!CPUMASK_TESTBIT(hp_tok.t_reqmask, cpu) &&
 		    cpu_ticks() < end)
-			cpu_pause();
+			ktest_relax();
 		EXPECT_TRUE(CPUMASK_TESTBIT(hp_tok.t_reqmask, cpu));
 		/* Release right after the other CPU's tick. */
 		t = ogd->gd_ticks;
 		while (ogd->gd_ticks == t && cpu_ticks() < end)
-			cpu_pause();
+			ktest_relax();
 		rel_ticks = ogd->gd_ticks;
 		lwkt_reltoken(&ref);
 		EXPECT_PTR_EQ(hp_tok.t_cpu, ogd);
@@ -1017,7 +1017,7 @@ KTEST(token, handoff_prompt)
 		end = cpu_ticks() + cpu_tsc_hz;
 		while (hp.got == 0 && ogd->gd_ticks - rel_ticks < 5 &&
 		    cpu_ticks() < end)
-			cpu_pause();
+			ktest_relax();
 		EXPECT_TRUE(ktest_poll(&hp.exited, 1, 200, 2000 * MS));
 		EXPECT_EQ(hp.got, 1);
 		if (hp.got && hp.got_ticks != rel_ticks)
@@ -1071,7 +1071,7 @@ sd_blocker(void *arg __unused)
 	sd.blocking = 1;
 	end = cpu_ticks() + 2 * cpu_tsc_hz;
 	while (sd_tok.t_cpu != gd && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	sd.granted_seen = sd_tok.t_cpu == gd;
 	crit_exit();
 	sd.blocker_done = 1;
@@ -1108,13 +1108,13 @@ KTEST(token, switch_no_drain)
 	lwkt_schedule(wtd);
 	end = cpu_ticks() + cpu_tsc_hz;
 	while (!CPUMASK_TESTBIT(sd_tok.t_reqmask, cpu) && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	EXPECT_TRUE(CPUMASK_TESTBIT(sd_tok.t_reqmask, cpu));
 	lwkt_schedule(btd);
 	/* Spin, not sleep: switching out would give the token up now. */
 	end = cpu_ticks() + cpu_tsc_hz;
 	while (sd.blocking == 0 && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	EXPECT_EQ(sd.blocking, 1);
 	/* Over half full towards it, without waiting for room. */
 	crit_enter();

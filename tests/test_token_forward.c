@@ -137,10 +137,10 @@ ff_blocker(void *arg __unused)
 	ff.blocking = 1;
 	end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
 	while (!ff.release && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	end = cpu_ticks() + FF_HOLD_S * cpu_tsc_hz;
 	while (!ff_requests_drained() && cpu_ticks() < end)
-		cpu_pause();
+		ktest_relax();
 	crit_exit();
 	ff.blocker_done = 1;
 }
@@ -156,9 +156,12 @@ ff_spin_until(volatile uint32_t *w, uint32_t v, bool serve)
 	uint64_t end = cpu_ticks() + FF_WAIT_S * cpu_tsc_hz;
 
 	while (*w < v && cpu_ticks() < end) {
-		if (serve)
+		if (serve) {
 			lwkt_process_ipiq();
-		cpu_pause();
+			ktest_relax_ipiq();
+		} else {
+			ktest_relax();
+		}
 	}
 	return *w >= v;
 }
@@ -175,7 +178,7 @@ ff_bits_set(int cpu, int ntok)
 			if (cpu_ticks() >= end)
 				return false;
 			lwkt_process_ipiq();
-			cpu_pause();
+			ktest_relax_ipiq();
 		}
 	return true;
 }
@@ -229,7 +232,7 @@ ff_requests_queued(void)
 		}
 		if (ready == ff.nr)
 			return true;
-		cpu_pause();
+		ktest_relax();
 	} while (cpu_ticks() < end);
 	return false;
 }

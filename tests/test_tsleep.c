@@ -787,14 +787,14 @@ wr_holder(void *arg)
 	atomic_add_int(&wr.ready, 1);
 	t0 = cpu_ticks();
 	while (!wr.go && ktest_us_since(t0) < WR_HOLD_US)
-		cpu_pause();
+		ktest_relax();
 	ef = intr_disable();
 	atomic_add_int(&wr.holding, 1);
 	t0 = cpu_ticks();
 	while (!wr.saw_empty && ktest_us_since(t0) < WR_HOLD_US) {
 		if (waker->gd_wakeup_free == 0)
 			wr.saw_empty = 1;
-		cpu_pause();
+		ktest_relax();
 	}
 	intr_restore(ef);
 	wr.err[k] = tsleep(wr.ident[k], PINTERLOCKED, "wrhold", 5 * hz);

@@ -100,7 +100,7 @@ vm_window(void)
 
 	while (churn.cpu >= 0 && churn.ops == ops &&
 	    ktest_us_since(t0) < VM_WINDOW_US)
-		cpu_pause();
+		ktest_relax();
 }
 
 /*

@@ -93,12 +93,6 @@ void	lwkt_ipiq_wait_room(struct globaldata *gd, struct globaldata *target,
 bool	lwkt_ipiq_allbutself_ok(void);
 /* This CPU has IPIQ work a pass would find (interrupts off, in crit). */
 bool	lwkt_ipiq_work_pending(struct globaldata *gd);
-/*
- * One pass of a wait loop that serves this CPU's IPIQ (kern/lwkt_ipiq.c):
- * a pause, and after IPIQ_BACKOFF_SPINS passes a halt of at most
- * IPIQ_BACKOFF_US.  *spins starts at 0.  Interrupts enabled, in crit.
- */
-void	lwkt_ipiq_backoff(uint32_t *spins);
 
 #define lwkt_send_ipiq_passive(gd, f, a) lwkt_send_ipiq3_passive(gd, f, a, 0)
 #define lwkt_send_ipiq_nowait(gd, f, a)	lwkt_send_ipiq3_nowait(gd, f, a, 0)

@@ -67,6 +67,18 @@ uint64_t ktest_us_since(uint64_t tsc);
  */
 bool	ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 	    uint32_t timeout_us);
+/*
+ * One pass of a test's wait for another CPU's store or for the clock,
+ * instead of cpu_pause(): backoff_pass() (sys/backoff.h) with a pass
+ * counter per CPU, so a long wait halts between interrupts instead of
+ * spinning (host time grows with N otherwise).  Interrupts on or off, in
+ * or out of a critical section; it never drains the IPIQ.
+ */
+void	ktest_relax(void);
+/* The same, for a loop that drains this CPU's IPIQ itself. */
+void	ktest_relax_ipiq(void);
+/* Stay on this CPU for `us` (running, never blocking), with ktest_relax(). */
+void	ktest_hold_us(uint32_t us);
 /* The lowest online CPU other than this one; this one if it is alone. */
 int	ktest_other_cpu(void);
 /* Some work (n steps) the compiler cannot drop. */
