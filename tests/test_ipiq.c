@@ -1415,6 +1415,7 @@ static struct {
 	int		nsend;
 	uint32_t	rounds;
 	volatile uint32_t senders_done;
+	volatile uint32_t started;	/* threads in pr_on_cpu */
 	volatile uint32_t *next;	/* [ncpus]: next sequence per source */
 	volatile uint32_t *ran;		/* [ncpus]: messages run per source */
 	volatile uint64_t *ran_tick;	/* [ncpus]: t's tick at the last run */
@@ -1449,7 +1450,16 @@ pr_on_cpu(struct ktest_ctx *kt, void *arg __unused)
 	uint32_t r, sent = 0, rng = 0x9e3779b9u ^ (uint32_t)me;
 	uint64_t t0, tick0;
 
+	atomic_add_int(&pr.started, 1);
 	if (me == pr.target) {
+		/*
+		 * Sleep until every thread has started: the test's own thread
+		 * may be on this CPU still creating them, and a thread that
+		 * spins keeps an equal-priority one from running here under
+		 * untimely_switch=1 (an untimely switch does not requeue).
+		 */
+		EXPECT_TRUE(ktest_poll(&pr.started, pr.nsend + 1, 100,
+		    PR_HANG_US));
 		t0 = cpu_ticks();
 		while (pr.senders_done < (uint32_t)pr.nsend &&
 		    ktest_us_since(t0) < PR_TARGET_US) {
