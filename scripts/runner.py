@@ -25,7 +25,7 @@ Usage (from the top of the tree; `make run` / `make test` call these):
       if the boot passed but printed no bench line.
 
   runner.py test [--only REGEX] [--failed] [--list] [--jobs N] [--budget S]
-      The boot matrix (scripts/lwkt/matrix.py), up to N boots at once
+      The boot matrix (scripts/lwkt/rows.py), up to N boots at once
       (default: the host's cores; solo rows alone).  Prints each boot's
       block as it finishes and a progress line; a failed boot ends with
       the `make run ...` line that reproduces it alone.  Writes
@@ -77,6 +77,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lwkt.consts import *      # noqa: E402,F401,F403
 from lwkt.matrix import *      # noqa: E402,F401,F403
+from lwkt.rows import *        # noqa: E402,F401,F403
 from lwkt.benchline import *   # noqa: E402,F401,F403
 from lwkt.ktap import *        # noqa: E402,F401,F403
 from lwkt.checks import *      # noqa: E402,F401,F403

@@ -1,7 +1,8 @@
 """The host test runner as a package (entry point: scripts/runner.py).
 
 consts     paths, guest exit statuses, verdicts and exit codes
-matrix     the boot matrix rows; the row of a single run from options
+matrix     the row format and kernels; the row of a single run from options
+rows       the boot matrix (MATRIX) and make test-large's rows (LARGE)
 benchline  one "# bench:" line
 ktap       KTAP parsing (nested suites), the only reader of KTAP lines
 checks     honesty checks: plan vs test.list, console counts, determinism

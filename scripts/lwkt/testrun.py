@@ -9,7 +9,8 @@ import threading
 import time
 
 from .consts import BUILD, EXIT_CODE, ST_PASS, ST_FAIL, ST_ERROR
-from .matrix import MATRIX, PASS, LIST
+from .matrix import PASS, LIST
+from .rows import MATRIX
 from .qemu import (BootRun, RUNNING, RUNNING_LOCK, build_iso, kill_group,
                    prune_isos, qemu_command, run_qemu, test_registry)
 from .verdict import judge_run
