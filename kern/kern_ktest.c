@@ -17,7 +17,9 @@
  * (test.timeout): a test that does not finish fails by name, the threads
  * of every CPU are dumped and the run ends.  ktest_on_each_cpu() runs a
  * function in a new thread on every CPU.  Tests may use their context from
- * any CPU: failures are counted atomically.
+ * any CPU: failures are counted atomically.  ktest_relax() and
+ * ktest_hold_us() are the tests' waits (backoff_pass() with a pass counter
+ * per CPU, each written only by its own CPU).
  *
  * At the end of a run that was not aborted the runner prints how many
  * console lines each CPU wrote since boot ("# console: lines ..."); the

@@ -13,6 +13,7 @@ report     verdict line, per-boot blocks, reproducer line, JUnit, JSON
 live       `run`;  bench: `bench`;  gdbstub: `gdb`, `debug`
 testrun    `test`: the matrix in parallel, progress, FAILED=1
 soak       `soak`: N boots of configurations drawn from a seed
+scale      `make scale`: the suite `scale` at N = 1..255, JSON, picture, doc
 cli        argparse
 
 Owned by the host-runner engineer; standard library only.
