@@ -236,10 +236,10 @@ scale: $(B)/kernel.elf
 	    --kernel $(B)/kernel.elf
 
 # `make test-large` (docs/testing.md "Scale rows"): the whole suite at
-# -smp 64, 128 and 255, deterministic; not part of make test.
-## test-large: the whole suite at -smp 64, 128 and 255 (deterministic, slow)
+# -smp 128 and -smp 255, deterministic; not part of make test.
+## test-large: the whole suite at -smp 128 and 255 (deterministic, slow)
 test-large: $(B)/kernel.elf
-	ok=0; for b in det-smp64 det-smp128 det-smp255; do \
+	ok=0; for b in det-smp128 det-smp255; do \
 	    $(PYTHON) scripts/runner.py run --boot $$b || ok=1; done; exit $$ok
 
 # `make soak` (docs/testing.md "Soak"): the variant kernels it needs are

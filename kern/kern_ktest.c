@@ -260,13 +260,21 @@ ktest_relax_ipiq(void)
 	backoff_pass(&kt_relax_spins[mycpuid], BACKOFF_IPIQ);
 }
 
+/*
+ * A hold: some work between passes, so a hold with interrupts off (a
+ * message handler), where a pass cannot halt, pauses about once a
+ * microsecond instead of once per clock read.
+ */
+#define KT_HOLD_WORK	256
 void
 ktest_hold_us(uint32_t us)
 {
 	uint64_t t0 = cpu_ticks();
 
-	while (ktest_us_since(t0) < us)
+	while (ktest_us_since(t0) < us) {
+		ktest_busy_work(KT_HOLD_WORK);
 		ktest_relax();
+	}
 }
 
 bool
@@ -281,6 +289,29 @@ ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 		lwkt_sleep_us(step_us);
 	}
 	return true;
+}
+
+cpumask_t
+ktest_spread_cpus(void)
+{
+	cpumask_t others = cpumask_andnot(smp_active_mask, mycpu->gd_cpumask);
+	cpumask_t picked;
+	int n = cpumask_count(others), i = 0, k = 0, cpu;
+
+	if (n <= KT_SPREAD_MAX)
+		return others;
+	CPUMASK_ASSZERO(picked);
+	CPUMASK_FOREACH(cpu, others) {
+		/* The k-th pick is the others' ((k * (n - 1)) / (MAX - 1))-th. */
+		if (k < KT_SPREAD_MAX &&
+		    i == k * (n - 1) / (KT_SPREAD_MAX - 1)) {
+			CPUMASK_SETBIT(picked, cpu);
+			k++;
+		}
+		i++;
+	}
+	KKASSERT(k == KT_SPREAD_MAX);
+	return picked;
 }
 
 int

@@ -504,15 +504,15 @@ KTEST(ipiq, deferral_in_crit)
 	struct globaldata *bgd;
 	thread_t td;
 	uint32_t seq;
-	int me = mycpuid, b, tried = 0;
+	cpumask_t visit;
+	int b, tried = 0;
 
 	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
-	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
-			continue;
+	visit = ktest_spread_cpus();
+	CPUMASK_FOREACH(b, visit) {
 		bgd = globaldata_find(b);
 		memset((void *)&dc, 0, sizeof(dc));
 		ASSERT_EQ(lwkt_create(dc_holder, NULL, &td, NULL, TDF_STOPREQ, b,
@@ -545,7 +545,7 @@ KTEST(ipiq, deferral_in_crit)
 			break;
 		}
 	}
-	EXPECT_EQ(tried, cpumask_count(smp_active_mask) - 1);
+	EXPECT_EQ(tried, cpumask_count(visit));
 }
 
 /* ---------------------------------------------------------------------
@@ -579,7 +579,7 @@ wf_msg(void *arg __unused, int arg2 __unused, struct intrframe *f __unused)
 	wf.cpu = mycpuid;
 	wf.started = 1;
 	wf.saw_waiting = spin_for(&wf.waiting, WF_WAIT_US);
-	cpu_delay_us(WF_SPIN_US);
+	ktest_hold_us(WF_SPIN_US);
 	wf.done = 1;
 }
 
@@ -587,7 +587,8 @@ KTEST(ipiq, wait_ipiq_means_finished)
 {
 	struct globaldata *bgd;
 	uint32_t seq0, seq, seq1, done_at_send, done_after;
-	int me = mycpuid, b, r;
+	cpumask_t visit;
+	int b, r;
 
 	/* Toward ourselves there is nothing to wait for. */
 	seq0 = lwkt_seq_ipiq(mycpu);
@@ -596,9 +597,8 @@ KTEST(ipiq, wait_ipiq_means_finished)
 		ktest_skip(kt, "needs two CPUs");
 		return;
 	}
-	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
-			continue;
+	visit = ktest_spread_cpus();
+	CPUMASK_FOREACH(b, visit) {
 		bgd = globaldata_find(b);
 		for (r = 0; r < WF_ROUNDS; r++) {
 			memset((void *)&wf, 0, sizeof(wf));
@@ -821,15 +821,15 @@ KTEST(ipiq, passive_by_tick)
 	struct globaldata *gd, *bgd;
 	uint64_t sent0, sent1, pas0, pas1, tick0, t0, us;
 	uint32_t seq;
-	int me = mycpuid, b, i, tried = 0;
+	cpumask_t visit;
+	int b, i, tried = 0;
 
 	if (cpumask_count(smp_active_mask) < 2) {
 		ktest_skip(kt, "needs two CPUs (no passive message to self)");
 		return;
 	}
-	for (b = 0; b < MAXCPU; b++) {
-		if (!CPUMASK_TESTBIT(smp_active_mask, b) || b == me)
-			continue;
+	visit = ktest_spread_cpus();
+	CPUMASK_FOREACH(b, visit) {
 		bgd = globaldata_find(b);
 		memset((void *)&pt, 0, sizeof(pt));
 		pt.cpu = b;
@@ -865,7 +865,7 @@ KTEST(ipiq, passive_by_tick)
 		}
 		lwkt_wait_ipiq(bgd, seq);
 	}
-	EXPECT_EQ(tried, cpumask_count(smp_active_mask) - 1);
+	EXPECT_EQ(tried, cpumask_count(visit));
 }
 
 /* ---------------------------------------------------------------------

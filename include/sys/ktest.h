@@ -14,6 +14,7 @@
 #define _SYS_KTEST_H_
 
 #include <sys/types.h>
+#include <sys/cpumask.h>
 
 struct ktest_ctx;
 
@@ -77,8 +78,19 @@ bool	ktest_poll(volatile uint32_t *word, uint32_t target, uint32_t step_us,
 void	ktest_relax(void);
 /* The same, for a loop that drains this CPU's IPIQ itself. */
 void	ktest_relax_ipiq(void);
-/* Stay on this CPU for `us` (running, never blocking), with ktest_relax(). */
+/*
+ * Stay on this CPU for `us` (running, never blocking): some work, then
+ * ktest_relax(), in turn.  Any context, interrupts on or off.
+ */
 void	ktest_hold_us(uint32_t us);
+/*
+ * The online CPUs other than this one that a test visits one at a time:
+ * all of them up to KT_SPREAD_MAX, else KT_SPREAD_MAX of them spread
+ * evenly over the online CPUs in cpuid order (the first and the last
+ * among them), so a test's cost stays bounded at any N.
+ */
+#define KT_SPREAD_MAX	16
+cpumask_t ktest_spread_cpus(void);
 /* The lowest online CPU other than this one; this one if it is alone. */
 int	ktest_other_cpu(void);
 /* Some work (n steps) the compiler cannot drop. */
