@@ -304,10 +304,12 @@ ipiq_send_mask(cpumask_t mask, ipifunc3_t *func, void *arg, int arg2,
 			continue;
 		}
 		ip = &gd->gd_ipiq[cpu];
-		if (nowait && lwkt_ipiq_fill(ip) >= ipiq_fifo_depth * 2 / 3)
-			continue;
-		if (lwkt_ipiq_fill(ip) > ipiq_fifo_half)
+		if (nowait) {
+			if (lwkt_ipiq_fill(ip) >= ipiq_fifo_depth * 2 / 3)
+				continue;	/* as _nowait: never wait */
+		} else if (lwkt_ipiq_fill(ip) > ipiq_fifo_half) {
 			lwkt_ipiq_wait_room(gd, target, ip);
+		}
 		lwkt_ipiq_put(ip, func, arg, arg2);
 		CPUMASK_SETBIT(*reached, cpu);
 		n++;

@@ -12,9 +12,10 @@
  *   - wait_ipiq_means_finished: lwkt_wait_ipiq() returns only once the
  *     function has returned on the target; lwkt_seq_ipiq() agrees with
  *     the sequence the send returned;
- *   - nowait_enoent: lwkt_send_ipiq_nowait() toward a CPU that cannot
- *     drain fails with ENOENT exactly when the FIFO is 2/3 full, without
- *     ever waiting, and loses nothing;
+ *   - nowait_enoent: lwkt_send_ipiq_nowait() (and every other send its
+ *     mask form, the panic stop's) toward a CPU that cannot drain fails
+ *     with ENOENT exactly when the FIFO is 2/3 full, without ever waiting,
+ *     and loses nothing;
  *   - passive_by_tick: passive messages send no IPI and are picked up by
  *     the target's next hard clock tick (under ipiq.passive=0 no tick
  *     drains: they signal like ordinary sends, at most one IPI each,
@@ -717,7 +718,13 @@ KTEST(ipiq, nowait_enoent)
 	for (i = 0; i <= (int)FIFO_DEPTH; i++) {
 		fill = ip->ip_windex - ip->ip_rindex;
 		t0 = cpu_ticks();
-		r = lwkt_send_ipiq3_nowait(bgd, nw_msg, NULL, (int)ok);
+		/* Every other send through the mask form (the panic stop's). */
+		if (i & 1)
+			r = CPUMASK_TESTBIT(lwkt_send_ipiq3_mask_nowait(
+			    cpumask_bit(b), nw_msg, NULL, (int)ok), b) ? 0 :
+			    ENOENT;
+		else
+			r = lwkt_send_ipiq3_nowait(bgd, nw_msg, NULL, (int)ok);
 		us = ktest_us_since(t0);
 		if (us > slow_us) {
 			slow_us = us;
